@@ -1,0 +1,123 @@
+# Build for the annotation pipeline: one static library (common/ plus the
+# protobuf-c code generated from proto/), one binary per service and tool in
+# bin/, tests under build/tests/.  `make help` lists the targets.
+
+CC       ?= cc
+PROTOC_C ?= protoc-c
+PKGS     := rdkafka hiredis libpq libprotobuf-c libmicrohttpd jansson uuid libsodium
+TEST_PKGS := cmocka
+
+BUILD := build
+GEN   := $(BUILD)/gen
+OBJ   := $(BUILD)/obj
+BIN   := bin
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP
+CPPFLAGS += -Icommon -I$(GEN) $(shell pkg-config --cflags $(PKGS))
+LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+
+# SANITIZE=address,undefined builds everything with those sanitizers.
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+PROTOS     := $(wildcard proto/annot/v1/*.proto)
+PROTO_SRCS := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+PROTO_HDRS := $(PROTO_SRCS:.c=.h)
+COMMON_SRCS := $(wildcard common/*.c)
+LIB        := $(BUILD)/libannot.a
+LIB_OBJS   := $(patsubst %.c,$(OBJ)/%.o,$(COMMON_SRCS)) $(patsubst $(BUILD)/%.c,$(OBJ)/%.o,$(PROTO_SRCS))
+
+# Every directory under services/ and tools/ with a main.c is one binary named
+# after the directory; its other .c files are linked into it.
+PROG_DIRS := $(patsubst %/main.c,%,$(wildcard services/*/main.c tools/*/main.c))
+PROGS     := $(addprefix $(BIN)/,$(notdir $(PROG_DIRS)))
+
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+INTEG_SRCS := $(wildcard tests/integration/*.c)
+INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRCS))
+BENCH_SRCS := $(wildcard tests/bench/*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+.PHONY: all deps test test-unit test-integration test-kafka demo bench up down clean help
+.DEFAULT_GOAL := all
+
+all: $(PROGS) $(UNIT_TESTS) $(INTEG_BINS) $(BENCH_BINS)
+
+help:
+	@echo "make              build every binary into bin/ (SANITIZE=address,undefined for sanitizers)"
+	@echo "make test         unit tests, then integration tests on the embedded stack"
+	@echo "make test-kafka   the integration tests against a real Apache Kafka broker"
+	@echo "make demo         the main job on the embedded stack"
+	@echo "make bench        benchmarks (figures, not pass/fail)"
+	@echo "make up / down    start / stop the embedded stack under run/"
+
+# Generated headers come first: every object may include them.
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
+	@mkdir -p $(GEN)
+	$(PROTOC_C) -Iproto --c_out=$(GEN) $<
+
+$(OBJ)/gen/%.o: $(GEN)/%.c | $(PROTO_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
+
+$(OBJ)/%.o: %.c | $(PROTO_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+.SECONDEXPANSION:
+$(BIN)/%: $$(patsubst %.c,$(OBJ)/%.o,$$(wildcard services/%/*.c tools/%/*.c)) $(LIB)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs $(TEST_PKGS))
+
+$(BUILD)/tests/%: $(OBJ)/tests/integration/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs $(TEST_PKGS))
+
+$(BUILD)/bench/%: $(OBJ)/tests/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@tools/stack/install-deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	tools/stack/run-tests.sh embedded
+
+test-unit: all
+	tools/stack/run-tests.sh unit
+
+test-kafka: deps
+	@$(MAKE) --no-print-directory all
+	tools/stack/run-tests.sh kafka
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	tools/stack/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	tools/stack/run-bench.sh
+
+up: all
+	tools/stack/up.sh
+
+down:
+	tools/stack/down.sh
+
+clean:
+	rm -rf $(BUILD) $(BIN)
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

@@ -1,0 +1,214 @@
+/* http: see http.h.  libmicrohttpd calls the access handler several times per
+ * request: once with the headers, then once per chunk of body, then once with
+ * no data, when the answer is due.  The per-request state below lives in
+ * *req_cls across those calls and is freed in the completion callback. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    http_handler_fn handler;
+    void *opaque;
+    size_t max_body;
+    int port;
+    atomic_int in_flight;
+};
+
+typedef struct http_ctx {
+    char *body;
+    size_t len, cap;
+    int too_large;
+} http_ctx_t;
+
+static enum MHD_Result http_queue(struct MHD_Connection *conn, http_response_t *r) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        r->body_len, r->body ? r->body : (void *)"", r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    r->body = NULL; /* now owned by resp */
+    if (resp == NULL) return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", r->content_type ? r->content_type : "application/json");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                   const char *method, const char *version,
+                                   const char *upload_data, size_t *upload_data_size,
+                                   void **req_cls) {
+    (void)version;
+    http_server_t *srv = cls;
+    http_ctx_t *ctx = *req_cls;
+    if (ctx == NULL) {
+        ctx = calloc(1, sizeof(*ctx));
+        if (ctx == NULL) return MHD_NO;
+        *req_cls = ctx;
+        atomic_fetch_add(&srv->in_flight, 1);
+        /* Refuse a declared oversized body before reading any of it. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl != NULL && strtoull(cl, NULL, 10) > srv->max_body) ctx->too_large = 1;
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        if (!ctx->too_large && ctx->len + *upload_data_size > srv->max_body) ctx->too_large = 1;
+        if (!ctx->too_large) {
+            if (ctx->len + *upload_data_size + 1 > ctx->cap) {
+                ctx->cap = (ctx->len + *upload_data_size + 1) * 2;
+                if (ctx->cap > srv->max_body + 1) ctx->cap = srv->max_body + 1;
+                char *nb = realloc(ctx->body, ctx->cap);
+                if (nb == NULL) return MHD_NO;
+                ctx->body = nb;
+            }
+            memcpy(ctx->body + ctx->len, upload_data, *upload_data_size);
+            ctx->len += *upload_data_size;
+            ctx->body[ctx->len] = '\0';
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    http_response_t resp = {0};
+    if (ctx->too_large) {
+        http_response_error(&resp, 413, "too_large", "request body exceeds %zu bytes", srv->max_body);
+        return http_queue(conn, &resp);
+    }
+    http_request_t req = {
+        .method = method,
+        .path = url,
+        .body = ctx->body ? ctx->body : "",
+        .body_len = ctx->len,
+        .conn = conn,
+    };
+    srv->handler(srv->opaque, &req, &resp);
+    if (resp.status == 0) http_response_error(&resp, 500, "internal", "no response");
+    return http_queue(conn, &resp);
+}
+
+static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                           enum MHD_RequestTerminationCode toe) {
+    (void)conn;
+    (void)toe;
+    http_server_t *srv = cls;
+    http_ctx_t *ctx = *req_cls;
+    if (ctx == NULL) return;
+    free(ctx->body);
+    free(ctx);
+    *req_cls = NULL;
+    atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+static int http_addr_parse(const char *addr, struct sockaddr_in *sin) {
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL) return -1;
+    char host[64];
+    size_t hl = (size_t)(colon - addr);
+    if (hl >= sizeof(host)) return -1;
+    memcpy(host, addr, hl);
+    host[hl] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 0 || port > 65535) return -1;
+    memset(sin, 0, sizeof(*sin));
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((uint16_t)port);
+    if (hl == 0 || strcmp(host, "*") == 0) sin->sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, &sin->sin_addr) != 1)
+        return -1;
+    return 0;
+}
+
+http_server_t *http_server_start(const char *addr, size_t max_body, unsigned threads,
+                                 http_handler_fn handler, void *opaque, char *errstr,
+                                 size_t errlen) {
+    struct sockaddr_in sin;
+    if (http_addr_parse(addr, &sin) != 0) {
+        snprintf(errstr, errlen, "bad listen address '%s' (want host:port)", addr);
+        return NULL;
+    }
+    http_server_t *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL) abort();
+    srv->handler = handler;
+    srv->opaque = opaque;
+    srv->max_body = max_body;
+    atomic_init(&srv->in_flight, 0);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (threads == 0) flags |= MHD_USE_THREAD_PER_CONNECTION;
+    else flags |= MHD_USE_EPOLL;
+    /* A pool size is only legal without thread-per-connection. */
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &sin},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, srv},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
+        {threads ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_ARRAY, opts,
+                                   MHD_OPTION_END);
+    if (srv->daemon == NULL) {
+        snprintf(errstr, errlen, "cannot listen on '%s' (port in use?)", addr);
+        free(srv);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : ntohs(sin.sin_port);
+    return srv;
+}
+
+int http_server_port(const http_server_t *srv) { return srv->port; }
+
+void http_server_stop(http_server_t *srv, int drain_ms) {
+    if (srv == NULL) return;
+    MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+    struct timespec nap = {0, 10 * 1000 * 1000};
+    for (int waited = 0; atomic_load(&srv->in_flight) > 0 && waited < drain_ms; waited += 10)
+        nanosleep(&nap, NULL);
+    MHD_stop_daemon(srv->daemon);
+    free(srv);
+}
+
+const char *http_request_header(const http_request_t *req, const char *name) {
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_request_query(const http_request_t *req, const char *name) {
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+void http_response_text(http_response_t *resp, int status, const char *content_type,
+                        const char *text) {
+    free(resp->body);
+    resp->status = status;
+    resp->body = strdup(text);
+    resp->body_len = strlen(text);
+    resp->content_type = content_type;
+}
+
+void http_response_json(http_response_t *resp, int status, json_t *body) {
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    free(resp->body);
+    resp->status = status;
+    resp->body = text ? text : strdup("{}");
+    resp->body_len = strlen(resp->body);
+    resp->content_type = "application/json";
+}
+
+void http_response_error(http_response_t *resp, int status, const char *code, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_t *m = json_string(msg);
+    if (m == NULL) m = json_string("invalid message text");
+    http_response_json(resp, status, json_pack("{s:s, s:o}", "error", code, "message", m));
+}

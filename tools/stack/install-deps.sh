@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project needs, only those that are missing:
+# on a machine that has them all it prints one line and changes nothing.
+# `make test`, `make demo` and `make test-kafka` call it first, so a fresh
+# Debian 12 machine needs nothing but those commands.
+#
+#   install-deps.sh          build + embedded stack + test packages
+#   install-deps.sh kafka    also the Java runtime and Maven for the real broker
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config
+  librdkafka-dev      # Kafka client, and rdkafka_mock.h for annot-devbroker
+  libhiredis-dev      # Redis client
+  libpq-dev           # PostgreSQL client
+  libprotobuf-c-dev protobuf-c-compiler   # message contract (proto/)
+  libmicrohttpd-dev   # HTTP server: ops endpoints and the dispatcher API
+  libjansson-dev      # JSON: logs, HTTP bodies, annotctl input
+  uuid-dev            # event ids (random and name-based UUIDs)
+  libsodium-dev       # token hashing and constant-time comparison
+  libcmocka-dev       # unit and integration test framework
+  postgresql          # embedded stack: throwaway cluster (initdb, pg_ctl)
+  redis-server        # embedded stack: Redis
+  kcat                # inspecting topics by hand (kcat -L)
+  curl procps util-linux
+)
+if [ "${1:-}" = kafka ]; then
+  packages+=(default-jre-headless maven)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+# A machine may carry its own Java and Maven (not from Debian): accept them.
+if [ "${1:-}" = kafka ]; then
+  keep=()
+  for p in "${missing[@]}"; do
+    case "$p" in
+      default-jre-headless) command -v java >/dev/null && continue ;;
+      maven) command -v mvn >/dev/null && continue ;;
+    esac
+    keep+=("$p")
+  done
+  missing=("${keep[@]+"${keep[@]}"}")
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+# Package lists on a fresh machine may be empty or stale; refresh once.
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The Debian packages start their own servers; the project runs its own on
+# other ports and needs none of them.
+for svc in redis-server postgresql; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    $sudo systemctl stop "$svc" || true
+  fi
+done
