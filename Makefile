@@ -44,6 +44,8 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .PHONY: all deps test test-unit test-integration test-kafka demo bench up down clean help
 .DEFAULT_GOAL := all
+# Keep objects that only pattern rules produce (make would delete them).
+.SECONDARY:
 
 all: $(PROGS) $(UNIT_TESTS) $(INTEG_BINS) $(BENCH_BINS)
 
@@ -73,7 +75,10 @@ $(LIB): $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
 .SECONDEXPANSION:
-$(BIN)/%: $$(patsubst %.c,$(OBJ)/%.o,$$(wildcard services/%/*.c tools/%/*.c)) $(LIB)
+# The objects of binary $1.  (Called with $$*: a % in the prerequisite
+# would be replaced by the stem before the expansion.)
+prog_objs = $(foreach f,$(wildcard services/$1/*.c tools/$1/*.c),$(OBJ)/$(basename $f).o)
+$(BIN)/%: $$(call prog_objs,$$*) $(LIB)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -4,6 +4,8 @@
  * *req_cls across those calls and is freed in the completion callback. */
 #include "http.h"
 
+#include "log.h"
+
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -105,6 +107,16 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cl
     atomic_fetch_sub(&srv->in_flight, 1);
 }
 
+/* libmicrohttpd's own errors, into our log. */
+static void http_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char msg[1024];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n') msg[--n] = '\0';
+    log_write_fields(LOG_LEVEL_WARN, json_pack("{s:s}", "component", "libmicrohttpd"), msg);
+}
+
 static int http_addr_parse(const char *addr, struct sockaddr_in *sin) {
     const char *colon = strrchr(addr, ':');
     if (colon == NULL) return -1;
@@ -147,7 +159,8 @@ http_server_t *http_server_start(const char *addr, size_t max_body, unsigned thr
         {MHD_OPTION_SOCK_ADDR, 0, &sin},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, srv},
         {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
-        {threads ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_log, NULL},
+        {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
     srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_ARRAY, opts,

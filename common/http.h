@@ -29,7 +29,7 @@ typedef struct http_response {
 typedef void (*http_handler_fn)(void *opaque, const http_request_t *req, http_response_t *resp);
 
 /* Starts serving on "host:port" (port 0: any free port).  threads = 0 gives a
- * thread per connection (for long polls); otherwise a pool of that size. */
+ * thread per connection (for long polls), 1 one thread for all, n a pool. */
 http_server_t *http_server_start(const char *addr, size_t max_body, unsigned threads,
                                  http_handler_fn handler, void *opaque, char *errstr,
                                  size_t errlen);

@@ -1,0 +1,62 @@
+/* event: see event.h. */
+#include "event.h"
+
+#include <string.h>
+#include <time.h>
+#include <uuid/uuid.h>
+
+/* The project's UUID namespace for derived ids (a fixed random v4). */
+static const uuid_t event_namespace = {0x6b, 0x1e, 0x4a, 0x52, 0x93, 0x0c, 0x4f, 0x7e,
+                                       0x9d, 0x31, 0x2c, 0x58, 0xa0, 0x47, 0xe2, 0x19};
+
+void event_id_new(char out[EVENT_ID_LEN]) {
+    uuid_t u;
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, out);
+}
+
+void event_id_derive(char out[EVENT_ID_LEN], const char *cause, const char *purpose) {
+    char name[512];
+    size_t cl = strlen(cause), pl = strlen(purpose);
+    if (cl + pl + 1 >= sizeof(name)) pl = sizeof(name) - cl - 2;
+    memcpy(name, cause, cl);
+    name[cl] = '/'; /* a separator no UUID contains */
+    memcpy(name + cl + 1, purpose, pl);
+    uuid_t u;
+    uuid_generate_sha1(u, event_namespace, name, cl + 1 + pl);
+    uuid_unparse_lower(u, out);
+}
+
+bool event_id_valid(const char *s) {
+    uuid_t u;
+    return s != NULL && strlen(s) == 36 && uuid_parse(s, u) == 0;
+}
+
+int64_t event_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void event_header_fill(Annot__V1__EventHeader *hdr, const char *event_id, const char *source,
+                       const char *causation_id, const char *guideline_version) {
+    annot__v1__event_header__init(hdr);
+    hdr->event_id = (char *)event_id;
+    hdr->occurred_at_ms = event_now_ms();
+    hdr->source = (char *)source;
+    hdr->causation_id = (char *)(causation_id ? causation_id : "");
+    hdr->guideline_version = (char *)(guideline_version ? guideline_version : "");
+}
+
+Annot__V1__EventEnvelope *event_envelope_decode(const void *payload, size_t len) {
+    Annot__V1__EventEnvelope *env = annot__v1__event_envelope__unpack(NULL, len, payload);
+    if (env != NULL && env->header == NULL) {
+        annot__v1__event_envelope__free_unpacked(env, NULL);
+        return NULL;
+    }
+    return env;
+}
+
+void event_envelope_free(Annot__V1__EventEnvelope *env) {
+    if (env) annot__v1__event_envelope__free_unpacked(env, NULL);
+}

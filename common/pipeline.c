@@ -1,0 +1,353 @@
+/* pipeline: see pipeline.h for the delivery rules this file implements. */
+#include "pipeline.h"
+
+#include <endian.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "annot/v1/deadletter.pb-c.h"
+#include "event.h"
+#include "fault.h"
+#include "log.h"
+#include "shutdown.h"
+
+#define OUTBOX_BATCH 500
+
+typedef enum {
+    OUTCOME_APPLIED,
+    OUTCOME_DUPLICATE,
+    OUTCOME_INVALID,
+    OUTCOME_RETRY,
+} outcome_t;
+
+struct pipeline {
+    service_t *svc;
+    pg_t *pg;
+    kafka_producer_t *producer;
+    kafka_consumer_t *consumer;
+    pipeline_def_t def;
+    const char *dlq_topic;
+    atomic_int pg_ok;
+    time_t last_idle_check;
+    metrics_series_t *m_applied, *m_duplicate, *m_dead, *m_retry, *m_outbox, *m_apply_seconds;
+};
+
+struct pipeline_ctx {
+    pipeline_t *p;
+};
+
+pipeline_t *pipeline_new(service_t *svc, pg_t *pg, kafka_producer_t *producer,
+                         const pipeline_def_t *def, char *errstr, size_t errlen) {
+    const char *names[16];
+    if (def->ntopics == 0 || def->ntopics > 16) {
+        snprintf(errstr, errlen, "pipeline: 1..16 topics");
+        return NULL;
+    }
+    for (size_t i = 0; i < def->ntopics; i++) {
+        if ((names[i] = service_topic(svc, def->topic_roles[i])) == NULL) {
+            snprintf(errstr, errlen, "topic table has no role '%s'", def->topic_roles[i]);
+            return NULL;
+        }
+    }
+    const char *dlq = service_topic(svc, config_str(svc->cfg, "dlq.topic.role"));
+    if (dlq == NULL) {
+        snprintf(errstr, errlen, "config key 'dlq.topic.role': no such role in the topic table");
+        return NULL;
+    }
+    pipeline_t *p = calloc(1, sizeof(*p));
+    if (p == NULL) abort();
+    p->svc = svc;
+    p->pg = pg;
+    p->producer = producer;
+    p->def = *def;
+    p->dlq_topic = dlq;
+    atomic_init(&p->pg_ok, 1);
+    p->consumer = kafka_consumer_new(svc->cfg, def->group, names, def->ntopics, errstr, errlen);
+    if (p->consumer == NULL) {
+        free(p);
+        return NULL;
+    }
+    char l[128];
+    metrics_registry_t *m = svc->metrics;
+    const char *help = "Consumed events by outcome";
+    p->m_applied = metrics_counter(m, "annot_events_consumed_total", help, metrics_labels(l, sizeof(l), "outcome", "applied", NULL));
+    p->m_duplicate = metrics_counter(m, "annot_events_consumed_total", help, metrics_labels(l, sizeof(l), "outcome", "duplicate", NULL));
+    p->m_dead = metrics_counter(m, "annot_events_consumed_total", help, metrics_labels(l, sizeof(l), "outcome", "dead_lettered", NULL));
+    p->m_retry = metrics_counter(m, "annot_event_retries_total", "Transient failures retried", NULL);
+    p->m_outbox = metrics_counter(m, "annot_outbox_published_total", "Output events published from the outbox", NULL);
+    p->m_apply_seconds = metrics_histogram(m, "annot_event_apply_seconds", "Time from poll to offset store", NULL, NULL, 0);
+    return p;
+}
+
+void pipeline_destroy(pipeline_t *p) {
+    if (p == NULL) return;
+    kafka_consumer_close(p->consumer);
+    free(p);
+}
+
+pg_t *pipeline_pg(pipeline_ctx_t *ctx) { return ctx->p->pg; }
+
+int pipeline_emit(pipeline_ctx_t *ctx, const char *topic_role, const void *key, size_t keylen,
+                  const void *payload, size_t len, char *errstr, size_t errlen) {
+    const char *topic = service_topic(ctx->p->svc, topic_role);
+    if (topic == NULL) {
+        snprintf(errstr, errlen, "topic table has no role '%s'", topic_role);
+        return -1;
+    }
+    const char *params[3] = {topic, key, payload};
+    int lengths[3] = {0, (int)keylen, (int)len};
+    int formats[3] = {0, 1, 1};
+    PGresult *res = pg_query_ex(ctx->p->pg, PGRES_COMMAND_OK,
+                                "INSERT INTO outbox (topic, msg_key, payload) VALUES ($1, $2, $3)", 3,
+                                params, lengths, formats, errstr, errlen);
+    if (res == NULL) return -1;
+    PQclear(res);
+    return 0;
+}
+
+int pipeline_outbox_relay(pipeline_t *p, char *errstr, size_t errlen) {
+    /* Rows are locked while they are published, so two instances of a
+     * service never publish the same row at once (SKIP LOCKED). */
+    if (pg_begin(p->pg, errstr, errlen) != 0) return -1;
+    PGresult *res = PQexecParams(pg_conn(p->pg),
+                                 "SELECT id, topic, msg_key, payload FROM outbox ORDER BY id "
+                                 "LIMIT 500 FOR UPDATE SKIP LOCKED",
+                                 0, NULL, NULL, NULL, NULL, 1 /* binary results */);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        snprintf(errstr, errlen, "outbox: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        pg_rollback(p->pg);
+        return -1;
+    }
+    int n = PQntuples(res);
+    if (n == 0) {
+        PQclear(res);
+        pg_rollback(p->pg);
+        return 0;
+    }
+    kafka_delivery_t *ds = calloc((size_t)n, sizeof(*ds));
+    size_t idcap = (size_t)n * 21 + 3;
+    char *ids = malloc(idcap);
+    if (ds == NULL || ids == NULL) abort();
+    size_t off = (size_t)snprintf(ids, idcap, "{");
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        uint64_t be;
+        memcpy(&be, PQgetvalue(res, i, 0), sizeof(be));
+        off += (size_t)snprintf(ids + off, idcap - off, "%s%lld", i ? "," : "", (long long)be64toh(be));
+        int nokey = PQgetisnull(res, i, 2);
+        rc = kafka_produce(p->producer, PQgetvalue(res, i, 1), nokey ? NULL : PQgetvalue(res, i, 2),
+                           nokey ? 0 : (size_t)PQgetlength(res, i, 2), PQgetvalue(res, i, 3),
+                           (size_t)PQgetlength(res, i, 3), &ds[i], errstr, errlen);
+        if (rc != 0) n = i; /* wait only for what was enqueued */
+    }
+    snprintf(ids + off, idcap - off, "}");
+    PQclear(res);
+    /* Wait even after a failed produce: what was enqueued must not outlive
+     * ds. */
+    char werr[256];
+    if (kafka_producer_wait(p->producer, ds, (size_t)n, werr, sizeof(werr)) != 0 && rc == 0) {
+        snprintf(errstr, errlen, "outbox: %s", werr);
+        rc = -1;
+    }
+    if (rc == 0) {
+        const char *params[1] = {ids};
+        if (pg_command(p->pg, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1, params, errstr, errlen) < 0 ||
+            pg_commit(p->pg, errstr, errlen) != 0)
+            rc = -1;
+        else
+            metrics_add(p->m_outbox, n);
+    }
+    if (rc != 0) pg_rollback(p->pg);
+    free(ds);
+    free(ids);
+    return rc;
+}
+
+/* Step 2 of pipeline.h. */
+static outcome_t pipeline_apply(pipeline_t *p, const rd_kafka_message_t *rkm,
+                                Annot__V1__DeadLetterReason *code, char *errstr, size_t errlen) {
+    Annot__V1__EventEnvelope *env = event_envelope_decode(rkm->payload, rkm->len);
+    if (env == NULL) {
+        *code = ANNOT__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_DECODE_ERROR;
+        snprintf(errstr, errlen, "not a protobuf message with an event header");
+        return OUTCOME_INVALID;
+    }
+    outcome_t out = OUTCOME_RETRY;
+    const Annot__V1__EventHeader *hdr = env->header;
+    if (!event_id_valid(hdr->event_id)) {
+        *code = ANNOT__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_VALIDATION_ERROR;
+        snprintf(errstr, errlen, "header.event_id is not a UUID");
+        out = OUTCOME_INVALID;
+        goto done;
+    }
+    if (pg_ensure(p->pg, errstr, errlen) != 0 || pg_begin(p->pg, errstr, errlen) != 0) goto done;
+    char part[16], offset[24];
+    snprintf(part, sizeof(part), "%d", (int)rkm->partition);
+    snprintf(offset, sizeof(offset), "%lld", (long long)rkm->offset);
+    const char *params[4] = {hdr->event_id, rd_kafka_topic_name(rkm->rkt), part, offset};
+    long inserted = pg_command(p->pg,
+                               "INSERT INTO processed_events (event_id, topic, kafka_partition, kafka_offset) "
+                               "VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
+                               4, params, errstr, errlen);
+    if (inserted <= 0) {
+        pg_rollback(p->pg);
+        if (inserted == 0) out = OUTCOME_DUPLICATE;
+        goto done;
+    }
+    pipeline_ctx_t ctx = {p};
+    pipeline_result_t r = p->def.apply(p->def.opaque, &ctx, rkm, hdr, errstr, errlen);
+    if (r != PIPELINE_APPLIED) {
+        pg_rollback(p->pg);
+        if (r == PIPELINE_INVALID) {
+            *code = ANNOT__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_VALIDATION_ERROR;
+            out = OUTCOME_INVALID;
+        }
+        goto done;
+    }
+    fault_point("pipeline.before_commit");
+    if (pg_commit(p->pg, errstr, errlen) != 0) {
+        pg_rollback(p->pg);
+        goto done;
+    }
+    fault_point("pipeline.after_commit");
+    out = OUTCOME_APPLIED;
+done:
+    event_envelope_free(env);
+    return out;
+}
+
+/* Publishes the dead letter for rkm and waits for its delivery report. */
+static int pipeline_dead_letter(pipeline_t *p, const rd_kafka_message_t *rkm,
+                                Annot__V1__DeadLetterReason code, const char *reason, char *errstr,
+                                size_t errlen) {
+    char where[512], id[EVENT_ID_LEN], cause[EVENT_ID_LEN] = "";
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    snprintf(where, sizeof(where), "%s/%d/%lld", topic, (int)rkm->partition, (long long)rkm->offset);
+    /* The same message always gives the same dead-letter id. */
+    event_id_derive(id, where, "dead-letter");
+    Annot__V1__EventEnvelope *env = event_envelope_decode(rkm->payload, rkm->len);
+    if (env && event_id_valid(env->header->event_id)) memcpy(cause, env->header->event_id, EVENT_ID_LEN);
+    event_envelope_free(env);
+
+    Annot__V1__EventHeader hdr;
+    event_header_fill(&hdr, id, p->svc->name, cause, "");
+    Annot__V1__DeadLetter dl = ANNOT__V1__DEAD_LETTER__INIT;
+    dl.header = &hdr;
+    dl.payload.data = rkm->payload;
+    dl.payload.len = rkm->len;
+    dl.key.data = rkm->key;
+    dl.key.len = rkm->key_len;
+    dl.topic = (char *)topic;
+    dl.partition = rkm->partition;
+    dl.offset = rkm->offset;
+    dl.reason = (char *)reason;
+    dl.consumer_group = (char *)p->def.group;
+    dl.service = (char *)p->svc->name;
+    dl.failed_at_ms = hdr.occurred_at_ms;
+    dl.reason_code = code;
+    rd_kafka_timestamp_type_t tstype;
+    int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
+    dl.original_timestamp_ms = ts > 0 ? ts : 0;
+    size_t len = annot__v1__dead_letter__get_packed_size(&dl);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL) abort();
+    annot__v1__dead_letter__pack(&dl, buf);
+    kafka_delivery_t d;
+    int rc = kafka_produce(p->producer, p->dlq_topic, rkm->key, rkm->key_len, buf, len, &d, errstr, errlen);
+    free(buf);
+    if (rc == 0) rc = kafka_producer_wait(p->producer, &d, 1, errstr, errlen);
+    if (rc == 0)
+        log_write_fields(LOG_LEVEL_WARN,
+                         json_pack("{s:s, s:i, s:I, s:s}", "topic", topic, "partition", (int)rkm->partition,
+                                   "offset", (json_int_t)rkm->offset, "reason", reason),
+                         "message dead-lettered");
+    return rc;
+}
+
+static void pipeline_backoff(int attempt) {
+    long ms = 100L << (attempt < 6 ? attempt : 6); /* 100 ms .. 6.4 s */
+    for (long slept = 0; slept < ms && !shutdown_requested(); slept += 50)
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+}
+
+static double elapsed_since(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Steps 2-4 for one message, retried until done or shutdown. */
+static void pipeline_handle(pipeline_t *p, const rd_kafka_message_t *rkm) {
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int attempt = 0; !shutdown_requested(); attempt++) {
+        char err[1024] = "";
+        Annot__V1__DeadLetterReason code = ANNOT__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_UNSPECIFIED;
+        outcome_t out = pipeline_apply(p, rkm, &code, err, sizeof(err));
+        atomic_store(&p->pg_ok, out != OUTCOME_RETRY);
+        int rc = 0;
+        if (out == OUTCOME_INVALID) {
+            rc = pipeline_dead_letter(p, rkm, code, err, err, sizeof(err));
+        } else if (out == OUTCOME_RETRY) {
+            rc = -1;
+        } else {
+            rc = pipeline_outbox_relay(p, err, sizeof(err));
+        }
+        if (rc != 0) {
+            metrics_inc(p->m_retry);
+            log_write_fields(LOG_LEVEL_WARN,
+                             json_pack("{s:s, s:i, s:I, s:i}", "topic", rd_kafka_topic_name(rkm->rkt), "partition",
+                                       (int)rkm->partition, "offset", (json_int_t)rkm->offset, "attempt", attempt + 1),
+                             err[0] ? err : "transient failure");
+            pipeline_backoff(attempt);
+            continue;
+        }
+        fault_point("pipeline.before_store");
+        kafka_consumer_store(p->consumer, rkm);
+        metrics_inc(out == OUTCOME_APPLIED ? p->m_applied : out == OUTCOME_DUPLICATE ? p->m_duplicate : p->m_dead);
+        metrics_observe(p->m_apply_seconds, elapsed_since(&t0));
+        return;
+    }
+    /* Shutdown while retrying: the offset stays unstored, the message will
+     * be seen again. */
+}
+
+int pipeline_poll(pipeline_t *p, int timeout_ms) {
+    rd_kafka_message_t *rkm = kafka_consumer_poll(p->consumer, timeout_ms);
+    /* Serve delivery reports of anything produced outside a wait. */
+    rd_kafka_poll(kafka_producer_handle(p->producer), 0);
+    if (rkm != NULL) {
+        pipeline_handle(p, rkm);
+        rd_kafka_message_destroy(rkm);
+    } else if (time(NULL) - p->last_idle_check >= 5) {
+        /* Idle: keep readiness true to life, and publish an outbox left by
+         * a crash (or by a transaction outside the pipeline). */
+        p->last_idle_check = time(NULL);
+        char err[512];
+        int ok = pg_ping(p->pg) == 0;
+        if (ok && pipeline_outbox_relay(p, err, sizeof(err)) != 0) log_warn("outbox relay: %s", err);
+        atomic_store(&p->pg_ok, ok);
+    }
+    if (kafka_consumer_fatal(p->consumer) || kafka_producer_fatal(p->producer)) return -1;
+    return 0;
+}
+
+int pipeline_ready(void *opaque, char *why, size_t len) {
+    pipeline_t *p = opaque;
+    if (!atomic_load(&p->pg_ok)) {
+        snprintf(why, len, "postgresql unreachable");
+        return -1;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(kafka_producer_handle(p->producer), 0, NULL, &md, 2000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(why, len, "kafka unreachable: %s", rd_kafka_err2str(err));
+        return -1;
+    }
+    rd_kafka_metadata_destroy(md);
+    return 0;
+}

@@ -1,0 +1,74 @@
+/* pipeline: the consume -> apply -> produce loop every consuming service
+ * runs, with the delivery rules of docs/ARCHITECTURE.md built in once:
+ *
+ *   1. poll a message; decode its header (every message has one);
+ *   2. BEGIN; record the event id in processed_events (a duplicate ends
+ *      here); call the service's apply, which changes its tables and queues
+ *      output events in the outbox table; COMMIT;
+ *   3. publish the outbox and wait for the delivery reports;
+ *   4. only then store the message's offset.
+ *
+ * A crash anywhere replays the message: before the commit nothing happened;
+ * after it the ledger skips the effect and step 3 publishes what is still in
+ * the outbox.  Output ids derive from input ids, so an output published twice
+ * is the same event twice, which the next ledger drops.  A message that does
+ * not decode or that apply rejects goes to the dead-letter topic with its
+ * bytes and reason, then its offset is stored.  Transient failures
+ * (PostgreSQL or Kafka away) are retried with back-off, never skipped. */
+#ifndef ANNOT_PIPELINE_H
+#define ANNOT_PIPELINE_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "annot/v1/header.pb-c.h"
+#include "kafka.h"
+#include "pg.h"
+#include "service.h"
+
+typedef enum {
+    PIPELINE_APPLIED = 0, /* effect done: commit */
+    PIPELINE_INVALID,     /* the message is bad: roll back, dead-letter it */
+    PIPELINE_RETRY,       /* transient failure: roll back, try again */
+} pipeline_result_t;
+
+typedef struct pipeline pipeline_t;
+typedef struct pipeline_ctx pipeline_ctx_t;
+
+/* apply runs inside the transaction on pipeline_pg(ctx).  On INVALID or
+ * RETRY it fills errstr with the reason. */
+typedef pipeline_result_t (*pipeline_apply_fn)(void *opaque, pipeline_ctx_t *ctx,
+                                               const rd_kafka_message_t *rkm,
+                                               const Annot__V1__EventHeader *header,
+                                               char *errstr, size_t errlen);
+
+typedef struct pipeline_def {
+    const char *group;              /* consumer group */
+    const char *const *topic_roles; /* roles in the topic table to consume */
+    size_t ntopics;
+    pipeline_apply_fn apply;
+    void *opaque;
+} pipeline_def_t;
+
+/* The pipeline uses pg and producer (not owned) and owns its consumer. */
+pipeline_t *pipeline_new(service_t *svc, pg_t *pg, kafka_producer_t *producer,
+                         const pipeline_def_t *def, char *errstr, size_t errlen);
+/* Commits stored offsets and closes the consumer. */
+void pipeline_destroy(pipeline_t *p);
+
+/* Handles at most one message, waiting up to timeout_ms for it.  Returns 0,
+ * or -1 when the Kafka client hit a fatal error and the process must stop. */
+int pipeline_poll(pipeline_t *p, int timeout_ms);
+/* Publishes what the outbox holds (also done after every message). */
+int pipeline_outbox_relay(pipeline_t *p, char *errstr, size_t errlen);
+/* Readiness as the main loop last saw it: PostgreSQL usable, Kafka
+ * reachable.  Safe from any thread. */
+int pipeline_ready(void *p, char *why, size_t len);
+
+/* For apply: the transaction's connection, and the outbox. */
+pg_t *pipeline_pg(pipeline_ctx_t *ctx);
+/* Queues an event for the topic of role; it is published after the commit
+ * and before the input's offset is stored. */
+int pipeline_emit(pipeline_ctx_t *ctx, const char *topic_role, const void *key, size_t keylen,
+                  const void *payload, size_t len, char *errstr, size_t errlen);
+
+#endif

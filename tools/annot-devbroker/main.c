@@ -1,0 +1,100 @@
+/* annot-devbroker: Kafka for development and tests, with no JVM.  It runs
+ * librdkafka's own mock cluster (rdkafka_mock.h), which speaks the real Kafka
+ * protocol on loopback TCP ports, with consumer groups and committed offsets.
+ * The mock has no CreateTopics, so every topic of the topic table is created
+ * here, with its partition count, before the bootstrap list is published.
+ * Limits of the mock: no transactions, about 5 MiB kept per partition. */
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kafka.h"
+#include "log.h"
+#include "service.h"
+#include "shutdown.h"
+
+static const config_def_t devbroker_defs[] = {
+    {"devbroker.brokers", CONFIG_INT, "3", NULL, 1, 16, false, "number of mock brokers"},
+    {"devbroker.addr.file", CONFIG_STRING, "", NULL, 0, 0, false,
+     "file to write the bootstrap list to, once every topic exists"},
+    {NULL, 0, NULL, NULL, 0, 0, false, NULL},
+};
+
+/* Writes text to path through a temporary file and rename, so a reader
+ * never sees half of it. */
+static int write_atomically(const char *path, const char *text) {
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) return -1;
+    int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    ok = (fclose(f) == 0) && ok;
+    return ok && rename(tmp, path) == 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv) {
+    service_t svc;
+    int rc = service_init(&svc, "annot-devbroker",
+                          "Embedded Kafka (librdkafka mock cluster) with the topics of the topic table.",
+                          devbroker_defs, argc, argv);
+    if (rc != 0) return rc > 0 ? 0 : 2;
+
+    char err[512];
+    /* No kafka.* keys here: they describe the cluster to connect to, and
+     * this handle connects to none. */
+    rd_kafka_conf_t *conf = kafka_conf_new(NULL, "annot-devbroker", NULL, err, sizeof(err));
+    if (conf == NULL) {
+        log_fatal("%s", err);
+        return 2;
+    }
+    /* The handle only anchors the mock cluster; it talks to nobody. */
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (rk == NULL) {
+        log_fatal("rd_kafka_new: %s", err);
+        rd_kafka_conf_destroy(conf);
+        return 1;
+    }
+    conf = NULL; /* now owned by rk */
+    int brokers = (int)config_int(svc.cfg, "devbroker.brokers");
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, brokers);
+    if (mc == NULL) {
+        log_fatal("cannot start the mock cluster");
+        rd_kafka_destroy(rk);
+        return 1;
+    }
+    int replication = brokers < 3 ? brokers : 3;
+    for (size_t i = 0; i < svc.topics.count; i++) {
+        const topic_def_t *t = &svc.topics.items[i];
+        rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, t->name, t->partitions, replication);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            log_fatal("creating topic %s: %s", t->name, rd_kafka_err2str(e));
+            rc = 1;
+            goto out;
+        }
+    }
+    const char *bootstraps = rd_kafka_mock_cluster_bootstraps(mc);
+    const char *addr_file = config_str(svc.cfg, "devbroker.addr.file");
+    if (addr_file[0] && write_atomically(addr_file, bootstraps) != 0) {
+        log_fatal("config key 'devbroker.addr.file': cannot write '%s'", addr_file);
+        rc = 1;
+        goto out;
+    }
+    if (service_ops_start(&svc, NULL, NULL) != 0) {
+        rc = 1;
+        goto out;
+    }
+    log_write_fields(LOG_LEVEL_INFO,
+                     json_pack("{s:s, s:i, s:i}", "bootstrap_servers", bootstraps, "brokers", brokers, "topics",
+                               (int)svc.topics.count),
+                     "mock kafka cluster ready");
+    while (!shutdown_requested()) rd_kafka_poll(rk, 200);
+    log_info("shutting down");
+out:
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(rk);
+    service_destroy(&svc);
+    return rc;
+}
