@@ -12,30 +12,19 @@
 #include "shutdown.h"
 #include "version.h"
 
-static void service_usage(const service_t *svc, const char *summary) {
-    printf("Usage: %s [--config FILE] [-X key=value]...\n\n%s\n\n"
+static void service_usage(const service_t *svc, const char *summary, const char *args_usage) {
+    printf("Usage: %s [--config FILE] [-X key=value]... %s\n\n%s\n\n"
            "Options:\n"
            "  -c, --config FILE   read FILE after the files in config.dir\n"
            "  -X key=value        set a configuration key (last wins; kafka.* go to librdkafka)\n"
            "  -h, --help          this text\n"
            "  -V, --version       print the version\n\n",
-           svc->name, summary);
+           svc->name, args_usage ? args_usage : "", summary);
     config_print_help(svc->cfg, stdout);
 }
 
-/* config.dir decides which files load, so it is resolved before them from
- * the layers that outrank files (environment, then -X). */
-static void service_config_dir(service_t *svc, int argc, char **argv, char *errstr, size_t errlen) {
-    const char *env = getenv("ANNOT_CONFIG_DIR");
-    if (env) config_set(svc->cfg, "config.dir", env, "env ANNOT_CONFIG_DIR", errstr, errlen);
-    for (int i = 1; i + 1 < argc; i++) {
-        if (strcmp(argv[i], "-X") == 0 && strncmp(argv[i + 1], "config.dir=", 11) == 0)
-            config_set_pair(svc->cfg, argv[i + 1], "command line", errstr, errlen);
-    }
-}
-
-int service_init(service_t *svc, const char *name, const char *summary, const config_def_t *defs,
-                 int argc, char **argv) {
+int service_init(service_t *svc, const char *name, const char *summary, const char *args_usage,
+                 const config_def_t *defs, int argc, char **argv) {
     memset(svc, 0, sizeof(*svc));
     svc->name = name;
     svc->cfg = config_new(defs);
@@ -48,30 +37,42 @@ int service_init(service_t *svc, const char *name, const char *summary, const co
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    const char *extra_file = NULL;
+    const char *extra_file = NULL, *dir_pair = NULL;
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:X:hV", longopts, NULL)) != -1) {
+    /* '+': options end at the first positional argument (a tool's command
+     * may have options of its own). */
+    while ((opt = getopt_long(argc, argv, "+c:X:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': extra_file = optarg; break;
-        case 'X': break; /* applied last, below */
-        case 'h': service_usage(svc, summary); return 1;
+        case 'X': /* applied last, below; config.dir is needed first */
+            if (strncmp(optarg, "config.dir=", 11) == 0) dir_pair = optarg;
+            break;
+        case 'h': service_usage(svc, summary, args_usage); return 1;
         case 'V':
             printf("%s %s (librdkafka %s)\n", name, ANNOT_VERSION, rd_kafka_version_str());
             return 1;
         default: log_fatal("unknown command-line option; see --help"); return -1;
         }
     }
-    if (optind < argc) {
+    if (optind < argc && args_usage == NULL) {
         log_fatal("unexpected argument '%s'; see --help", argv[optind]);
         return -1;
     }
+    svc->args = argv + optind;
+    svc->nargs = argc - optind;
+    int args_end = optind;
 
     char err[1024] = "";
     char path[4096];
-    service_config_dir(svc, argc, argv, err, sizeof(err));
+    /* config.dir decides which files load, so it is taken before them from
+     * the layers that outrank files (environment, then -X). */
+    const char *env_dir = getenv("ANNOT_CONFIG_DIR");
+    if (env_dir && config_set(svc->cfg, "config.dir", env_dir, "env ANNOT_CONFIG_DIR", err, sizeof(err)) != 0)
+        goto fail;
+    if (dir_pair && config_set_pair(svc->cfg, dir_pair, "command line", err, sizeof(err)) != 0) goto fail;
     service_config_path(svc, "annot.conf", path, sizeof(path));
-    if (err[0] || config_load_file(svc->cfg, path, true, err, sizeof(err)) != 0) goto fail;
+    if (config_load_file(svc->cfg, path, true, err, sizeof(err)) != 0) goto fail;
     char own[256];
     snprintf(own, sizeof(own), "%s.conf", name);
     service_config_path(svc, own, path, sizeof(path));
@@ -79,7 +80,7 @@ int service_init(service_t *svc, const char *name, const char *summary, const co
     if (extra_file && config_load_file(svc->cfg, extra_file, false, err, sizeof(err)) != 0) goto fail;
     if (config_load_env(svc->cfg, err, sizeof(err)) != 0) goto fail;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:X:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(args_end, argv, "+c:X:hV", longopts, NULL)) != -1) {
         if (opt == 'X' && config_set_pair(svc->cfg, optarg, "command line", err, sizeof(err)) != 0) goto fail;
     }
     if (config_check_required(svc->cfg, err, sizeof(err)) != 0) goto fail;

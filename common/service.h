@@ -23,13 +23,17 @@ typedef struct service {
     http_server_t *ops;
     service_ready_fn ready;
     void *ready_opaque;
+    char **args; /* positional arguments, for binaries that take them */
+    int nargs;
 } service_t;
 
-/* Returns 0 to run, 1 when the command line asked only for --help or
- * --version (already printed), -1 when the configuration is bad (the reason,
- * naming the key, is already logged). */
-int service_init(service_t *svc, const char *name, const char *summary, const config_def_t *defs,
-                 int argc, char **argv);
+/* args_usage describes the positional arguments after the options (a tool's
+ * command), or is NULL when the binary takes none.  Returns 0 to run, 1 when
+ * the command line asked only for --help or --version (already printed), -1
+ * when the command line or the configuration is bad (the reason, naming the
+ * key, is already logged). */
+int service_init(service_t *svc, const char *name, const char *summary, const char *args_usage,
+                 const config_def_t *defs, int argc, char **argv);
 /* The topic name of a role in the topic table; logs and returns NULL if the
  * table lacks it. */
 const char *service_topic(const service_t *svc, const char *role);

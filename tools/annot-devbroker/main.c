@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
     service_t svc;
     int rc = service_init(&svc, "annot-devbroker",
                           "Embedded Kafka (librdkafka mock cluster) with the topics of the topic table.",
-                          devbroker_defs, argc, argv);
+                          NULL, devbroker_defs, argc, argv);
     if (rc != 0) return rc > 0 ? 0 : 2;
 
     char err[512];

@@ -7,6 +7,15 @@
 # Why this version: see docs/kafka-broker-version.md.
 #
 # Usage: tools/stack/kafka.sh fetch|start|stop|status|run-class CLASS [ARGS...]
+#   fetch      resolve the jars into the cache (no-op when cached)
+#   start      fetch if needed, format storage if new, start, wait until ready,
+#              write run/kafka/kafka.env (ANNOT_KAFKA_BROKERS=...); no-op if up
+#   stop       SIGTERM the pid in run/kafka/kafka.pid (SIGKILL after 30 s),
+#              wipe the data dir; no-op success when not running
+#   status     exit 0 when running, 3 when not
+#   run-class  run a Kafka Java tool with the same jars, e.g.
+#              run-class org.apache.kafka.tools.TopicCommand \
+#                  --bootstrap-server 127.0.0.1:19092 --list
 #
 # Environment (all optional):
 #   KAFKA_VERSION               broker version (default below)
@@ -188,8 +197,9 @@ write_env() {
     printf 'ANNOT_KAFKA_BROKERS=127.0.0.1:%s\n' "$PORT" >"$ENV_FILE"
 }
 
-# Kafka's Uuid text form: 16 random bytes, base64url without padding. Kafka
-# refuses ids starting with '-', so draw again in that case.
+# Kafka's Uuid text form: 16 random bytes, base64url without padding (what
+# 'kafka-storage random-uuid' prints, without starting a JVM for it). Like
+# Kafka's own generator, avoid a leading '-': it would read as an option.
 random_cluster_id() {
     local id
     while :; do
@@ -392,7 +402,7 @@ usage() {
     cat >&2 <<EOF
 usage: $0 fetch|start|stop|status
        $0 run-class CLASS [ARGS...]   (a Kafka tool with the broker's jars, e.g.
-           run-class kafka.admin.TopicCommand --bootstrap-server 127.0.0.1:$PORT --list)
+           run-class org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:$PORT --list)
 EOF
     exit 2
 }
