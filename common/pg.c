@@ -44,7 +44,15 @@ static void pg_errstr(PGconn *conn, char *errstr, size_t errlen) {
     while (n > 0 && (errstr[n - 1] == '\n' || errstr[n - 1] == ' ')) errstr[--n] = '\0';
 }
 
+/* Server notices ("already exists, skipping") go to the debug log instead of
+ * libpq's default, stderr. */
+static void pg_notice(void *arg, const char *message) {
+    (void)arg;
+    log_debug("postgresql: %.*s", (int)strcspn(message, "\n"), message);
+}
+
 static int pg_session_setup(pg_t *pg, char *errstr, size_t errlen) {
+    PQsetNoticeProcessor(pg->conn, pg_notice, NULL);
     char *ident = PQescapeIdentifier(pg->conn, pg->schema, strlen(pg->schema));
     if (ident == NULL) {
         pg_errstr(pg->conn, errstr, errlen);

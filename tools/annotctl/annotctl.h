@@ -1,0 +1,12 @@
+/* annotctl: the commands; each returns the process exit status (0 done,
+ * 1 failed, 2 bad usage). */
+#ifndef ANNOTCTL_H
+#define ANNOTCTL_H
+
+#include "service.h"
+
+int annotctl_topics_create(service_t *svc, int argc, char **argv);
+int annotctl_topics_list(service_t *svc, int argc, char **argv);
+int annotctl_status(service_t *svc, int argc, char **argv);
+
+#endif
