@@ -50,6 +50,56 @@ static void log_timestamp(char *buf, size_t len) {
     snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
+/* Length of the valid UTF-8 sequence starting at s, or 0 when there is none
+ * (overlong forms, surrogates and code points above U+10FFFF included). */
+static size_t log_utf8_len(const unsigned char *s) {
+    unsigned cp;
+    size_t n;
+    if (s[0] < 0x80) return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        n = 2;
+        cp = s[0] & 0x1fu;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        n = 3;
+        cp = s[0] & 0x0fu;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        n = 4;
+        cp = s[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0; /* also stops at the NUL */
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* A copy of msg with each byte that is not valid UTF-8 replaced by U+FFFD;
+ * the caller frees it.  NULL when out of memory. */
+static char *log_utf8_repair(const char *msg) {
+    const unsigned char *s = (const unsigned char *)msg;
+    char *out = malloc(strlen(msg) * 3 + 1), *o = out;
+    if (out == NULL) return NULL;
+    while (*s != '\0') {
+        size_t n = log_utf8_len(s);
+        if (n == 0) {
+            memcpy(o, "\xef\xbf\xbd", 3);
+            o += 3;
+            s++;
+        } else {
+            memcpy(o, s, n);
+            o += n;
+            s += n;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 void log_write_fields(log_level_t level, json_t *fields, const char *msg) {
     if (level < log_min_level) {
         json_decref(fields);
@@ -61,10 +111,15 @@ void log_write_fields(log_level_t level, json_t *fields, const char *msg) {
     json_object_set_new(line, "ts", json_string(ts));
     json_object_set_new(line, "level", json_string(log_level_name(level)));
     json_object_set_new(line, "service", json_string(log_service));
-    /* json_string rejects invalid UTF-8; keep the message rather than lose
-     * the line. */
+    /* json_string rejects invalid UTF-8, and json_dumps fails on a string
+     * that bypassed the check (the whole line would be lost); keep the
+     * message with the bad bytes replaced. */
     json_t *m = json_string(msg);
-    if (m == NULL) m = json_stringn_nocheck(msg, strlen(msg));
+    if (m == NULL) {
+        char *repaired = log_utf8_repair(msg);
+        m = json_string(repaired ? repaired : "(message not valid UTF-8)");
+        free(repaired);
+    }
     json_object_set_new(line, "msg", m);
     if (fields != NULL) {
         json_object_update_missing(line, fields);

@@ -220,10 +220,22 @@ static void text_printf(text_t *t, const char *fmt, ...) {
     }
 }
 
+/* The shortest text that reads back as v: %.17g alone turns a bucket bound
+ * of 0.1 into le="0.10000000000000001", which a query for le="0.1" does not
+ * match. */
 static void text_value(text_t *t, double v) {
-    if (isinf(v)) text_printf(t, v > 0 ? "+Inf" : "-Inf");
-    else if (v == (double)(long long)v && fabs(v) < 1e15) text_printf(t, "%lld", (long long)v);
-    else text_printf(t, "%.17g", v);
+    if (isinf(v)) {
+        text_printf(t, v > 0 ? "+Inf" : "-Inf");
+    } else if (v == (double)(long long)v && fabs(v) < 1e15) {
+        text_printf(t, "%lld", (long long)v);
+    } else {
+        char buf[32];
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(buf, sizeof(buf), "%.*g", prec, v);
+            if (strtod(buf, NULL) == v) break;
+        }
+        text_printf(t, "%s", buf);
+    }
 }
 
 char *metrics_render(metrics_registry_t *reg) {
