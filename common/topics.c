@@ -31,9 +31,18 @@ int topics_load(topics_t *topics, const char *path, char *errstr, size_t errlen)
         lineno++;
         char *hash = strchr(line, '#');
         if (hash) *hash = '\0';
-        char role[64], name[256], extra[8];
-        int parts = 0, n = sscanf(line, "%63s %255s %d %7s", role, name, &parts, extra);
+        char role[64], name[256], count[16], extra[8];
+        int n = sscanf(line, "%63s %255s %15s %7s", role, name, count, extra);
         if (n <= 0) continue;
+        /* strtol, not %d: sscanf's overflow is undefined, and glibc turns
+         * 4294967297 into 1. */
+        char *end = NULL;
+        long parts = 0;
+        if (n == 3) {
+            errno = 0;
+            parts = strtol(count, &end, 10);
+            if (errno != 0 || *end != '\0') parts = 0;
+        }
         if (n != 3 || parts < 1 || parts > 10000 || !topic_name_valid(name)) {
             snprintf(errstr, errlen, "topics file '%s' line %d: expected 'role name partitions'", path, lineno);
             rc = -1;
@@ -52,7 +61,7 @@ int topics_load(topics_t *topics, const char *path, char *errstr, size_t errlen)
         topic_def_t *t = &topics->items[topics->count++];
         snprintf(t->role, sizeof(t->role), "%s", role);
         snprintf(t->name, sizeof(t->name), "%s", name);
-        t->partitions = parts;
+        t->partitions = (int)parts;
     }
     free(line);
     fclose(f);

@@ -111,4 +111,4 @@ export ANNOT_CONFIG_DIR=$root/config
 export ANNOT_STACK_KAFKA=$kafka_mode
 ENV
 mv "$run/devstack.env.tmp" "$run/devstack.env"
-log "ready: . run/devstack.env"
+log "ready: . $run/devstack.env"
