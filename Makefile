@@ -4,7 +4,7 @@
 
 CC       ?= cc
 PROTOC_C ?= protoc-c
-PKGS     := rdkafka hiredis libpq libprotobuf-c libmicrohttpd jansson uuid libsodium
+PKGS     := rdkafka hiredis libpq libprotobuf-c libmicrohttpd jansson uuid libsodium libhs libutf8proc
 TEST_PKGS := cmocka
 
 BUILD := build

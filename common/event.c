@@ -1,6 +1,7 @@
 /* event: see event.h. */
 #include "event.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <uuid/uuid.h>
@@ -16,15 +17,20 @@ void event_id_new(char out[EVENT_ID_LEN]) {
 }
 
 void event_id_derive(char out[EVENT_ID_LEN], const char *cause, const char *purpose) {
-    char name[512];
+    /* The whole of both strings is hashed: cutting them to a fixed buffer
+     * gave long inputs that differ at the end the same id (and a cause
+     * longer than the buffer overflowed it). */
+    char stack[512];
     size_t cl = strlen(cause), pl = strlen(purpose);
-    if (cl + pl + 1 >= sizeof(name)) pl = sizeof(name) - cl - 2;
+    char *name = cl + 1 + pl <= sizeof(stack) ? stack : malloc(cl + 1 + pl);
+    if (name == NULL) abort();
     memcpy(name, cause, cl);
     name[cl] = '/'; /* a separator no UUID contains */
     memcpy(name + cl + 1, purpose, pl);
     uuid_t u;
     uuid_generate_sha1(u, event_namespace, name, cl + 1 + pl);
     uuid_unparse_lower(u, out);
+    if (name != stack) free(name);
 }
 
 bool event_id_valid(const char *s) {

@@ -18,6 +18,8 @@ packages=(
   libjansson-dev      # JSON: logs, HTTP bodies, annotctl input
   uuid-dev            # event ids (random and name-based UUIDs)
   libsodium-dev       # token hashing and constant-time comparison
+  libvectorscan-dev   # guideline lexicons: multi-pattern matching (Hyperscan API)
+  libutf8proc-dev     # Unicode normalisation and case folding
   libcmocka-dev       # unit and integration test framework
   postgresql          # embedded stack: throwaway cluster (initdb, pg_ctl)
   redis-server        # embedded stack: Redis
