@@ -28,6 +28,8 @@ const config_def_t config_common_defs[] = {
      "role in the topic table of the dead-letter topic"},
     {"shutdown.flush.timeout.ms", CONFIG_INT, "10000", NULL, 0, 600000, false,
      "how long shutdown waits for outstanding deliveries"},
+    {"pipeline.batch.max", CONFIG_INT, "500", NULL, 1, 1000, false,
+     "most consumed events applied in one PostgreSQL transaction"},
     {"pg.connect.timeout.s", CONFIG_INT, "30", NULL, 1, 3600, false,
      "how long start-up keeps retrying PostgreSQL"},
     {"fault.crash_at", CONFIG_STRING, "", "ANNOT_CRASH_AT", 0, 0, false,
@@ -208,10 +210,10 @@ int config_load_file(config_t *cfg, const char *path, bool optional, char *errst
     int lineno = 0, rc = 0;
     while (getline(&line, &cap, f) != -1) {
         lineno++;
-        char *hash = strchr(line, '#');
-        if (hash != NULL) *hash = '\0';
+        /* Only whole-line comments: a value (a password in a URL) may hold
+         * a '#'. */
         char *s = config_trim(line);
-        if (*s == '\0') continue;
+        if (*s == '\0' || *s == '#') continue;
         char origin[512];
         snprintf(origin, sizeof(origin), "%s:%d", path, lineno);
         if (config_set_pair(cfg, s, origin, errstr, errlen) != 0) {

@@ -44,7 +44,8 @@ int config_set(config_t *cfg, const char *key, const char *value,
 /* Sets "key=value". */
 int config_set_pair(config_t *cfg, const char *pair, const char *origin,
                     char *errstr, size_t errlen);
-/* Loads "key = value" lines ('#' starts a comment).  A missing file is an
+/* Loads "key = value" lines (a line starting with '#' is a comment; a '#'
+ * later in a line belongs to the value).  A missing file is an
  * error unless optional is true. */
 int config_load_file(config_t *cfg, const char *path, bool optional,
                      char *errstr, size_t errlen);

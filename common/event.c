@@ -34,8 +34,14 @@ void event_id_derive(char out[EVENT_ID_LEN], const char *cause, const char *purp
 }
 
 bool event_id_valid(const char *s) {
+    /* Canonical means lower case too: the id is a dedupe key, and "A" and
+     * "a" would be two keys for one event. */
     uuid_t u;
-    return s != NULL && strlen(s) == 36 && uuid_parse(s, u) == 0;
+    if (s == NULL || strlen(s) != 36 || uuid_parse(s, u) != 0) return false;
+    for (const char *c = s; *c; c++) {
+        if (*c >= 'A' && *c <= 'F') return false;
+    }
+    return true;
 }
 
 int64_t event_now_ms(void) {

@@ -151,7 +151,10 @@ http_server_t *http_server_start(const char *addr, size_t max_body, unsigned thr
     srv->opaque = opaque;
     srv->max_body = max_body;
     atomic_init(&srv->in_flight, 0);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    /* MHD_USE_ITC: without it MHD_quiesce_daemon refuses to work with epoll
+     * (threads >= 1), and http_server_stop would go on accepting requests
+     * while it drains. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (threads == 0) flags |= MHD_USE_THREAD_PER_CONNECTION;
     else flags |= MHD_USE_EPOLL;
     /* A pool size is only legal without thread-per-connection. */

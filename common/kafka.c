@@ -218,6 +218,16 @@ rd_kafka_message_t *kafka_consumer_poll(kafka_consumer_t *c, int timeout_ms) {
     return NULL;
 }
 
+size_t kafka_consumer_poll_batch(kafka_consumer_t *c, int timeout_ms, rd_kafka_message_t **out, size_t max) {
+    size_t n = 0;
+    rd_kafka_message_t *m = kafka_consumer_poll(c, timeout_ms);
+    while (m != NULL) {
+        out[n++] = m;
+        m = n < max ? kafka_consumer_poll(c, 0) : NULL;
+    }
+    return n;
+}
+
 int kafka_consumer_store(kafka_consumer_t *c, const rd_kafka_message_t *rkm) {
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(offsets, rd_kafka_topic_name(rkm->rkt), rkm->partition)->offset =

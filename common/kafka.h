@@ -68,6 +68,10 @@ kafka_consumer_t *kafka_consumer_new(const config_t *cfg, const char *group,
  * NULL when none arrived in timeout_ms.  Errors that are only informational
  * are logged here and give NULL. */
 rd_kafka_message_t *kafka_consumer_poll(kafka_consumer_t *c, int timeout_ms);
+/* Waits up to timeout_ms for a first message, then takes what else is
+ * already there, up to max; returns how many were put in out (the caller
+ * destroys each).  Errors are handled as in kafka_consumer_poll. */
+size_t kafka_consumer_poll_batch(kafka_consumer_t *c, int timeout_ms, rd_kafka_message_t **out, size_t max);
 /* Records rkm's offset + 1 as the position to commit. */
 int kafka_consumer_store(kafka_consumer_t *c, const rd_kafka_message_t *rkm);
 bool kafka_consumer_fatal(kafka_consumer_t *c);

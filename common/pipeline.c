@@ -14,12 +14,13 @@
 #include "log.h"
 #include "shutdown.h"
 
-#define OUTBOX_BATCH 500
+#define PIPELINE_BATCH_MAX 1000 /* the bound of pipeline.batch.max */
 
 typedef enum {
     OUTCOME_APPLIED,
     OUTCOME_DUPLICATE,
-    OUTCOME_INVALID,
+    OUTCOME_INVALID,  /* dead-letter it */
+    OUTCOME_REJECTED, /* apply said invalid after changing the transaction */
     OUTCOME_RETRY,
 } outcome_t;
 
@@ -29,6 +30,7 @@ struct pipeline {
     kafka_producer_t *producer;
     kafka_consumer_t *consumer;
     pipeline_def_t def;
+    size_t batch_max;
     const char *dlq_topic;
     atomic_int pg_ok;
     time_t last_idle_check;
@@ -64,6 +66,7 @@ pipeline_t *pipeline_new(service_t *svc, pg_t *pg, kafka_producer_t *producer,
     p->producer = producer;
     p->def = *def;
     p->dlq_topic = dlq;
+    p->batch_max = (size_t)config_int(svc->cfg, "pipeline.batch.max");
     atomic_init(&p->pg_ok, 1);
     p->consumer = kafka_consumer_new(svc->cfg, def->group, names, def->ntopics, errstr, errlen);
     if (p->consumer == NULL) {
@@ -167,24 +170,39 @@ int pipeline_outbox_relay(pipeline_t *p, char *errstr, size_t errlen) {
     return rc;
 }
 
-/* Step 2 of pipeline.h. */
-static outcome_t pipeline_apply(pipeline_t *p, const rd_kafka_message_t *rkm,
-                                Annot__V1__DeadLetterReason *code, char *errstr, size_t errlen) {
+/* A consumed message and what became of it. */
+typedef struct pending {
+    rd_kafka_message_t *rkm;
+    outcome_t out;
+    Annot__V1__DeadLetterReason code;
+    char reason[512];
+    kafka_delivery_t dlq; /* the dead letter's delivery, when out is INVALID */
+} pending_t;
+
+static void pending_invalid(pending_t *m, Annot__V1__DeadLetterReason code, const char *reason) {
+    m->out = OUTCOME_INVALID;
+    m->code = code;
+    snprintf(m->reason, sizeof(m->reason), "%s", reason);
+}
+
+/* Step 2 of pipeline.h for one message, inside the batch's transaction.
+ * OUTCOME_RETRY means the transaction is unusable and must be rolled back. */
+static outcome_t pipeline_apply_one(pipeline_t *p, pending_t *m, char *errstr, size_t errlen) {
+    const rd_kafka_message_t *rkm = m->rkm;
     Annot__V1__EventEnvelope *env = event_envelope_decode(rkm->payload, rkm->len);
     if (env == NULL) {
-        *code = ANNOT__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_DECODE_ERROR;
-        snprintf(errstr, errlen, "not a protobuf message with an event header");
+        pending_invalid(m, ANNOT__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_DECODE_ERROR,
+                        "not a protobuf message with an event header");
         return OUTCOME_INVALID;
     }
-    outcome_t out = OUTCOME_RETRY;
     const Annot__V1__EventHeader *hdr = env->header;
+    outcome_t out = OUTCOME_RETRY;
     if (!event_id_valid(hdr->event_id)) {
-        *code = ANNOT__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_VALIDATION_ERROR;
-        snprintf(errstr, errlen, "header.event_id is not a UUID");
+        pending_invalid(m, ANNOT__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_VALIDATION_ERROR,
+                        "header.event_id is not a UUID");
         out = OUTCOME_INVALID;
         goto done;
     }
-    if (pg_ensure(p->pg, errstr, errlen) != 0 || pg_begin(p->pg, errstr, errlen) != 0) goto done;
     char part[16], offset[24];
     snprintf(part, sizeof(part), "%d", (int)rkm->partition);
     snprintf(offset, sizeof(offset), "%lld", (long long)rkm->offset);
@@ -193,37 +211,63 @@ static outcome_t pipeline_apply(pipeline_t *p, const rd_kafka_message_t *rkm,
                                "INSERT INTO processed_events (event_id, topic, kafka_partition, kafka_offset) "
                                "VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
                                4, params, errstr, errlen);
-    if (inserted <= 0) {
-        pg_rollback(p->pg);
-        if (inserted == 0) out = OUTCOME_DUPLICATE;
+    if (inserted < 0) goto done;
+    if (inserted == 0) {
+        out = OUTCOME_DUPLICATE;
         goto done;
     }
     pipeline_ctx_t ctx = {p};
     pipeline_result_t r = p->def.apply(p->def.opaque, &ctx, rkm, hdr, errstr, errlen);
-    if (r != PIPELINE_APPLIED) {
-        pg_rollback(p->pg);
-        if (r == PIPELINE_INVALID) {
-            *code = ANNOT__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_VALIDATION_ERROR;
-            out = OUTCOME_INVALID;
-        }
-        goto done;
+    if (r == PIPELINE_APPLIED) {
+        out = OUTCOME_APPLIED;
+    } else if (r == PIPELINE_INVALID) {
+        pending_invalid(m, ANNOT__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_VALIDATION_ERROR, errstr);
+        out = OUTCOME_REJECTED;
     }
-    fault_point("pipeline.before_commit");
-    if (pg_commit(p->pg, errstr, errlen) != 0) {
-        pg_rollback(p->pg);
-        goto done;
-    }
-    fault_point("pipeline.after_commit");
-    out = OUTCOME_APPLIED;
 done:
     event_envelope_free(env);
     return out;
 }
 
-/* Publishes the dead letter for rkm and waits for its delivery report. */
-static int pipeline_dead_letter(pipeline_t *p, const rd_kafka_message_t *rkm,
-                                Annot__V1__DeadLetterReason code, const char *reason, char *errstr,
-                                size_t errlen) {
+/* Applies the batch in one transaction.  A message that apply rejects has
+ * already changed the transaction, so the transaction is rolled back and
+ * done again without it: rare, and it keeps the common path free of
+ * savepoints.  Returns 0 once committed, -1 on a transient failure (rolled
+ * back; nothing of the batch applied). */
+static int pipeline_apply_batch(pipeline_t *p, pending_t *b, size_t n, char *errstr, size_t errlen) {
+    for (;;) {
+        if (pg_ensure(p->pg, errstr, errlen) != 0 || pg_begin(p->pg, errstr, errlen) != 0) return -1;
+        int redo = 0;
+        for (size_t i = 0; i < n && !redo; i++) {
+            if (b[i].out == OUTCOME_INVALID) continue;
+            outcome_t o = pipeline_apply_one(p, &b[i], errstr, errlen);
+            if (o == OUTCOME_RETRY) {
+                pg_rollback(p->pg);
+                return -1;
+            }
+            if (o == OUTCOME_REJECTED) {
+                o = OUTCOME_INVALID;
+                redo = 1;
+            }
+            b[i].out = o;
+        }
+        if (redo) {
+            pg_rollback(p->pg);
+            continue;
+        }
+        fault_point("pipeline.before_commit");
+        if (pg_commit(p->pg, errstr, errlen) != 0) {
+            pg_rollback(p->pg);
+            return -1;
+        }
+        fault_point("pipeline.after_commit");
+        return 0;
+    }
+}
+
+/* Enqueues the dead letter of m (waited for by the caller). */
+static int pipeline_dead_letter(pipeline_t *p, pending_t *m, char *errstr, size_t errlen) {
+    const rd_kafka_message_t *rkm = m->rkm;
     char where[512], id[EVENT_ID_LEN], cause[EVENT_ID_LEN] = "";
     const char *topic = rd_kafka_topic_name(rkm->rkt);
     snprintf(where, sizeof(where), "%s/%d/%lld", topic, (int)rkm->partition, (long long)rkm->offset);
@@ -244,11 +288,11 @@ static int pipeline_dead_letter(pipeline_t *p, const rd_kafka_message_t *rkm,
     dl.topic = (char *)topic;
     dl.partition = rkm->partition;
     dl.offset = rkm->offset;
-    dl.reason = (char *)reason;
+    dl.reason = m->reason;
     dl.consumer_group = (char *)p->def.group;
     dl.service = (char *)p->svc->name;
     dl.failed_at_ms = hdr.occurred_at_ms;
-    dl.reason_code = code;
+    dl.reason_code = m->code;
     rd_kafka_timestamp_type_t tstype;
     int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
     dl.original_timestamp_ms = ts > 0 ? ts : 0;
@@ -256,15 +300,35 @@ static int pipeline_dead_letter(pipeline_t *p, const rd_kafka_message_t *rkm,
     uint8_t *buf = malloc(len ? len : 1);
     if (buf == NULL) abort();
     annot__v1__dead_letter__pack(&dl, buf);
-    kafka_delivery_t d;
-    int rc = kafka_produce(p->producer, p->dlq_topic, rkm->key, rkm->key_len, buf, len, &d, errstr, errlen);
+    int rc = kafka_produce(p->producer, p->dlq_topic, rkm->key, rkm->key_len, buf, len, &m->dlq, errstr, errlen);
     free(buf);
-    if (rc == 0) rc = kafka_producer_wait(p->producer, &d, 1, errstr, errlen);
-    if (rc == 0)
-        log_write_fields(LOG_LEVEL_WARN,
-                         json_pack("{s:s, s:i, s:I, s:s}", "topic", topic, "partition", (int)rkm->partition,
-                                   "offset", (json_int_t)rkm->offset, "reason", reason),
-                         "message dead-lettered");
+    return rc;
+}
+
+/* Step 3: the batch's dead letters and the outbox, published and
+ * delivery-reported. */
+static int pipeline_publish(pipeline_t *p, pending_t *b, size_t n, char *errstr, size_t errlen) {
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i].out != OUTCOME_INVALID) continue;
+        atomic_store(&b[i].dlq.done, 1); /* until enqueued: nothing to wait for */
+        if (rc == 0 && pipeline_dead_letter(p, &b[i], errstr, errlen) != 0) rc = -1;
+    }
+    if (rc == 0 && pipeline_outbox_relay(p, errstr, errlen) != 0) rc = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i].out != OUTCOME_INVALID) continue;
+        char werr[256];
+        if (kafka_producer_wait(p->producer, &b[i].dlq, 1, werr, sizeof(werr)) != 0) {
+            if (rc == 0) snprintf(errstr, errlen, "dead letter: %s", werr);
+            rc = -1;
+        } else if (rc == 0) {
+            const rd_kafka_message_t *rkm = b[i].rkm;
+            log_write_fields(LOG_LEVEL_WARN,
+                             json_pack("{s:s, s:i, s:I, s:s}", "topic", rd_kafka_topic_name(rkm->rkt), "partition",
+                                       (int)rkm->partition, "offset", (json_int_t)rkm->offset, "reason", b[i].reason),
+                             "message dead-lettered");
+        }
+    }
     return rc;
 }
 
@@ -280,49 +344,60 @@ static double elapsed_since(const struct timespec *t0) {
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* Steps 2-4 for one message, retried until done or shutdown. */
-static void pipeline_handle(pipeline_t *p, const rd_kafka_message_t *rkm) {
+static void pipeline_retry_log(pipeline_t *p, const pending_t *b, size_t n, int attempt, const char *err) {
+    metrics_inc(p->m_retry);
+    log_write_fields(LOG_LEVEL_WARN,
+                     json_pack("{s:s, s:i, s:I, s:i, s:i}", "topic", rd_kafka_topic_name(b[0].rkm->rkt), "partition",
+                               (int)b[0].rkm->partition, "offset", (json_int_t)b[0].rkm->offset, "batch", (int)n,
+                               "attempt", attempt + 1),
+                     err[0] ? err : "transient failure");
+}
+
+/* Steps 2-4 for a batch, each retried until done or shutdown.  Returns 0
+ * when every offset was stored, -1 when shutdown interrupted (offsets left
+ * unstored: the messages will be seen again). */
+static int pipeline_handle(pipeline_t *p, pending_t *b, size_t n) {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int attempt = 0; !shutdown_requested(); attempt++) {
-        char err[1024] = "";
-        Annot__V1__DeadLetterReason code = ANNOT__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_UNSPECIFIED;
-        outcome_t out = pipeline_apply(p, rkm, &code, err, sizeof(err));
-        atomic_store(&p->pg_ok, out != OUTCOME_RETRY);
-        int rc = 0;
-        if (out == OUTCOME_INVALID) {
-            rc = pipeline_dead_letter(p, rkm, code, err, err, sizeof(err));
-        } else if (out == OUTCOME_RETRY) {
-            rc = -1;
-        } else {
-            rc = pipeline_outbox_relay(p, err, sizeof(err));
-        }
-        if (rc != 0) {
-            metrics_inc(p->m_retry);
-            log_write_fields(LOG_LEVEL_WARN,
-                             json_pack("{s:s, s:i, s:I, s:i}", "topic", rd_kafka_topic_name(rkm->rkt), "partition",
-                                       (int)rkm->partition, "offset", (json_int_t)rkm->offset, "attempt", attempt + 1),
-                             err[0] ? err : "transient failure");
-            pipeline_backoff(attempt);
-            continue;
-        }
-        fault_point("pipeline.before_store");
-        kafka_consumer_store(p->consumer, rkm);
-        metrics_inc(out == OUTCOME_APPLIED ? p->m_applied : out == OUTCOME_DUPLICATE ? p->m_duplicate : p->m_dead);
-        metrics_observe(p->m_apply_seconds, elapsed_since(&t0));
-        return;
+    char err[1024] = "";
+    for (int attempt = 0;; attempt++) {
+        if (shutdown_requested()) return -1;
+        int ok = pipeline_apply_batch(p, b, n, err, sizeof(err)) == 0;
+        atomic_store(&p->pg_ok, ok);
+        if (ok) break;
+        pipeline_retry_log(p, b, n, attempt, err);
+        pipeline_backoff(attempt);
     }
-    /* Shutdown while retrying: the offset stays unstored, the message will
-     * be seen again. */
+    for (int attempt = 0;; attempt++) {
+        if (pipeline_publish(p, b, n, err, sizeof(err)) == 0) break;
+        if (shutdown_requested()) return -1;
+        pipeline_retry_log(p, b, n, attempt, err);
+        pipeline_backoff(attempt);
+    }
+    fault_point("pipeline.before_store");
+    double seconds = elapsed_since(&t0);
+    for (size_t i = 0; i < n; i++) {
+        kafka_consumer_store(p->consumer, b[i].rkm);
+        metrics_inc(b[i].out == OUTCOME_APPLIED     ? p->m_applied
+                    : b[i].out == OUTCOME_DUPLICATE ? p->m_duplicate
+                                                    : p->m_dead);
+        metrics_observe(p->m_apply_seconds, seconds);
+    }
+    return 0;
 }
 
 int pipeline_poll(pipeline_t *p, int timeout_ms) {
-    rd_kafka_message_t *rkm = kafka_consumer_poll(p->consumer, timeout_ms);
+    rd_kafka_message_t *msgs[PIPELINE_BATCH_MAX];
+    size_t n = kafka_consumer_poll_batch(p->consumer, timeout_ms, msgs, p->batch_max);
     /* Serve delivery reports of anything produced outside a wait. */
     rd_kafka_poll(kafka_producer_handle(p->producer), 0);
-    if (rkm != NULL) {
-        pipeline_handle(p, rkm);
-        rd_kafka_message_destroy(rkm);
+    if (n > 0) {
+        pending_t *b = calloc(n, sizeof(*b));
+        if (b == NULL) abort();
+        for (size_t i = 0; i < n; i++) b[i].rkm = msgs[i];
+        pipeline_handle(p, b, n);
+        for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
+        free(b);
     } else if (time(NULL) - p->last_idle_check >= 5) {
         /* Idle: keep readiness true to life, and publish an outbox left by
          * a crash (or by a transaction outside the pipeline). */

@@ -167,8 +167,10 @@ static pid_t consumer_spawn(const consumer_opts_t *o) {
         snprintf(ops, sizeof(ops), "ops.addr=127.0.0.1:%d", o->ops_port);
         /* Short session and commit intervals: a killed member leaves the
          * group in seconds and the test sees commits soon. */
+        /* Small batches: many commits for the crash points to land between. */
         execl(CONSUMER_BIN, CONSUMER_BIN, "-X", schema, "-X", group, "-X", prefix, "-X", ops, "-X",
-              "kafka.session.timeout.ms=6000", "-X", "kafka.auto.commit.interval.ms=200", (char *)NULL);
+              "kafka.session.timeout.ms=6000", "-X", "kafka.auto.commit.interval.ms=200", "-X",
+              "pipeline.batch.max=7", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 16; i++) {
@@ -364,13 +366,13 @@ static void test_exactly_once_across_kill9(void **state) {
     }
     kafka_producer_destroy(p, 5000);
 
-    consumer_opts_t o = {schema, group, prefix, "pipeline.after_commit:40", free_port()};
-    /* 1: killed right after its 40th commit, before that offset is stored. */
+    consumer_opts_t o = {schema, group, prefix, "pipeline.after_commit:6", free_port()};
+    /* 1: killed right after its 6th commit, before those offsets are stored. */
     int st = consumer_wait(consumer_spawn(&o));
     assert_true(WIFSIGNALED(st));
     assert_int_equal(WTERMSIG(st), SIGKILL);
     /* 2: killed after publishing the outbox, before storing the offset. */
-    o.crash_at = "pipeline.before_store:25";
+    o.crash_at = "pipeline.before_store:5";
     st = consumer_wait(consumer_spawn(&o));
     assert_true(WIFSIGNALED(st));
     assert_int_equal(WTERMSIG(st), SIGKILL);

@@ -122,6 +122,7 @@ static void test_valid_rejects_junk(void **state) {
         "{1111111-2222-4333-8444-55555555555}",
         "11111111-2222-4333-8444-555555555555 ",
         "111111112222433384445555555555550000",
+        "BC0512DA-B5D7-5D0E-87A9-270745595564", /* upper case: another dedupe key */
     };
     for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
         if (event_id_valid(junk[i])) fail_msg("accepted '%s'", junk[i]);

@@ -258,6 +258,7 @@ static void test_type_clash_aborts(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_type_clash_aborts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_registry_renders_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counter_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gauge_text, setup, teardown),
@@ -269,7 +270,6 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_values_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_families_in_registration_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_increments_add_up, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_type_clash_aborts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
