@@ -43,7 +43,7 @@ run_integration() {
 case "$mode" in
   unit) run_suite $unit_tests ;;
   embedded)
-    run_suite $unit_tests
+    run_suite $unit_tests tests/stack/test_stack.sh
     run_integration devbroker
     ;;
   kafka)
