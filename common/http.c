@@ -158,11 +158,12 @@ http_server_t *http_server_start(const char *addr, size_t max_body, unsigned thr
     if (threads == 0) flags |= MHD_USE_THREAD_PER_CONNECTION;
     else flags |= MHD_USE_EPOLL;
     /* A pool size is only legal without thread-per-connection. */
+    /* The logger first: libmicrohttpd uses its own until it sees it. */
     struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_log, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &sin},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, srv},
         {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_log, NULL},
         {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
