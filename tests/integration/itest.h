@@ -1,0 +1,267 @@
+/* itest: what the integration tests share: the stack's settings from the
+ * environment (run/devstack.env), a run id that keeps runs on one stack
+ * apart, child processes that are killed if a test fails, waiting for a
+ * consumer group to catch up, reading a topic whole, a tiny HTTP client and
+ * PostgreSQL probes.  Header-only (static inline) so each test binary stays
+ * one file plus libannot; include it after <cmocka.h>. */
+#ifndef ITEST_H
+#define ITEST_H
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "event.h"
+#include "kafka.h"
+#include "log.h"
+#include "pg.h"
+#include "topics.h"
+
+#define ITEST_DEADLINE_S 120 /* a guard against hanging, not a timing assertion */
+#define ITEST_MAX_CHILDREN 16
+
+static config_t *itest_cfg;
+static topics_t itest_topics;
+static char itest_run[16];
+static int itest_spawned;
+static pid_t itest_children[ITEST_MAX_CHILDREN];
+
+/* Group setup: settings from the environment, the topic table, a run id. */
+static inline int itest_setup(const char *name) {
+    log_init(name, LOG_LEVEL_WARN);
+    char err[512], path[1024];
+    itest_cfg = config_new(NULL);
+    if (config_load_env(itest_cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/topics.conf", config_str(itest_cfg, "config.dir"));
+    if (topics_load(&itest_topics, path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    char id[EVENT_ID_LEN];
+    event_id_new(id);
+    snprintf(itest_run, sizeof(itest_run), "r%.8s", id);
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+static inline void itest_teardown(void) {
+    topics_free(&itest_topics);
+    config_destroy(itest_cfg);
+}
+
+static inline const char *itest_topic(const char *role) {
+    const topic_def_t *t = topics_find(&itest_topics, role);
+    assert_non_null(t);
+    return t->name;
+}
+
+/* Per-test teardown: a failed assertion must not leave children running into
+ * the next test. */
+static inline int itest_kill_children(void **state) {
+    (void)state;
+    for (int i = 0; i < ITEST_MAX_CHILDREN; i++) {
+        if (itest_children[i] > 0 && kill(itest_children[i], SIGKILL) == 0) waitpid(itest_children[i], NULL, 0);
+        itest_children[i] = 0;
+    }
+    return 0;
+}
+
+/* Starts argv[0] with its output in build/tests/<log>.<run>.<n>.log and, when
+ * crash_at is set, ANNOT_CRASH_AT. */
+static inline pid_t itest_spawn(const char *log, const char *crash_at, char *const argv[]) {
+    char logpath[256];
+    snprintf(logpath, sizeof(logpath), "build/tests/%s.%s.%d.log", log, itest_run, ++itest_spawned);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (crash_at) setenv("ANNOT_CRASH_AT", crash_at, 1);
+        else unsetenv("ANNOT_CRASH_AT");
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    for (int i = 0; i < ITEST_MAX_CHILDREN; i++) {
+        if (itest_children[i] == 0) {
+            itest_children[i] = pid;
+            break;
+        }
+    }
+    return pid;
+}
+
+/* Waits for the child to end; returns its wait status. */
+static inline int itest_wait(pid_t pid) {
+    int status = 0;
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (time(NULL) > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            fail_msg("child %d did not exit", (int)pid);
+        }
+        usleep(50 * 1000);
+    }
+    for (int i = 0; i < ITEST_MAX_CHILDREN; i++) {
+        if (itest_children[i] == pid) itest_children[i] = 0;
+    }
+    return status;
+}
+
+static inline kafka_producer_t *itest_producer(void) {
+    char err[512];
+    kafka_producer_t *p = kafka_producer_new(itest_cfg, "itest", err, sizeof(err));
+    if (p == NULL) fail_msg("producer: %s", err);
+    return p;
+}
+
+/* Produces and waits for the delivery report; fills partition and offset. */
+static inline void itest_produce(kafka_producer_t *p, const char *role, const char *key, const void *buf,
+                                 size_t len, int32_t *partition, int64_t *offset) {
+    char err[512];
+    kafka_delivery_t d;
+    assert_int_equal(kafka_produce(p, itest_topic(role), key, strlen(key), buf, len, &d, err, sizeof(err)), 0);
+    if (kafka_producer_wait(p, &d, 1, err, sizeof(err)) != 0) fail_msg("delivery: %s", err);
+    if (partition) *partition = d.partition;
+    if (offset) *offset = d.offset;
+}
+
+static inline pg_t *itest_pg(const char *schema) {
+    char err[512];
+    pg_t *pg = pg_connect(config_str(itest_cfg, "database.url"), schema, 10, err, sizeof(err));
+    if (pg == NULL) fail_msg("postgresql: %s", err);
+    return pg;
+}
+
+/* A single number from sql; -1 when the query fails (schema not made yet). */
+static inline long long itest_pg_number(pg_t *pg, const char *sql) {
+    char err[512];
+    PGresult *res = pg_query(pg, PGRES_TUPLES_OK, sql, 0, NULL, err, sizeof(err));
+    if (res == NULL) return -1;
+    long long n = PQntuples(res) && !PQgetisnull(res, 0, 0) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
+    PQclear(res);
+    return n;
+}
+
+/* Waits until sql gives at least want. */
+static inline void itest_pg_wait_at_least(pg_t *pg, const char *sql, long long want) {
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (itest_pg_number(pg, sql) < want) {
+        if (time(NULL) > deadline) fail_msg("'%s' never reached %lld", sql, want);
+        usleep(100 * 1000);
+    }
+}
+
+/* Waits until the group's committed offsets reach the end of every
+ * partition of the topic of role: then nothing is left to replay. */
+static inline void itest_wait_caught_up(const char *group, const char *role) {
+    char err[512];
+    const char *const defaults[] = {"group.id", group, NULL};
+    rd_kafka_conf_t *conf = kafka_conf_new(itest_cfg, "itest-lag", defaults, err, sizeof(err));
+    assert_non_null(conf);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    assert_non_null(rk);
+    const topic_def_t *t = topics_find(&itest_topics, role);
+    assert_non_null(t);
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    for (;;) {
+        rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(t->partitions);
+        for (int i = 0; i < t->partitions; i++) rd_kafka_topic_partition_list_add(parts, t->name, i);
+        int behind = rd_kafka_committed(rk, parts, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (int i = 0; i < parts->cnt && !behind; i++) {
+            int64_t lo, hi;
+            if (rd_kafka_query_watermark_offsets(rk, t->name, i, &lo, &hi, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                behind = 1;
+            else if (hi > 0 && parts->elems[i].offset < hi)
+                behind = 1;
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+        if (!behind) break;
+        if (time(NULL) > deadline) fail_msg("group %s never caught up on %s", group, t->name);
+        usleep(200 * 1000);
+    }
+    rd_kafka_destroy(rk);
+}
+
+/* Reads the whole topic of role from the beginning, calling fn per message. */
+static inline void itest_read_all(const char *role, void (*fn)(const rd_kafka_message_t *, void *), void *opaque) {
+    char err[512];
+    const char *const defaults[] = {"group.id", "itest-reader", "enable.partition.eof", "true", NULL};
+    rd_kafka_conf_t *conf = kafka_conf_new(itest_cfg, "itest-reader", defaults, err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    assert_non_null(rk);
+    const topic_def_t *t = topics_find(&itest_topics, role);
+    assert_non_null(t);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(t->partitions);
+    for (int i = 0; i < t->partitions; i++)
+        rd_kafka_topic_partition_list_add(parts, t->name, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(parts);
+    int eofs = 0;
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (eofs < t->partitions) {
+        if (time(NULL) > deadline) fail_msg("reading %s timed out", t->name);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
+        if (m == NULL) continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) eofs++;
+        else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) fn(m, opaque);
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+/* A plain HTTP GET on loopback; returns the status and copies the body. */
+static inline int itest_http_get(int port, const char *path, char *body, size_t len) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+        close(fd);
+        return -1;
+    }
+    char req[256];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    static char buf[1 << 16];
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof(buf) - 1 && (r = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0) got += (size_t)r;
+    buf[got] = '\0';
+    close(fd);
+    int status = -1;
+    sscanf(buf, "HTTP/1.%*d %d", &status);
+    const char *b = strstr(buf, "\r\n\r\n");
+    snprintf(body, len, "%s", b ? b + 4 : "");
+    return status;
+}
+
+/* A port that was free a moment ago (for a child's ops.addr). */
+static inline int itest_free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+    socklen_t sl = sizeof(sin);
+    getsockname(fd, (struct sockaddr *)&sin, &sl);
+    close(fd);
+    return ntohs(sin.sin_port);
+}
+
+#endif
