@@ -28,6 +28,8 @@ static const annotctl_command_t commands[] = {
     {"topics", "create", annotctl_topics_create, "create every topic of the topic table (real Kafka, Admin API)"},
     {"topics", "list", annotctl_topics_list, "list the cluster's topics beside the topic table"},
     {"status", NULL, annotctl_status, "reachability of Kafka, PostgreSQL and Redis"},
+    {"dlq", "list", annotctl_dlq_list, "one JSON line per dead letter: origin, service, reason"},
+    {"dlq", "replay", annotctl_dlq_replay, "put dead letters (by id) back on their original topic"},
     {NULL, NULL, NULL, NULL},
 };
 
