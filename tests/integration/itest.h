@@ -224,8 +224,10 @@ static inline void itest_read_all(const char *role, void (*fn)(const rd_kafka_me
     rd_kafka_destroy(rk);
 }
 
-/* A plain HTTP GET on loopback; returns the status and copies the body. */
-static inline int itest_http_get(int port, const char *path, char *body, size_t len) {
+/* One HTTP/1.1 request on loopback (Connection: close); token may be NULL.
+ * Returns the status and copies the body into out. */
+static inline int itest_http(const char *method, int port, const char *path, const char *token, const char *body,
+                             size_t body_len, char *out, size_t out_len) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
@@ -233,11 +235,20 @@ static inline int itest_http_get(int port, const char *path, char *body, size_t 
         close(fd);
         return -1;
     }
-    char req[256];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
+    char head[512];
+    int n = snprintf(head, sizeof(head),
+                     "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %zu\r\n%s%s%s\r\n",
+                     method, path, body_len, token ? "Authorization: Bearer " : "", token ? token : "",
+                     token ? "\r\n" : "");
+    if (write(fd, head, (size_t)n) != n) {
         close(fd);
         return -1;
+    }
+    /* The server may answer (413) and close before taking a large body. */
+    for (size_t off = 0; off < body_len;) {
+        ssize_t w = write(fd, body + off, body_len - off);
+        if (w <= 0) break;
+        off += (size_t)w;
     }
     static char buf[1 << 16];
     size_t got = 0;
@@ -248,8 +259,12 @@ static inline int itest_http_get(int port, const char *path, char *body, size_t 
     int status = -1;
     sscanf(buf, "HTTP/1.%*d %d", &status);
     const char *b = strstr(buf, "\r\n\r\n");
-    snprintf(body, len, "%s", b ? b + 4 : "");
+    snprintf(out, out_len, "%s", b ? b + 4 : "");
     return status;
+}
+
+static inline int itest_http_get(int port, const char *path, char *body, size_t len) {
+    return itest_http("GET", port, path, NULL, NULL, 0, body, len);
 }
 
 /* A port that was free a moment ago (for a child's ops.addr). */

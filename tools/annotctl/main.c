@@ -12,6 +12,9 @@
 static const config_def_t annotctl_defs[] = {
     {"topics.replication.factor", CONFIG_INT, "1", NULL, 1, 32, false,
      "replication factor of the topics `topics create` makes"},
+    {"dispatcher.schema", CONFIG_STRING, "dispatcher", NULL, 0, 0, false, "the dispatcher's PostgreSQL schema"},
+    {"dispatcher.migrations", CONFIG_STRING, "services/annot-dispatcher/migrations", NULL, 0, 0, false,
+     "the dispatcher's migrations (applied before users are added)"},
     {"admin.timeout.ms", CONFIG_INT, "30000", NULL, 100, 600000, false,
      "how long an admin request may take"},
     {NULL, 0, NULL, NULL, 0, 0, false, NULL},
@@ -27,6 +30,7 @@ typedef struct annotctl_command {
 static const annotctl_command_t commands[] = {
     {"topics", "create", annotctl_topics_create, "create every topic of the topic table (real Kafka, Admin API)"},
     {"topics", "list", annotctl_topics_list, "list the cluster's topics beside the topic table"},
+    {"users", "add", annotctl_users_add, "--role R --name N [--locale L] [--skills a,b]: prints the token once"},
     {"status", NULL, annotctl_status, "reachability of Kafka, PostgreSQL and Redis"},
     {"dlq", "list", annotctl_dlq_list, "one JSON line per dead letter: origin, service, reason"},
     {"dlq", "replay", annotctl_dlq_replay, "put dead letters (by id) back on their original topic"},
