@@ -41,9 +41,9 @@ run_integration() {
 }
 
 case "$mode" in
-  unit) run_suite $unit_tests ;;
+  unit) run_suite $unit_tests tests/cli/test_annotctl_check.sh ;;
   embedded)
-    run_suite $unit_tests tests/stack/test_stack.sh
+    run_suite $unit_tests tests/cli/test_annotctl_check.sh tests/stack/test_stack.sh
     run_integration devbroker
     ;;
   kafka)

@@ -1,0 +1,949 @@
+/* check_text: the text side of the checker.  It validates the bytes
+ * (invalid UTF-8, control and invisible characters, markup), normalises them
+ * for matching (NFKC, case folding and mark stripping, all by utf8proc) while
+ * remembering for every normalised byte which original bytes it came from,
+ * cuts the result into tokens and sentences and finds quoted regions.  Every
+ * span a rule reports is mapped back through that map, so offsets are into
+ * the text as submitted even where folding changed lengths ("Straße" ->
+ * "strasse").
+ *
+ * Normalisation works one grapheme cluster at a time: composition never
+ * crosses a cluster boundary, so the cluster is the smallest unit whose
+ * output can be attributed to a definite span of input.  Most clusters are a
+ * single code point, served from a table computed at load. */
+#include "check_internal.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+/* Character classes of the BMP (see cp_cls_build), filled once. */
+static uint16_t cp_cls[0x10000];
+static pthread_once_t cp_cls_once = PTHREAD_ONCE_INIT;
+static void cp_cls_build(void);
+/* The fold of ASCII: lower case, and the classes the core loop needs. */
+enum { ASCII_SPACE = 1, ASCII_CONTROL = 2 };
+static uint8_t ascii_fold[128];
+
+/* ------------------------------------------------------------------ */
+/* growth helpers */
+
+static void *grow(void *p, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap) return p;
+    size_t n = *cap ? *cap : 64;
+    while (n < need) n *= 2;
+    void *q = realloc(p, n * size);
+    if (q == NULL) abort(); /* as the rest of common/: out of memory is fatal */
+    *cap = n;
+    return q;
+}
+
+/* ------------------------------------------------------------------ */
+/* folding */
+
+static int fold_options(bool strip_marks) {
+    int o = UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE |
+            UTF8PROC_LUMP;
+    if (strip_marks) o |= UTF8PROC_STRIPMARK;
+    return o;
+}
+
+/* Folds one cluster of valid UTF-8.  Returns the byte length written to
+ * *out (a buffer the function grows), or -1. */
+static ssize_t fold_cluster(int options, const uint8_t *s, size_t len, utf8proc_int32_t **out,
+                            size_t *out_cap) {
+    utf8proc_ssize_t n = utf8proc_decompose(s, (utf8proc_ssize_t)len, *out, (utf8proc_ssize_t)*out_cap,
+                                            (utf8proc_option_t)options);
+    if (n < 0) return -1;
+    if ((size_t)n + 1 > *out_cap) {
+        *out = grow(*out, out_cap, (size_t)n + 1, sizeof(**out));
+        n = utf8proc_decompose(s, (utf8proc_ssize_t)len, *out, (utf8proc_ssize_t)*out_cap,
+                               (utf8proc_option_t)options);
+        if (n < 0) return -1;
+    }
+    utf8proc_ssize_t bytes = utf8proc_reencode(*out, n, (utf8proc_option_t)options);
+    return bytes < 0 ? -1 : (ssize_t)bytes;
+}
+
+int check_fold_init(check_fold_t *fold, bool strip_marks) {
+    pthread_once(&cp_cls_once, cp_cls_build);
+    memset(fold, 0, sizeof(*fold));
+    fold->options = fold_options(strip_marks);
+    fold->bmp = calloc(65536, sizeof(*fold->bmp));
+    if (fold->bmp == NULL) return -1;
+    size_t pool_cap = 0;
+    utf8proc_int32_t *buf = NULL;
+    size_t buf_cap = 0;
+    for (utf8proc_int32_t cp = 0; cp < 0x10000; cp++) {
+        if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+        uint8_t enc[4];
+        utf8proc_ssize_t elen = utf8proc_encode_char(cp, enc);
+        ssize_t n = fold_cluster(fold->options, enc, (size_t)elen, &buf, &buf_cap);
+        if (n < 0 || n > 255) { /* never for assigned BMP code points; keep the original */
+            memcpy(buf, enc, (size_t)elen);
+            n = elen;
+        }
+        fold->pool = grow(fold->pool, &pool_cap, fold->pool_len + (size_t)n, 1);
+        memcpy(fold->pool + fold->pool_len, buf, (size_t)n);
+        fold->bmp[cp] = (uint32_t)fold->pool_len << 8 | (uint32_t)n;
+        fold->pool_len += (size_t)n;
+    }
+    free(buf);
+    return 0;
+}
+
+void check_fold_free(check_fold_t *fold) {
+    free(fold->bmp);
+    free(fold->pool);
+    memset(fold, 0, sizeof(*fold));
+}
+
+/* ------------------------------------------------------------------ */
+/* code point classes */
+
+/* ASCII letters and digits. */
+static const uint8_t ascii_word[128] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
+    ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
+    ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,
+    ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+};
+
+static bool cp_is_word_slow(utf8proc_int32_t cp) {
+    utf8proc_category_t c = utf8proc_category(cp);
+    return c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_NO;
+}
+
+static bool cp_is_mark_slow(utf8proc_int32_t cp) {
+    utf8proc_category_t c = utf8proc_category(cp);
+    return c >= UTF8PROC_CATEGORY_MN && c <= UTF8PROC_CATEGORY_ME;
+}
+
+/* Scripts written without spaces: every ideograph or kana is a token. */
+static inline bool cp_is_cjk(utf8proc_int32_t cp) {
+    return (cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0x31F0 && cp <= 0x31FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+           (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x20000 && cp <= 0x3FFFF);
+}
+
+static bool cp_is_space_slow(utf8proc_int32_t cp) {
+    if (cp < 0x80) return cp == ' ' || (cp >= '\t' && cp <= '\r');
+    return cp == 0x85 || cp == 0x2028 || cp == 0x2029 || utf8proc_category(cp) == UTF8PROC_CATEGORY_ZS;
+}
+
+/* Characters a reader cannot see and a description never needs: zero-width
+ * spaces, byte order marks, bidirectional overrides (they can make a text
+ * display differently from what it says), private use, unassigned code
+ * points.  ZWJ/ZWNJ and the soft hyphen are legitimate and pass. */
+static bool cp_is_invisible_slow(utf8proc_int32_t cp) {
+    if (cp < 0xA0) return false;
+    if (cp == 0x200C || cp == 0x200D || cp == 0xAD) return false;
+    utf8proc_category_t c = utf8proc_category(cp);
+    return c == UTF8PROC_CATEGORY_CF || c == UTF8PROC_CATEGORY_CO || c == UTF8PROC_CATEGORY_CN;
+}
+
+/* The classes above for every BMP code point, computed once per process
+ * from utf8proc's tables: the scanners ask them for every character. */
+enum {
+    CLS_WORD = 1 << 0,
+    CLS_DIGIT = 1 << 1,
+    CLS_MARK = 1 << 2,
+    CLS_CJK = 1 << 3,
+    CLS_SPACE = 1 << 4,
+    CLS_INVISIBLE = 1 << 5,
+    CLS_SIMPLE = 1 << 6, /* grapheme break class Other: a break on both sides of two of them */
+    CLS_UPPER = 1 << 7,  /* Lu or Lt */
+    CLS_LOWER = 1 << 8,  /* Ll */
+};
+static void cp_cls_build(void) {
+    for (int c = 0; c < 128; c++) {
+        if (c == ' ' || (c >= '\t' && c <= '\r')) ascii_fold[c] = ASCII_SPACE;
+        else if (c < 0x20 || c == 0x7F) ascii_fold[c] = ASCII_CONTROL;
+        else ascii_fold[c] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    for (utf8proc_int32_t cp = 0; cp < 0x10000; cp++) {
+        if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+        utf8proc_category_t c = utf8proc_category(cp);
+        uint16_t f = 0;
+        if (cp_is_word_slow(cp)) f |= CLS_WORD;
+        if (c == UTF8PROC_CATEGORY_ND) f |= CLS_DIGIT;
+        if (cp_is_mark_slow(cp)) f |= CLS_MARK;
+        if (cp_is_cjk(cp)) f |= CLS_CJK;
+        if (cp_is_space_slow(cp)) f |= CLS_SPACE;
+        if (cp_is_invisible_slow(cp)) f |= CLS_INVISIBLE;
+        if (utf8proc_get_property(cp)->boundclass == UTF8PROC_BOUNDCLASS_OTHER) f |= CLS_SIMPLE;
+        if (c == UTF8PROC_CATEGORY_LU || c == UTF8PROC_CATEGORY_LT) f |= CLS_UPPER;
+        if (c == UTF8PROC_CATEGORY_LL) f |= CLS_LOWER;
+        cp_cls[cp] = f;
+    }
+}
+
+static inline uint16_t cp_class(utf8proc_int32_t cp) {
+    if (cp >= 0 && cp < 0x10000) return cp_cls[cp];
+    if (cp < 0) return 0;
+    utf8proc_category_t c = utf8proc_category(cp);
+    uint16_t f = 0;
+    if (cp_is_word_slow(cp)) f |= CLS_WORD;
+    if (c == UTF8PROC_CATEGORY_ND) f |= CLS_DIGIT;
+    if (cp_is_mark_slow(cp)) f |= CLS_MARK;
+    if (cp_is_cjk(cp)) f |= CLS_CJK;
+    if (cp_is_invisible_slow(cp)) f |= CLS_INVISIBLE;
+    if (c == UTF8PROC_CATEGORY_LU || c == UTF8PROC_CATEGORY_LT) f |= CLS_UPPER;
+    if (c == UTF8PROC_CATEGORY_LL) f |= CLS_LOWER;
+    return f;
+}
+
+static inline bool cp_is_word(utf8proc_int32_t cp) {
+    if (cp < 0x80) return cp >= 0 && ascii_word[cp];
+    return cp_class(cp) & CLS_WORD;
+}
+
+static inline bool cp_is_digit(utf8proc_int32_t cp) {
+    if (cp < 0x80) return cp >= '0' && cp <= '9';
+    return cp_class(cp) & CLS_DIGIT;
+}
+
+static inline bool cp_is_mark(utf8proc_int32_t cp) { return cp >= 0x300 && (cp_class(cp) & CLS_MARK); }
+
+static inline bool cp_is_space(utf8proc_int32_t cp) {
+    if (cp < 0x80) return cp == ' ' || (cp >= '\t' && cp <= '\r');
+    return cp_class(cp) & CLS_SPACE;
+}
+
+static inline bool cp_is_invisible(utf8proc_int32_t cp) { return cp_class(cp) & CLS_INVISIBLE; }
+
+/* Decodes the code point at s[i]; *n receives its byte length (1 for an
+ * invalid byte, with the return value -1). */
+static inline utf8proc_int32_t cp_decode(const uint8_t *s, size_t len, size_t i, size_t *n) {
+    uint8_t c = s[i];
+    if (c < 0x80) {
+        *n = 1;
+        return c;
+    }
+    /* Two- and three-byte sequences (Cyrillic, CJK, punctuation) inline,
+     * with the same checks as utf8proc: no overlong forms, no surrogates.
+     * Anything else goes to utf8proc. */
+    if (c >= 0xC2 && c < 0xE0 && i + 1 < len && (s[i + 1] & 0xC0) == 0x80) {
+        *n = 2;
+        return (utf8proc_int32_t)((c & 0x1F) << 6 | (s[i + 1] & 0x3F));
+    }
+    if (c >= 0xE0 && c < 0xF0 && i + 2 < len && (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80) {
+        utf8proc_int32_t v = (utf8proc_int32_t)((c & 0x0F) << 12 | (s[i + 1] & 0x3F) << 6 | (s[i + 2] & 0x3F));
+        if (v >= 0x800 && (v < 0xD800 || v > 0xDFFF)) {
+            *n = 3;
+            return v;
+        }
+    }
+    utf8proc_int32_t cp;
+    utf8proc_ssize_t l = utf8proc_iterate(s + i, (utf8proc_ssize_t)(len - i), &cp);
+    if (l < 0) {
+        *n = 1;
+        return -1;
+    }
+    *n = (size_t)l;
+    return cp;
+}
+
+/* The code point ending at off in valid UTF-8. */
+static utf8proc_int32_t cp_decode_before(const uint8_t *s, size_t off) {
+    size_t i = off - 1;
+    while (i > 0 && off - i < 4 && (s[i] & 0xC0) == 0x80) i--;
+    size_t n;
+    return cp_decode(s, off, i, &n);
+}
+
+bool check_text_all_upper(const char *s, size_t len) {
+    const uint8_t *u = (const uint8_t *)s;
+    bool letter = false;
+    for (size_t i = 0; i < len;) {
+        size_t n;
+        utf8proc_int32_t cp = cp_decode(u, len, i, &n);
+        i += n;
+        if (cp < 0) return false;
+        uint16_t c = cp_class(cp);
+        if (c & CLS_LOWER) return false;
+        if (c & CLS_UPPER) letter = true;
+    }
+    return letter;
+}
+
+/* ------------------------------------------------------------------ */
+/* normalisation */
+
+/* The output of the core loop: norm with (when maps is true) the map and the
+ * issues found on the way. */
+typedef struct fold_sink {
+    check_text_t *t;
+    bool maps;
+    size_t base; /* norm_len when this fold began: no leading space before it */
+    utf8proc_int32_t *tmp;
+    size_t tmp_cap;
+} fold_sink_t;
+
+static void text_issue(check_text_t *t, int kind, const char *what, size_t start, size_t end) {
+    if (t->issue_count > 0) {
+        check_issue_t *last = &t->issues[t->issue_count - 1];
+        if (last->kind == kind && last->what == what && last->end == start) {
+            last->end = (uint32_t)end;
+            return;
+        }
+    }
+    t->issues = grow(t->issues, &t->issue_cap, t->issue_count + 1, sizeof(*t->issues));
+    t->issues[t->issue_count++] = (check_issue_t){(uint32_t)start, (uint32_t)end, kind, what};
+}
+
+/* Makes room for n more normalised bytes. */
+static inline void sink_reserve(fold_sink_t *k, size_t n) {
+    check_text_t *t = k->t;
+    size_t need = t->norm_len + n + 1; /* and the NUL */
+    if (need <= t->norm_cap) return;
+    size_t cap = t->norm_cap ? t->norm_cap : 256;
+    while (cap < need) cap *= 2;
+    t->norm = realloc(t->norm, cap);
+    if (t->norm == NULL) abort();
+    if (k->maps) {
+        t->nmap_start = realloc(t->nmap_start, cap * sizeof(uint32_t));
+        t->nmap_end = realloc(t->nmap_end, cap * sizeof(uint32_t));
+        if (t->nmap_start == NULL || t->nmap_end == NULL) abort();
+    }
+    t->norm_cap = cap;
+}
+
+static inline void sink_space(fold_sink_t *k, size_t ostart, size_t oend) {
+    check_text_t *t = k->t;
+    if (t->norm_len == k->base) return;
+    if (t->norm[t->norm_len - 1] == ' ') {
+        if (k->maps) t->nmap_end[t->norm_len - 1] = (uint32_t)oend;
+        return;
+    }
+    t->norm[t->norm_len] = ' ';
+    if (k->maps) {
+        t->nmap_start[t->norm_len] = (uint32_t)ostart;
+        t->nmap_end[t->norm_len] = (uint32_t)oend;
+    }
+    t->norm_len++;
+}
+
+static inline void sink_bytes(fold_sink_t *k, const uint8_t *b, size_t n, size_t ostart, size_t oend) {
+    check_text_t *t = k->t;
+    for (size_t j = 0; j < n; j++) {
+        /* A compatibility decomposition may produce spaces of its own. */
+        if (b[j] == ' ') {
+            sink_space(k, ostart, oend);
+            continue;
+        }
+        t->norm[t->norm_len] = (char)b[j];
+        if (k->maps) {
+            t->nmap_start[t->norm_len] = (uint32_t)ostart;
+            t->nmap_end[t->norm_len] = (uint32_t)oend;
+        }
+        t->norm_len++;
+    }
+}
+
+/* The core loop.  Returns -1 on invalid UTF-8 when maps is false (lexicon
+ * entries and task names must be valid); with maps, invalid bytes become an
+ * issue and a word separator. */
+static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, size_t len) {
+    check_text_t *t = k->t;
+    sink_reserve(k, len + 8);
+    size_t i = 0;
+    while (i < len) {
+        if (s[i] < 0x80) {
+            /* A run of ASCII: each byte its own cluster (but the last, which
+             * a combining mark may follow), and the NFKC case fold of ASCII
+             * is lower case.  Locals, not t->, so the loop stays in
+             * registers. */
+            size_t j = i + 1;
+            while (j < len && s[j] < 0x80) j++;
+            size_t stop = j < len ? j - 1 : j;
+            char *out = t->norm;
+            uint32_t *ms = t->nmap_start, *me = t->nmap_end;
+            size_t o = t->norm_len;
+            const bool maps = k->maps;
+            for (; i < stop; i++) {
+                uint8_t f = ascii_fold[s[i]];
+                if (f >= 0x20) {
+                    out[o] = (char)f;
+                    if (maps) ms[o] = (uint32_t)i, me[o] = (uint32_t)i + 1;
+                    o++;
+                    continue;
+                }
+                if (f == ASCII_CONTROL && maps) text_issue(t, CHECK_ISSUE_CONTROL, "control character", i, i + 1);
+                if (o == k->base) continue; /* no leading space */
+                if (out[o - 1] == ' ') {
+                    if (maps) me[o - 1] = (uint32_t)i + 1;
+                } else {
+                    out[o] = ' ';
+                    if (maps) ms[o] = (uint32_t)i, me[o] = (uint32_t)i + 1;
+                    o++;
+                }
+            }
+            t->norm_len = o;
+            if (i >= len) break;
+            if (s[i] >= 0x80) continue;
+            /* the last ASCII byte before a non-ASCII one: the general path */
+        }
+        size_t n;
+        utf8proc_int32_t cp = cp_decode(s, len, i, &n);
+        if (cp < 0) {
+            if (!k->maps) return -1;
+            text_issue(t, CHECK_ISSUE_INVALID_UTF8, "invalid UTF-8", i, i + 1);
+            sink_space(k, i, i + 1);
+            i++;
+            continue;
+        }
+        if (cp_is_space(cp)) {
+            sink_space(k, i, i + n);
+            i += n;
+            continue;
+        }
+        if (cp >= 0x80 && cp < 0xA0) {
+            if (k->maps) text_issue(t, CHECK_ISSUE_CONTROL, "control character", i, i + n);
+            sink_space(k, i, i + n);
+            i += n;
+            continue;
+        }
+        if (cp == 0xFFFD) {
+            if (k->maps)
+                text_issue(t, CHECK_ISSUE_INVALID_UTF8, "replacement character U+FFFD (damaged text)", i, i + n);
+            sink_space(k, i, i + n);
+            i += n;
+            continue;
+        }
+        if (cp_is_invisible(cp)) {
+            /* Dropped from norm, so a word split by a zero-width space
+             * still matches its lexicon entry. */
+            if (k->maps) text_issue(t, CHECK_ISSUE_INVISIBLE, "invisible or unassigned character", i, i + n);
+            i += n;
+            continue;
+        }
+        /* The cluster: cp and what may not be separated from it. */
+        size_t end = i + n;
+        utf8proc_int32_t prev = cp;
+        utf8proc_int32_t state = 0;
+        while (end < len) {
+            size_t n2;
+            utf8proc_int32_t next = cp_decode(s, len, end, &n2);
+            if (next < 0 || cp_is_space(next)) break;
+            /* two code points of break class Other always break (UAX #29
+             * GB999): most pairs never need the full rules */
+            if ((cp_class(prev) & cp_class(next) & CLS_SIMPLE)) break;
+            if (utf8proc_grapheme_break_stateful(prev, next, &state)) break;
+            end += n2;
+            prev = next;
+        }
+        if (end == i + n && cp < 0x10000) {
+            uint32_t e = fold->bmp[cp];
+            uint32_t bytes = e & 0xFF;
+            sink_reserve(k, bytes + (len - end));
+            sink_bytes(k, fold->pool + (e >> 8), bytes, i, end);
+        } else {
+            ssize_t bytes = fold_cluster(fold->options, s + i, end - i, &k->tmp, &k->tmp_cap);
+            if (bytes < 0) {
+                /* Cannot happen for valid UTF-8; keep the bytes as they are. */
+                sink_reserve(k, (end - i) + (len - end));
+                sink_bytes(k, s + i, end - i, i, end);
+            } else {
+                sink_reserve(k, (size_t)bytes + (len - end));
+                sink_bytes(k, (const uint8_t *)k->tmp, (size_t)bytes, i, end);
+            }
+        }
+        i = end;
+    }
+    if (t->norm_len > k->base && t->norm[t->norm_len - 1] == ' ') t->norm_len--;
+    t->norm[t->norm_len] = '\0';
+    return 0;
+}
+
+int check_fold_append(const check_fold_t *fold, const char *s, size_t len, char **buf, size_t *buf_len,
+                      size_t *buf_cap) {
+    check_text_t t;
+    memset(&t, 0, sizeof(t));
+    t.norm = *buf;
+    t.norm_len = *buf_len;
+    t.norm_cap = *buf_cap;
+    fold_sink_t k = {&t, false, *buf_len, NULL, 0};
+    int rc = fold_run(&k, fold, (const uint8_t *)s, len);
+    free(k.tmp);
+    *buf = t.norm;
+    *buf_cap = t.norm_cap;
+    if (rc != 0) {
+        if (*buf) (*buf)[*buf_len] = '\0';
+        return -1;
+    }
+    *buf_len = t.norm_len;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* tokens */
+
+bool check_norm_next_word(const char *norm, size_t len, size_t *pos, uint32_t *start, uint32_t *end,
+                          uint32_t *flags) {
+    const uint8_t *s = (const uint8_t *)norm;
+    size_t i = *pos, n;
+    while (i < len) {
+        if (s[i] < 0x80) {
+            if (ascii_word[s[i]]) break;
+            i++;
+            continue;
+        }
+        utf8proc_int32_t cp = cp_decode(s, len, i, &n);
+        if (cp >= 0 && cp_is_word(cp)) break;
+        i += n;
+    }
+    if (i >= len) {
+        *pos = len;
+        return false;
+    }
+    size_t first = i;
+    utf8proc_int32_t cp = cp_decode(s, len, i, &n);
+    uint32_t f = cp_is_digit(cp) ? CHECK_TOK_DIGIT : 0;
+    if (cp_is_cjk(cp)) {
+        i += n;
+        while (i < len) {
+            utf8proc_int32_t m = cp_decode(s, len, i, &n);
+            if (m < 0 || !cp_is_mark(m)) break;
+            i += n;
+        }
+        f |= CHECK_TOK_CJK;
+    } else {
+        utf8proc_int32_t last = cp;
+        i += n;
+        while (i < len) {
+            /* runs of ASCII letters and digits without the general decoder */
+            while (i < len && s[i] < 0x80 && ascii_word[s[i]]) last = s[i++];
+            if (i >= len) break;
+            utf8proc_int32_t c2 = cp_decode(s, len, i, &n);
+            if (c2 >= 0 && cp_is_word(c2) && !cp_is_cjk(c2)) {
+                last = c2;
+                i += n;
+                continue;
+            }
+            /* Connectors inside a word: don't, eye-catching, 3.5, 1,000. */
+            if ((c2 == '\'' || c2 == '-' || c2 == '.' || c2 == ',') && i + 1 < len) {
+                size_t n3;
+                utf8proc_int32_t c3 = cp_decode(s, len, i + 1, &n3);
+                bool ok = c3 >= 0 && cp_is_word(c3) && !cp_is_cjk(c3);
+                if (ok && (c2 == '.' || c2 == ',')) ok = cp_is_digit(last) && cp_is_digit(c3);
+                if (ok) {
+                    f |= c2 == '-' ? CHECK_TOK_HYPHEN : CHECK_TOK_INNER;
+                    i += 1;
+                    continue;
+                }
+            }
+            break;
+        }
+    }
+    *start = (uint32_t)first;
+    *end = (uint32_t)i;
+    *flags = f;
+    *pos = i;
+    return true;
+}
+
+static void text_tokenise(check_text_t *t) {
+    t->token_count = 0;
+    size_t pos = 0;
+    uint32_t start, end, flags;
+    const uint8_t *o = (const uint8_t *)t->orig;
+    while (check_norm_next_word(t->norm, t->norm_len, &pos, &start, &end, &flags)) {
+        if (t->token_count == t->token_cap)
+            t->tokens = grow(t->tokens, &t->token_cap, t->token_count + 1, sizeof(*t->tokens));
+        check_token_t *tok = &t->tokens[t->token_count++];
+        tok->nstart = start;
+        tok->nend = end;
+        tok->key = (uint16_t)((uint8_t)t->norm[start] | (end - start > 1 ? (uint8_t)t->norm[start + 1] << 8 : 0));
+        tok->ostart = t->nmap_start[start];
+        tok->oend = t->nmap_end[end - 1];
+        tok->sentence = 0;
+        /* Case comes from the original: the first letter of the span. */
+        for (size_t j = tok->ostart; j < tok->oend;) {
+            size_t m;
+            utf8proc_int32_t oc = cp_decode(o, tok->oend, j, &m);
+            j += m;
+            if (oc < 0) break;
+            if (oc < 0x80) {
+                if (oc >= 'A' && oc <= 'Z') flags |= CHECK_TOK_CAP;
+                else if (oc >= 'a' && oc <= 'z') flags |= CHECK_TOK_LOWER;
+                else if (oc >= '0' && oc <= '9') ;
+                else continue;
+                break;
+            }
+            uint16_t c = cp_class(oc);
+            if (c & CLS_UPPER) {
+                flags |= CHECK_TOK_CAP;
+                break;
+            }
+            if (c & CLS_LOWER) {
+                flags |= CHECK_TOK_LOWER;
+                break;
+            }
+            if (c & CLS_WORD) break;
+        }
+        tok->flags = flags;
+    }
+    t->words = t->token_count;
+}
+
+size_t check_norm_scan_form(char *s, size_t len) {
+    char *out = malloc(len + 1);
+    if (out == NULL) abort();
+    memset(out, ' ', len);
+    size_t pos = 0;
+    uint32_t ws, we, wf;
+    while (check_norm_next_word(s, len, &pos, &ws, &we, &wf)) {
+        for (uint32_t k = ws; k < we; k++) {
+            char c = s[k];
+            out[k] = c == '\'' || c == '-' || c == '.' || c == ',' ? ' ' : c;
+        }
+    }
+    size_t a = 0, b = len;
+    while (a < b && out[a] == ' ') a++;
+    while (b > a && out[b - 1] == ' ') b--;
+    memcpy(s, out + a, b - a);
+    s[b - a] = '\0';
+    free(out);
+    return b - a;
+}
+
+/* ------------------------------------------------------------------ */
+/* quotes and markup: a pass over the original bytes */
+
+typedef struct quote_pair {
+    const char *open;
+    const char *close[2];
+} quote_pair_t;
+
+/* “…” may close with ”; „…“ is German and Russian; «…» is Russian and
+ * French; 「…」 and 『…』 Japanese.  ‘…’ only opens after a non-letter, so an
+ * apostrophe never starts a quote. */
+static const quote_pair_t quote_pairs[] = {
+    {"\"", {"\"", NULL}},
+    {"\xE2\x80\x9C", {"\xE2\x80\x9D", "\""}},
+    {"\xE2\x80\x9E", {"\xE2\x80\x9C", "\xE2\x80\x9D"}},
+    {"\xC2\xAB", {"\xC2\xBB", NULL}},
+    {"\xE3\x80\x8C", {"\xE3\x80\x8D", NULL}},
+    {"\xE3\x80\x8E", {"\xE3\x80\x8F", NULL}},
+    {"\xE2\x80\xB9", {"\xE2\x80\xBA", NULL}},
+    {"\xE2\x80\x98", {"\xE2\x80\x99", NULL}},
+};
+
+static bool byte_letter_before(const uint8_t *s, size_t off) {
+    if (off == 0) return false;
+    utf8proc_int32_t cp = cp_decode_before(s, off);
+    return cp >= 0 && cp_is_word(cp);
+}
+
+static bool byte_letter_at(const uint8_t *s, size_t len, size_t off) {
+    if (off >= len) return false;
+    size_t n;
+    utf8proc_int32_t cp = cp_decode(s, len, off, &n);
+    return cp >= 0 && cp_is_word(cp);
+}
+
+/* Length of the quote opener at s[i] and its pair, or 0. */
+static size_t quote_open_at(const uint8_t *s, size_t len, size_t i, const quote_pair_t **pair) {
+    for (size_t p = 0; p < sizeof(quote_pairs) / sizeof(quote_pairs[0]); p++) {
+        size_t ol = strlen(quote_pairs[p].open);
+        if (i + ol > len || memcmp(s + i, quote_pairs[p].open, ol) != 0) continue;
+        if (p == 7 && byte_letter_before(s, i)) return 0;
+        *pair = &quote_pairs[p];
+        return ol;
+    }
+    return 0;
+}
+
+/* The end of the closer of pair in s[from..limit), or 0 when there is none
+ * before the paragraph ends. */
+static size_t quote_close_find(const uint8_t *s, size_t len, size_t from, size_t limit,
+                               const quote_pair_t *pair) {
+    for (size_t j = from; j < limit; j++) {
+        if (s[j] == '\n') return 0;
+        for (int c = 0; c < 2 && pair->close[c]; c++) {
+            size_t cl = strlen(pair->close[c]);
+            if (j + cl > len || memcmp(s + j, pair->close[c], cl) != 0) continue;
+            /* ’ closes only where it is not an apostrophe (don’t). */
+            if (pair == &quote_pairs[7] && byte_letter_at(s, len, j + cl)) continue;
+            if (j == from) continue; /* an empty quote is no quote */
+            return j + cl;
+        }
+    }
+    return 0;
+}
+
+static bool line_start(const uint8_t *s, size_t i) {
+    while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '\t')) i--;
+    return i == 0 || s[i - 1] == '\n';
+}
+
+/* Markup at s[i]: returns its end, or 0. */
+static size_t markup_at(const uint8_t *s, size_t len, size_t i, const char **what) {
+    uint8_t c = s[i];
+    if (c == '<' && i + 1 < len && (isalpha(s[i + 1]) || s[i + 1] == '/' || s[i + 1] == '!')) {
+        for (size_t j = i + 1; j < len && j < i + 256; j++) {
+            if (s[j] == '<' || s[j] == '\n') break;
+            if (s[j] == '>') {
+                *what = "markup (HTML tag)";
+                return j + 1;
+            }
+        }
+        return 0;
+    }
+    if (c == '&' && i + 2 < len) {
+        size_t j = i + 1;
+        if (s[j] == '#') {
+            j++;
+            if (j < len && (s[j] == 'x' || s[j] == 'X')) j++;
+            size_t d = j;
+            while (j < len && isxdigit(s[j]) && j - d < 8) j++;
+            if (j > d && j < len && s[j] == ';') {
+                *what = "markup (HTML entity)";
+                return j + 1;
+            }
+            return 0;
+        }
+        while (j < len && isalpha(s[j]) && j - i < 12) j++;
+        if (j - i >= 3 && j < len && s[j] == ';') {
+            *what = "markup (HTML entity)";
+            return j + 1;
+        }
+        return 0;
+    }
+    if ((c == '*' || c == '_') && i + 1 < len && s[i + 1] == c) {
+        *what = "markup (emphasis)";
+        return i + 2;
+    }
+    if (c == '`') {
+        *what = "markup (code)";
+        size_t j = i;
+        while (j < len && s[j] == '`') j++;
+        return j;
+    }
+    if (c == '[') {
+        for (size_t j = i + 1; j + 1 < len && j < i + 256; j++) {
+            if (s[j] == '\n' || s[j] == '[') break;
+            if (s[j] == ']' && s[j + 1] == '(') {
+                *what = "markup (link)";
+                size_t k = j + 2;
+                while (k < len && s[k] != ')' && s[k] != '\n' && k < j + 512) k++;
+                return k < len && s[k] == ')' ? k + 1 : j + 2;
+            }
+        }
+        return 0;
+    }
+    if (line_start(s, i)) {
+        size_t j = i;
+        if (c == '#') {
+            while (j < len && s[j] == '#') j++;
+            if (j < len && j - i <= 6 && s[j] == ' ') {
+                *what = "markup (heading)";
+                return j;
+            }
+            return 0;
+        }
+        if ((c == '-' || c == '*' || c == '+' || c == '>') && i + 1 < len && s[i + 1] == ' ') {
+            *what = c == '>' ? "markup (block quote)" : "markup (list item)";
+            return i + 1;
+        }
+        if (isdigit(c)) {
+            while (j < len && isdigit(s[j]) && j - i < 3) j++;
+            if (j + 1 < len && (s[j] == '.' || s[j] == ')') && s[j + 1] == ' ') {
+                *what = "markup (numbered list)";
+                return j + 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static const uint8_t scan_interesting[256] = {
+    ['\n'] = 1, ['"'] = 1, [0xE2] = 1, [0xC2] = 1, [0xE3] = 1, /* newline, quotes */
+    ['<'] = 1,  ['&'] = 1, ['*'] = 1,  ['_'] = 1,  ['`'] = 1,  ['['] = 1,  /* inline markup */
+};
+
+static void text_scan_original(check_text_t *t, size_t quote_max) {
+    const uint8_t *s = (const uint8_t *)t->orig;
+    size_t len = t->orig_len;
+    t->quote_count = 0;
+    bool line_begins = true;
+    for (size_t i = 0; i < len;) {
+        if (line_begins) {
+            /* list markers and headings count only at the start of a line */
+            line_begins = false;
+            size_t j = i;
+            while (j < len && (s[j] == ' ' || s[j] == '\t')) j++;
+            const char *what = NULL;
+            size_t end = j < len ? markup_at(s, len, j, &what) : 0;
+            if (end > 0) {
+                text_issue(t, CHECK_ISSUE_MARKUP, what, j, end);
+                i = end;
+                continue;
+            }
+        }
+        if (s[i] == '\n') {
+            line_begins = true;
+            i++;
+            continue;
+        }
+        /* Only these bytes can start a quote or inline markup. */
+        if (!scan_interesting[s[i]]) {
+            i++;
+            while (i < len && !scan_interesting[s[i]]) i++;
+            continue;
+        }
+        const quote_pair_t *pair;
+        size_t ol = quote_open_at(s, len, i, &pair);
+        if (ol > 0) {
+            size_t limit = i + ol + quote_max < len ? i + ol + quote_max : len;
+            size_t end = quote_close_find(s, len, i + ol, limit, pair);
+            if (end > 0) {
+                t->quotes = grow(t->quotes, &t->quote_cap, t->quote_count + 1, sizeof(*t->quotes));
+                t->quotes[t->quote_count++] = (check_span_t){(uint32_t)i, (uint32_t)end};
+                i = end;
+                continue;
+            }
+            i += ol;
+            continue;
+        }
+        const char *what = NULL;
+        size_t end = markup_at(s, len, i, &what);
+        if (end > 0) {
+            text_issue(t, CHECK_ISSUE_MARKUP, what, i, end);
+            i = end;
+            continue;
+        }
+        i++;
+    }
+}
+
+static int issue_cmp(const void *a, const void *b) {
+    const check_issue_t *x = a, *y = b;
+    if (x->start != y->start) return x->start < y->start ? -1 : 1;
+    return x->kind - y->kind;
+}
+
+void check_text_prepare(check_text_t *t, const check_rules_t *rules, const char *text, size_t len) {
+    t->orig = text;
+    t->orig_len = len;
+    t->norm_len = 0;
+    t->issue_count = 0;
+    t->hit_count = 0;
+    t->sentence_count = 0;
+    fold_sink_t k = {t, true, 0, NULL, 0};
+    /* With maps the fold cannot fail. */
+    (void)fold_run(&k, &rules->fold, (const uint8_t *)text, len);
+    free(k.tmp);
+    text_tokenise(t);
+    size_t fold_issues = t->issue_count;
+    text_scan_original(t, (size_t)rules->quote_max_bytes);
+    if (fold_issues > 0 && t->issue_count > fold_issues)
+        qsort(t->issues, t->issue_count, sizeof(*t->issues), issue_cmp);
+}
+
+bool check_text_quoted(const check_text_t *t, uint32_t start, uint32_t end) {
+    size_t lo = 0, hi = t->quote_count;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (t->quotes[mid].end <= start) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < t->quote_count && t->quotes[lo].start <= start && end <= t->quotes[lo].end;
+}
+
+/* ------------------------------------------------------------------ */
+/* sentences */
+
+typedef struct gap_info {
+    bool newline, strong, dot, ideographic, clause;
+} gap_info_t;
+
+static gap_info_t gap_scan(const uint8_t *s, size_t from, size_t to) {
+    gap_info_t g = {false, false, false, false, false};
+    for (size_t j = from; j < to; j++) {
+        uint8_t c = s[j];
+        if (c == '\n') g.newline = true;
+        else if (c == '.') g.dot = true;
+        else if (c == '!' || c == '?') g.strong = true;
+        else if (c == ',' || c == ';' || c == ':' || c == '(' || c == ')' || c == '-') g.clause = true;
+        else if (c == 0xE2 && j + 2 < to) {
+            if (s[j + 1] == 0x80 && s[j + 2] == 0xA6) g.strong = true; /* … */
+            if (s[j + 1] == 0x80 && (s[j + 2] == 0x93 || s[j + 2] == 0x94)) g.clause = true; /* – — */
+        } else if (c == 0xE3 && j + 2 < to && s[j + 1] == 0x80 && s[j + 2] == 0x82) {
+            g.ideographic = true; /* 。 */
+        } else if (c == 0xEF && j + 2 < to && s[j + 1] == 0xBC && (s[j + 2] == 0x81 || s[j + 2] == 0x9F)) {
+            g.ideographic = true; /* ！ ？ */
+        }
+    }
+    return g;
+}
+
+bool check_text_gap_breaks_clause(const check_text_t *t, size_t left) {
+    if (left + 1 >= t->token_count) return true;
+    return t->tokens[left].flags & CHECK_TOK_CLAUSE_AFTER;
+}
+
+/* Where a sentence that ends at token i ends in the original: after its
+ * closing punctuation and quotes, before the space. */
+static uint32_t sentence_end(const check_text_t *t, size_t i) {
+    const uint8_t *s = (const uint8_t *)t->orig;
+    size_t limit = i + 1 < t->token_count ? t->tokens[i + 1].ostart : t->orig_len;
+    size_t j = t->tokens[i].oend;
+    while (j < limit && s[j] != ' ' && s[j] != '\n' && s[j] != '\t' && s[j] != '\r') j++;
+    return (uint32_t)j;
+}
+
+void check_text_sentences(check_text_t *t) {
+    t->sentence_count = 0;
+    if (t->token_count == 0) return;
+    const uint8_t *s = (const uint8_t *)t->orig;
+    size_t first = 0;
+    for (size_t i = 0; i < t->token_count; i++) {
+        t->tokens[i].sentence = (uint32_t)t->sentence_count;
+        bool boundary = i + 1 == t->token_count;
+        if (!boundary) {
+            check_token_t *a = &t->tokens[i];
+            const check_token_t *b = &t->tokens[i + 1];
+            gap_info_t g = gap_scan(s, a->oend, b->ostart);
+            if (g.clause || g.dot || g.strong || g.newline || g.ideographic) a->flags |= CHECK_TOK_CLAUSE_AFTER;
+            if (g.newline || g.ideographic) {
+                boundary = true;
+            } else if (g.dot || g.strong) {
+                boundary = !(b->flags & CHECK_TOK_LOWER);
+                if (boundary && g.dot && !g.strong) {
+                    /* "approx. 5 cm", "St. Basil's", "J. S. Bach" */
+                    if (a->flags & CHECK_TOK_ABBREVIATION) boundary = false;
+                    else if ((a->flags & CHECK_TOK_CAP) && a->nend - a->nstart == 1) boundary = false;
+                }
+            }
+        }
+        if (boundary) {
+            t->sentences = grow(t->sentences, &t->sentence_cap, t->sentence_count + 1, sizeof(*t->sentences));
+            check_sentence_t *sen = &t->sentences[t->sentence_count++];
+            sen->first = (uint32_t)first;
+            sen->last = (uint32_t)i + 1;
+            sen->ostart = t->tokens[first].ostart;
+            sen->oend = sentence_end(t, i);
+            sen->words = (uint32_t)(i + 1 - first);
+            first = i + 1;
+        }
+    }
+}
+
+void check_text_free(check_text_t *t) {
+    free(t->norm);
+    free(t->scan);
+    free(t->nmap_start);
+    free(t->nmap_end);
+    free(t->tokens);
+    free(t->sentences);
+    free(t->quotes);
+    free(t->hits);
+    free(t->issues);
+    memset(t, 0, sizeof(*t));
+}

@@ -1,0 +1,160 @@
+/* api: see api.h.  Handlers run on libmicrohttpd's threads (one per
+ * connection, so a long poll blocks nobody else); each borrows a PostgreSQL
+ * connection from the pool for the request. */
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "log.h"
+#include "users.h"
+
+void api_init(api_t *api, pg_pool_t *pool, const check_rules_t *rules, metrics_registry_t *metrics) {
+    memset(api, 0, sizeof(*api));
+    api->pool = pool;
+    api->rules = rules;
+    api->metrics = metrics;
+    pthread_mutex_init(&api->scratch_lock, NULL);
+}
+
+void api_destroy(api_t *api) {
+    for (size_t i = 0; i < api->nscratch; i++) check_scratch_destroy(api->scratch[i]);
+    free(api->scratch);
+    pthread_mutex_destroy(&api->scratch_lock);
+}
+
+static check_scratch_t *scratch_get(api_t *api) {
+    pthread_mutex_lock(&api->scratch_lock);
+    check_scratch_t *s = api->nscratch ? api->scratch[--api->nscratch] : NULL;
+    pthread_mutex_unlock(&api->scratch_lock);
+    return s ? s : check_scratch_new();
+}
+
+static void scratch_put(api_t *api, check_scratch_t *s) {
+    pthread_mutex_lock(&api->scratch_lock);
+    if (api->nscratch == api->capscratch) {
+        api->capscratch = api->capscratch ? api->capscratch * 2 : 8;
+        api->scratch = realloc(api->scratch, api->capscratch * sizeof(*api->scratch));
+        if (api->scratch == NULL) abort();
+    }
+    api->scratch[api->nscratch++] = s;
+    pthread_mutex_unlock(&api->scratch_lock);
+}
+
+/* Parses the body as a JSON object; on failure answers 400 and returns NULL. */
+static json_t *body_json(const http_request_t *req, http_response_t *resp) {
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (body == NULL) {
+        http_response_error(resp, 400, "invalid_json", "body: %s (line %d, column %d)", jerr.text, jerr.line,
+                            jerr.column);
+        return NULL;
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        http_response_error(resp, 400, "invalid_json", "body: expected a JSON object");
+        return NULL;
+    }
+    return body;
+}
+
+static void handle_me(api_t *api, const user_t *user, const http_request_t *req, http_response_t *resp) {
+    (void)api;
+    (void)req;
+    json_t *me = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "user_id", user->user_id, "name", user->name, "role",
+                           user->role, "status", user->status, "locale", user->locale, "validated_count",
+                           user->validated_count);
+    json_object_set_new(me, "rolling_quality", user->has_quality ? json_real(user->rolling_quality) : json_null());
+    http_response_json(resp, 200, me);
+}
+
+/* POST /v1/check: the autochecker's findings without submitting. */
+static void handle_check(api_t *api, const user_t *user, const http_request_t *req, http_response_t *resp) {
+    (void)user;
+    json_t *body = body_json(req, resp);
+    if (body == NULL) return;
+    check_task_t task;
+    const char *text;
+    size_t len;
+    char err[512];
+    if (check_request_from_json(body, &task, &text, &len, err, sizeof(err)) != 0) {
+        http_response_error(resp, 400, "invalid_field", "%s", err);
+        check_task_clear(&task);
+        json_decref(body);
+        return;
+    }
+    check_scratch_t *scratch = scratch_get(api);
+    check_result_t result;
+    check_result_init(&result);
+    if (scratch == NULL || check_run(api->rules, scratch, &task, text, len, &result, err, sizeof(err)) != 0) {
+        http_response_error(resp, 400, "invalid_field", "%s", scratch ? err : "out of memory");
+    } else {
+        http_response_json(resp, 200, check_result_to_json(&result));
+    }
+    if (scratch) scratch_put(api, scratch);
+    check_result_free(&result);
+    check_task_clear(&task);
+    json_decref(body);
+}
+
+typedef void (*route_fn)(api_t *api, const user_t *user, const http_request_t *req, http_response_t *resp);
+
+typedef struct route {
+    const char *method;
+    const char *path;
+    route_fn fn;
+} route_t;
+
+static const route_t routes[] = {
+    {"GET", "/v1/me", handle_me},
+    {"POST", "/v1/check", handle_check},
+    {NULL, NULL, NULL},
+};
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void api_handle(void *opaque, const http_request_t *req, http_response_t *resp) {
+    api_t *api = opaque;
+    double t0 = mono_s();
+    const route_t *route = NULL;
+    int path_known = 0;
+    for (const route_t *r = routes; r->path != NULL; r++) {
+        if (strcmp(r->path, req->path) != 0) continue;
+        path_known = 1;
+        if (strcmp(r->method, req->method) == 0) route = r;
+    }
+    if (route == NULL) {
+        if (path_known) http_response_error(resp, 405, "method_not_allowed", "%s is not allowed on %s", req->method, req->path);
+        else http_response_error(resp, 404, "not_found", "no such endpoint");
+    } else {
+        const char *token = auth_bearer(http_request_header(req, "Authorization"));
+        user_t user;
+        char err[512];
+        pg_t *pg = token ? pg_pool_get(api->pool, 5000) : NULL;
+        users_lookup_t found = token == NULL ? USERS_UNKNOWN
+                               : pg == NULL  ? USERS_UNAVAILABLE
+                                             : users_by_token(pg, token, &user, err, sizeof(err));
+        pg_pool_put(api->pool, pg);
+        if (found == USERS_UNKNOWN) {
+            http_response_error(resp, 401, "unauthorized", "a valid bearer token is required");
+        } else if (found == USERS_UNAVAILABLE) {
+            log_warn("user lookup failed: %s", pg ? err : "no database connection free");
+            http_response_error(resp, 503, "unavailable", "try again shortly");
+        } else {
+            route->fn(api, &user, req, resp);
+        }
+    }
+    char labels[256], status[8];
+    snprintf(status, sizeof(status), "%d", resp->status);
+    metrics_labels(labels, sizeof(labels), "route", route ? route->path : "other", "status", status, NULL);
+    metrics_observe(metrics_histogram(api->metrics, "annot_http_request_seconds", "API request latency", labels,
+                                      NULL, 0),
+                    mono_s() - t0);
+}
