@@ -210,7 +210,8 @@ void http_response_text(http_response_t *resp, int status, const char *content_t
 }
 
 void http_response_json(http_response_t *resp, int status, json_t *body) {
-    char *text = json_dumps(body, JSON_COMPACT);
+    /* 15 significant digits: 0.65 prints as 0.65, not 0.65000000000000002. */
+    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(body);
     free(resp->body);
     resp->status = status;

@@ -245,7 +245,14 @@ char *metrics_render(metrics_registry_t *reg) {
     t.buf[0] = '\0';
     pthread_mutex_lock(&reg->lock);
     for (metrics_family_t *f = reg->families; f != NULL; f = f->next) {
-        text_printf(&t, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, type_names[f->type]);
+        text_printf(&t, "# HELP %s ", f->name);
+        /* HELP text escapes backslash and newline (exposition format). */
+        for (const char *h = f->help; *h; h++) {
+            if (*h == '\\') text_printf(&t, "\\\\");
+            else if (*h == '\n') text_printf(&t, "\\n");
+            else text_printf(&t, "%c", *h);
+        }
+        text_printf(&t, "\n# TYPE %s %s\n", f->name, type_names[f->type]);
         for (metrics_series_t *s = f->series; s != NULL; s = s->next) {
             const char *sep = s->labels[0] ? "," : "";
             if (f->type != METRICS_HISTOGRAM) {

@@ -51,6 +51,15 @@ static void test_counter_text(void **state) {
               "annot_events_total 5\n");
 }
 
+static void test_help_escaped(void **state) {
+    metrics_registry_t *reg = *state;
+    metrics_counter(reg, "annot_x_total", "a \\ b\nc", NULL);
+    render_is(reg,
+              "# HELP annot_x_total a \\\\ b\\nc\n"
+              "# TYPE annot_x_total counter\n"
+              "annot_x_total 0\n");
+}
+
 static void test_gauge_text(void **state) {
     metrics_registry_t *reg = *state;
     metrics_series_t *g = metrics_gauge(reg, "annot_queue_depth", "Tasks queued", "");
@@ -261,6 +270,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_type_clash_aborts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_registry_renders_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counter_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_help_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gauge_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_labels_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_labels_truncated_safely, setup, teardown),
