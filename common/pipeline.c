@@ -1,7 +1,6 @@
 /* pipeline: see pipeline.h for the delivery rules this file implements. */
 #include "pipeline.h"
 
-#include <endian.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include "annot/v1/deadletter.pb-c.h"
 #include "event.h"
 #include "fault.h"
+#include "outbox.h"
 #include "log.h"
 #include "shutdown.h"
 
@@ -100,73 +100,13 @@ int pipeline_emit(pipeline_ctx_t *ctx, const char *topic_role, const void *key, 
         snprintf(errstr, errlen, "topic table has no role '%s'", topic_role);
         return -1;
     }
-    const char *params[3] = {topic, key, payload};
-    int lengths[3] = {0, (int)keylen, (int)len};
-    int formats[3] = {0, 1, 1};
-    PGresult *res = pg_query_ex(ctx->p->pg, PGRES_COMMAND_OK,
-                                "INSERT INTO outbox (topic, msg_key, payload) VALUES ($1, $2, $3)", 3,
-                                params, lengths, formats, errstr, errlen);
-    if (res == NULL) return -1;
-    PQclear(res);
-    return 0;
+    return outbox_add(ctx->p->pg, topic, key, keylen, payload, len, errstr, errlen);
 }
 
 int pipeline_outbox_relay(pipeline_t *p, char *errstr, size_t errlen) {
-    /* Rows are locked while they are published, so two instances of a
-     * service never publish the same row at once (SKIP LOCKED). */
-    if (pg_begin(p->pg, errstr, errlen) != 0) return -1;
-    PGresult *res = PQexecParams(pg_conn(p->pg),
-                                 "SELECT id, topic, msg_key, payload FROM outbox ORDER BY id "
-                                 "LIMIT 500 FOR UPDATE SKIP LOCKED",
-                                 0, NULL, NULL, NULL, NULL, 1 /* binary results */);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        snprintf(errstr, errlen, "outbox: %s", PQresultErrorMessage(res));
-        PQclear(res);
-        pg_rollback(p->pg);
-        return -1;
-    }
-    int n = PQntuples(res);
-    if (n == 0) {
-        PQclear(res);
-        pg_rollback(p->pg);
-        return 0;
-    }
-    kafka_delivery_t *ds = calloc((size_t)n, sizeof(*ds));
-    size_t idcap = (size_t)n * 21 + 3;
-    char *ids = malloc(idcap);
-    if (ds == NULL || ids == NULL) abort();
-    size_t off = (size_t)snprintf(ids, idcap, "{");
-    int rc = 0;
-    for (int i = 0; i < n && rc == 0; i++) {
-        uint64_t be;
-        memcpy(&be, PQgetvalue(res, i, 0), sizeof(be));
-        off += (size_t)snprintf(ids + off, idcap - off, "%s%lld", i ? "," : "", (long long)be64toh(be));
-        int nokey = PQgetisnull(res, i, 2);
-        rc = kafka_produce(p->producer, PQgetvalue(res, i, 1), nokey ? NULL : PQgetvalue(res, i, 2),
-                           nokey ? 0 : (size_t)PQgetlength(res, i, 2), PQgetvalue(res, i, 3),
-                           (size_t)PQgetlength(res, i, 3), &ds[i], errstr, errlen);
-        if (rc != 0) n = i; /* wait only for what was enqueued */
-    }
-    snprintf(ids + off, idcap - off, "}");
-    PQclear(res);
-    /* Wait even after a failed produce: what was enqueued must not outlive
-     * ds. */
-    char werr[256];
-    if (kafka_producer_wait(p->producer, ds, (size_t)n, werr, sizeof(werr)) != 0 && rc == 0) {
-        snprintf(errstr, errlen, "outbox: %s", werr);
-        rc = -1;
-    }
-    if (rc == 0) {
-        const char *params[1] = {ids};
-        if (pg_command(p->pg, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1, params, errstr, errlen) < 0 ||
-            pg_commit(p->pg, errstr, errlen) != 0)
-            rc = -1;
-        else
-            metrics_add(p->m_outbox, n);
-    }
-    if (rc != 0) pg_rollback(p->pg);
-    free(ds);
-    free(ids);
+    size_t published = 0;
+    int rc = outbox_relay(p->pg, p->producer, &published, errstr, errlen);
+    metrics_add(p->m_outbox, (double)published);
     return rc;
 }
 
