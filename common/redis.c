@@ -173,6 +173,8 @@ redisReply *redis_script_run(redis_t *r, redis_script_t *script, int nkeys, int 
     return rep;
 }
 
+redisContext *redis_context(redis_t *r) { return r->ctx; }
+
 int redis_ping(redis_t *r) {
     char err[256];
     redisReply *rep = redis_command(r, err, sizeof(err), "PING");

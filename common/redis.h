@@ -29,6 +29,9 @@ redisReply *redis_command_argv(redis_t *r, int argc, const char **argv, const si
 /* Runs script with nkeys keys followed by the arguments in argv. */
 redisReply *redis_script_run(redis_t *r, redis_script_t *script, int nkeys, int argc,
                              const char **argv, const size_t *lens, char *errstr, size_t errlen);
+/* The hiredis context, for what this module does not wrap (SUBSCRIBE);
+ * NULL when not connected. */
+redisContext *redis_context(redis_t *r);
 /* 0 when PING answers PONG. */
 int redis_ping(redis_t *r);
 

@@ -12,10 +12,11 @@
 #include "log.h"
 #include "users.h"
 
-void api_init(api_t *api, pg_pool_t *pool, const check_rules_t *rules, metrics_registry_t *metrics) {
+void api_init(api_t *api, pg_pool_t *pool, const check_rules_t *rules, work_t *work, metrics_registry_t *metrics) {
     memset(api, 0, sizeof(*api));
     api->pool = pool;
     api->rules = rules;
+    api->work = work;
     api->metrics = metrics;
     pthread_mutex_init(&api->scratch_lock, NULL);
 }
@@ -100,19 +101,73 @@ static void handle_check(api_t *api, const user_t *user, const http_request_t *r
     json_decref(body);
 }
 
-typedef void (*route_fn)(api_t *api, const user_t *user, const http_request_t *req, http_response_t *resp);
+typedef void (*route_fn)(api_t *api, const user_t *user, const char *id, const http_request_t *req,
+                         http_response_t *resp);
+
+static void route_me(api_t *api, const user_t *user, const char *id, const http_request_t *req, http_response_t *resp) {
+    (void)id;
+    handle_me(api, user, req, resp);
+}
+
+static void route_check(api_t *api, const user_t *user, const char *id, const http_request_t *req,
+                        http_response_t *resp) {
+    (void)id;
+    handle_check(api, user, req, resp);
+}
+
+static void route_lease(api_t *api, const user_t *user, const char *id, const http_request_t *req,
+                        http_response_t *resp) {
+    (void)id;
+    work_acquire(api->work, user, req, resp);
+}
+
+static void route_heartbeat(api_t *api, const user_t *user, const char *id, const http_request_t *req,
+                            http_response_t *resp) {
+    (void)req;
+    work_heartbeat(api->work, user, id, resp);
+}
+
+static void route_release(api_t *api, const user_t *user, const char *id, const http_request_t *req,
+                          http_response_t *resp) {
+    (void)req;
+    work_release(api->work, user, id, resp);
+}
+
+static void route_submit(api_t *api, const user_t *user, const char *id, const http_request_t *req,
+                         http_response_t *resp) {
+    work_submit(api->work, user, id, req, resp);
+}
 
 typedef struct route {
     const char *method;
-    const char *path;
+    const char *path; /* "{id}" matches one path segment */
     route_fn fn;
 } route_t;
 
 static const route_t routes[] = {
-    {"GET", "/v1/me", handle_me},
-    {"POST", "/v1/check", handle_check},
+    {"GET", "/v1/me", route_me},
+    {"POST", "/v1/check", route_check},
+    {"POST", "/v1/leases", route_lease},
+    {"POST", "/v1/leases/{id}/heartbeat", route_heartbeat},
+    {"POST", "/v1/leases/{id}/release", route_release},
+    {"POST", "/v1/leases/{id}/submit", route_submit},
     {NULL, NULL, NULL},
 };
+
+/* Matches path against a route pattern; the {id} segment is copied out. */
+static int route_match(const char *pattern, const char *path, char *id, size_t idlen) {
+    const char *brace = strstr(pattern, "{id}");
+    if (brace == NULL) return strcmp(pattern, path) == 0;
+    size_t pre = (size_t)(brace - pattern);
+    if (strncmp(pattern, path, pre) != 0) return 0;
+    const char *seg = path + pre, *end = strchr(seg, '/');
+    size_t n = end ? (size_t)(end - seg) : strlen(seg);
+    if (n == 0 || n >= idlen) return 0;
+    if (strcmp(brace + 4, end ? end : "") != 0) return 0;
+    memcpy(id, seg, n);
+    id[n] = '\0';
+    return 1;
+}
 
 static double mono_s(void) {
     struct timespec ts;
@@ -125,10 +180,14 @@ void api_handle(void *opaque, const http_request_t *req, http_response_t *resp) 
     double t0 = mono_s();
     const route_t *route = NULL;
     int path_known = 0;
+    char id[128] = "";
     for (const route_t *r = routes; r->path != NULL; r++) {
-        if (strcmp(r->path, req->path) != 0) continue;
+        if (!route_match(r->path, req->path, id, sizeof(id))) continue;
         path_known = 1;
-        if (strcmp(r->method, req->method) == 0) route = r;
+        if (strcmp(r->method, req->method) == 0) {
+            route = r;
+            break;
+        }
     }
     if (route == NULL) {
         if (path_known) http_response_error(resp, 405, "method_not_allowed", "%s is not allowed on %s", req->method, req->path);
@@ -148,7 +207,7 @@ void api_handle(void *opaque, const http_request_t *req, http_response_t *resp) 
             log_warn("user lookup failed: %s", pg ? err : "no database connection free");
             http_response_error(resp, 503, "unavailable", "try again shortly");
         } else {
-            route->fn(api, &user, req, resp);
+            route->fn(api, &user, id, req, resp);
         }
     }
     char labels[256], status[8];

@@ -10,10 +10,12 @@
 #include "http.h"
 #include "metrics.h"
 #include "pg_pool.h"
+#include "work.h"
 
 typedef struct api {
     pg_pool_t *pool;
     const check_rules_t *rules;
+    work_t *work;
     metrics_registry_t *metrics;
     /* Scratch for the checker, one per request in flight, reused. */
     pthread_mutex_t scratch_lock;
@@ -21,7 +23,7 @@ typedef struct api {
     size_t nscratch, capscratch;
 } api_t;
 
-void api_init(api_t *api, pg_pool_t *pool, const check_rules_t *rules, metrics_registry_t *metrics);
+void api_init(api_t *api, pg_pool_t *pool, const check_rules_t *rules, work_t *work, metrics_registry_t *metrics);
 void api_destroy(api_t *api);
 /* The http_handler_fn of the API server. */
 void api_handle(void *opaque, const http_request_t *req, http_response_t *resp);

@@ -1,8 +1,12 @@
-/* annot-dispatcher: the only service people talk to.  It serves the HTTP API
- * of DESIGN.md section 7 on http.addr (ANNOT_HTTP_ADDR) and its ops
- * endpoints on ops.addr.  Built so far: authentication by bearer token,
- * GET /v1/me and POST /v1/check (the guideline checker before submitting).
- * Leases, intake and submissions follow (issue 3). */
+/* annot-dispatcher: the only service people talk to.  Threads:
+ *   - libmicrohttpd's, one per connection, serving the API on http.addr
+ *     (ANNOT_HTTP_ADDR) and the ops endpoints on ops.addr;
+ *   - intake: the pipeline consuming the tasks topic into PostgreSQL and
+ *     the Redis queues (intake.c);
+ *   - wake: a Redis subscriber that wakes long polls (wake.c);
+ *   - main: the reaper of expired leases and the outbox relay, once a
+ *     second, until SIGTERM; then the shutdown order of STYLE.md. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,27 +16,56 @@
 #include "auth.h"
 #include "check.h"
 #include "http.h"
+#include "intake.h"
+#include "kafka.h"
 #include "log.h"
+#include "outbox.h"
 #include "pg.h"
 #include "pg_pool.h"
+#include "pipeline.h"
+#include "redis.h"
 #include "service.h"
 #include "shutdown.h"
+#include "wake.h"
+#include "work.h"
 
 static const config_def_t dispatcher_defs[] = {
     {"http.addr", CONFIG_STRING, "127.0.0.1:8080", "ANNOT_HTTP_ADDR", 0, 0, false, "host:port of the API"},
     {"http.max.body", CONFIG_INT, "1048576", NULL, 1024, 67108864, false, "largest request body accepted (413 above)"},
     {"http.drain.ms", CONFIG_INT, "10000", NULL, 0, 600000, false, "how long SIGTERM waits for requests in flight"},
     {"dispatcher.schema", CONFIG_STRING, "dispatcher", NULL, 0, 0, false, "PostgreSQL schema of this service"},
+    {"dispatcher.group", CONFIG_STRING, "annot-dispatcher", NULL, 0, 0, false, "consumer group of the intake"},
+    {"dispatcher.redis.ns", CONFIG_STRING, "annot", NULL, 0, 0, false, "namespace of the Redis keys"},
     {"dispatcher.migrations", CONFIG_STRING, "services/annot-dispatcher/migrations", NULL, 0, 0, false,
      "this service's SQL migrations"},
     {"dispatcher.pg.pool", CONFIG_INT, "8", NULL, 1, 256, false, "PostgreSQL connections for requests"},
     {"dispatcher.rules.dir", CONFIG_STRING, "guideline", NULL, 0, 0, false,
      "guideline rules for POST /v1/check, relative to config.dir"},
+    LEASE_POLICY_CONFIG_DEFS,
     {NULL, 0, NULL, NULL, 0, 0, false, NULL},
 };
 
+typedef struct intake_thread {
+    pipeline_t *pipe;
+    pthread_t thread;
+    int fatal;
+} intake_thread_t;
+
+static void *intake_run(void *arg) {
+    intake_thread_t *it = arg;
+    while (!shutdown_requested()) {
+        if (pipeline_poll(it->pipe, 100) != 0) {
+            log_fatal("intake: kafka fatal error; stopping");
+            it->fatal = 1;
+            shutdown_flag = 1;
+        }
+    }
+    return NULL;
+}
+
 typedef struct ready_ctx {
     pg_pool_t *pool;
+    pipeline_t *intake;
 } ready_ctx_t;
 
 static int dispatcher_ready(void *opaque, char *why, size_t len) {
@@ -40,8 +73,11 @@ static int dispatcher_ready(void *opaque, char *why, size_t len) {
     pg_t *pg = pg_pool_get(r->pool, 1000);
     int ok = pg != NULL && pg_ping(pg) == 0;
     pg_pool_put(r->pool, pg);
-    if (!ok) snprintf(why, len, "postgresql unreachable");
-    return ok ? 0 : -1;
+    if (!ok) {
+        snprintf(why, len, "postgresql unreachable");
+        return -1;
+    }
+    return pipeline_ready(r->intake, why, len);
 }
 
 int main(int argc, char **argv) {
@@ -51,14 +87,27 @@ int main(int argc, char **argv) {
     if (rc != 0) return rc > 0 ? 0 : 2;
     char err[1024], dir[4096];
     check_rules_t *rules = NULL;
-    pg_t *pg = NULL;
+    pg_t *pg = NULL, *intake_pg = NULL;
     pg_pool_t *pool = NULL;
+    kafka_producer_t *producer = NULL;
+    redis_t *intake_redis = NULL;
+    lease_store_t *intake_leases = NULL;
+    pipeline_t *pipe = NULL;
     http_server_t *http = NULL;
+    wake_t wake;
+    work_t work;
     api_t api;
-    int api_ready = 0;
+    intake_t intake;
+    intake_thread_t it = {0};
+    int have_wake = 0, have_work = 0, have_api = 0, have_thread = 0;
+    lease_policy_t policy;
     rc = 1;
     if (auth_init() != 0) {
         log_fatal("libsodium failed to start");
+        goto out;
+    }
+    if (lease_policy_from_config(&policy, svc.cfg, err, sizeof(err)) != 0) {
+        log_fatal("%s", err);
         goto out;
     }
     service_config_path(&svc, config_str(svc.cfg, "dispatcher.rules.dir"), dir, sizeof(dir));
@@ -67,6 +116,7 @@ int main(int argc, char **argv) {
         goto out;
     }
     const char *url = config_str(svc.cfg, "database.url"), *schema = config_str(svc.cfg, "dispatcher.schema");
+    const char *redis_url = config_str(svc.cfg, "redis.url"), *ns = config_str(svc.cfg, "dispatcher.redis.ns");
     int timeout_s = (int)config_int(svc.cfg, "pg.connect.timeout.s");
     pg = pg_connect(url, schema, timeout_s, err, sizeof(err));
     if (pg == NULL || pg_migrate(pg, config_str(svc.cfg, "dispatcher.migrations"), err, sizeof(err)) != 0) {
@@ -74,31 +124,91 @@ int main(int argc, char **argv) {
         goto out;
     }
     if ((pool = pg_pool_new(url, schema, (int)config_int(svc.cfg, "dispatcher.pg.pool"), timeout_s, err,
-                            sizeof(err))) == NULL) {
+                            sizeof(err))) == NULL ||
+        (intake_pg = pg_connect(url, schema, timeout_s, err, sizeof(err))) == NULL) {
         log_fatal("postgresql: %s", err);
         goto out;
     }
-    api_init(&api, pool, rules, svc.metrics);
-    api_ready = 1;
+    if ((intake_redis = redis_connect(redis_url, err, sizeof(err))) == NULL ||
+        (intake_leases = lease_store_new(intake_redis, ns, err, sizeof(err))) == NULL) {
+        log_fatal("redis: %s", err);
+        goto out;
+    }
+    if ((producer = kafka_producer_new(svc.cfg, svc.name, err, sizeof(err))) == NULL) {
+        log_fatal("%s", err);
+        goto out;
+    }
+    const char *submissions = service_topic(&svc, "submissions");
+    if (submissions == NULL) goto out;
+
+    char channels[3][256];
+    const char *chan_ptrs[3];
+    for (int q = LEASE_QUEUE_FIRST; q <= LEASE_QUEUE_LAST; q++) {
+        lease_wake_channel(intake_leases, (lease_queue_t)q, channels[q - 1], sizeof(channels[0]));
+        chan_ptrs[q - 1] = channels[q - 1];
+    }
+    if (wake_start(&wake, redis_url, chan_ptrs, 3, err, sizeof(err)) != 0) {
+        log_fatal("%s", err);
+        goto out;
+    }
+    have_wake = 1;
+    work_init(&work, redis_url, ns, &policy, &wake, pool, producer, submissions, svc.name, svc.metrics);
+    have_work = 1;
+    api_init(&api, pool, rules, &work, svc.metrics);
+    have_api = 1;
+
+    intake.leases = intake_leases;
+    static const char *const roles[] = {"tasks"};
+    pipeline_def_t def = {config_str(svc.cfg, "dispatcher.group"), roles, 1, intake_apply, &intake};
+    if ((pipe = pipeline_new(&svc, intake_pg, producer, &def, err, sizeof(err))) == NULL) {
+        log_fatal("%s", err);
+        goto out;
+    }
+    it.pipe = pipe;
+    if (pthread_create(&it.thread, NULL, intake_run, &it) != 0) {
+        log_fatal("cannot start the intake thread");
+        goto out;
+    }
+    have_thread = 1;
     http = http_server_start(config_str(svc.cfg, "http.addr"), (size_t)config_int(svc.cfg, "http.max.body"), 0,
                              api_handle, &api, err, sizeof(err));
     if (http == NULL) {
         log_fatal("config key 'http.addr': %s", err);
         goto out;
     }
-    ready_ctx_t ready = {pool};
+    ready_ctx_t ready = {pool, pipe};
     if (service_ops_start(&svc, dispatcher_ready, &ready) != 0) goto out;
     log_write_fields(LOG_LEVEL_INFO, json_pack("{s:i}", "http_port", http_server_port(http)), "API listening");
     rc = 0;
-    while (!shutdown_requested()) nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    while (!shutdown_requested()) {
+        work_reap(&work);
+        size_t published;
+        if (outbox_relay(pg, producer, &published, err, sizeof(err)) != 0) log_warn("outbox relay: %s", err);
+        for (int i = 0; i < 10 && !shutdown_requested(); i++) nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    }
+    if (it.fatal) rc = 1;
     log_info("shutting down: draining requests");
 out:
-    /* Stop taking requests, let those in flight finish, then the stores. */
+    shutdown_flag = 1;
+    /* Stop taking requests and let those in flight finish; the intake
+     * finishes its batch; the producer is flushed; then the stores. */
     http_server_stop(http, (int)config_int(svc.cfg, "http.drain.ms"));
     http_server_stop(svc.ops, 1000);
     svc.ops = NULL;
-    if (api_ready) api_destroy(&api);
+    if (have_thread) pthread_join(it.thread, NULL);
+    if (pg && producer) {
+        size_t published;
+        outbox_relay(pg, producer, &published, err, sizeof(err));
+    }
+    kafka_producer_destroy(producer, (int)config_int(svc.cfg, "shutdown.flush.timeout.ms"));
+    pipeline_destroy(pipe);
+    if (have_api) api_destroy(&api);
+    if (have_work) work_destroy(&work);
+    if (have_wake) wake_stop(&wake);
+    lease_store_destroy(intake_leases);
+    redis_close(intake_redis);
     pg_pool_destroy(pool);
+    pg_close(intake_pg);
     pg_close(pg);
     check_rules_destroy(rules);
     service_destroy(&svc);

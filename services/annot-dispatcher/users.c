@@ -15,7 +15,7 @@ users_lookup_t users_by_token(pg_t *pg, const char *token, user_t *out, char *er
     int lengths[1] = {AUTH_HASH_LEN}, formats[1] = {1};
     PGresult *res = pg_query_ex(pg, PGRES_TUPLES_OK,
                                 "SELECT user_id, name, role, status, locale, rolling_quality, validated_count, "
-                                "token_hash FROM users WHERE token_hash = $1",
+                                "token_hash, array_to_string(skills, ',') FROM users WHERE token_hash = $1",
                                 1, params, lengths, formats, errstr, errlen);
     if (res == NULL) return USERS_UNAVAILABLE;
     users_lookup_t rc = USERS_UNKNOWN;
@@ -33,6 +33,12 @@ users_lookup_t users_by_token(pg_t *pg, const char *token, user_t *out, char *er
             out->has_quality = !PQgetisnull(res, 0, 5);
             out->rolling_quality = out->has_quality ? strtod(PQgetvalue(res, 0, 5), NULL) : 0.0;
             out->validated_count = atoi(PQgetvalue(res, 0, 6));
+            snprintf(out->skills_buf, sizeof(out->skills_buf), "%s", PQgetvalue(res, 0, 8));
+            out->nskills = 0;
+            char *save = NULL;
+            for (char *tok = strtok_r(out->skills_buf, ",", &save); tok && out->nskills < 16;
+                 tok = strtok_r(NULL, ",", &save))
+                out->skills[out->nskills++] = tok;
             rc = USERS_FOUND;
         }
         PQfreemem(stored);

@@ -12,6 +12,9 @@ typedef struct user {
     char role[16];   /* annotator, candidate, validator, admin */
     char status[16]; /* active, probation, suspended */
     char locale[32];
+    char skills_buf[512];  /* the skills, NUL-separated; skills[] points in */
+    const char *skills[16];
+    size_t nskills;
     bool has_quality;
     double rolling_quality;
     int validated_count;

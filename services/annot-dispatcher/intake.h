@@ -1,0 +1,27 @@
+/* intake: the dispatcher's consumer of the tasks topic.  Each task is
+ * recorded in PostgreSQL (idempotent on task_id) and queued in Redis in its
+ * queue: production and golden tasks in the pool of their locale and first
+ * skill, exam cases in their candidate's own queue.  Runs in the pipeline
+ * (common/pipeline.h) on a thread of its own with its own connections. */
+#ifndef DISPATCHER_INTAKE_H
+#define DISPATCHER_INTAKE_H
+
+#include <jansson.h>
+
+#include "annot/v1/task.pb-c.h"
+#include "leases.h"
+#include "pipeline.h"
+
+typedef struct intake {
+    lease_store_t *leases;
+} intake_t;
+
+/* The pipeline's apply for TaskEvents. */
+pipeline_result_t intake_apply(void *opaque, pipeline_ctx_t *ctx, const rd_kafka_message_t *rkm,
+                               const Annot__V1__EventHeader *hdr, char *errstr, size_t errlen);
+
+/* The task as a lease returns it (DESIGN.md section 7); the golden
+ * reference is never included.  The caller owns the result. */
+json_t *intake_task_json(const Annot__V1__Task *task);
+
+#endif

@@ -1,0 +1,448 @@
+/* work: see work.h. */
+#include "work.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "annot/v1/submission.pb-c.h"
+#include "check.h"
+#include "event.h"
+#include "log.h"
+#include "outbox.h"
+
+#define WAIT_S_MAX 30
+
+void work_init(work_t *w, const char *redis_url, const char *ns, const lease_policy_t *policy, wake_t *wake,
+               pg_pool_t *pool, kafka_producer_t *producer, const char *submissions_topic, const char *source,
+               metrics_registry_t *metrics) {
+    memset(w, 0, sizeof(*w));
+    w->redis_url = redis_url;
+    w->ns = ns;
+    w->policy = *policy;
+    w->wake = wake;
+    w->pool = pool;
+    w->producer = producer;
+    w->submissions_topic = submissions_topic;
+    w->source = source;
+    pthread_mutex_init(&w->lock, NULL);
+    w->m_granted = metrics_counter(metrics, "annot_leases_total", "Lease outcomes", "outcome=\"granted\"");
+    w->m_empty = metrics_counter(metrics, "annot_leases_total", "Lease outcomes", "outcome=\"nothing_to_do\"");
+    w->m_lost = metrics_counter(metrics, "annot_leases_total", "Lease outcomes", "outcome=\"lost\"");
+    w->m_submitted = metrics_counter(metrics, "annot_leases_total", "Lease outcomes", "outcome=\"submitted\"");
+    w->m_released = metrics_counter(metrics, "annot_leases_total", "Lease outcomes", "outcome=\"released\"");
+}
+
+void work_destroy(work_t *w) {
+    for (size_t i = 0; i < w->nconns; i++) {
+        lease_store_destroy(w->conns[i].leases);
+        redis_close(w->conns[i].redis);
+    }
+    free(w->conns);
+    pthread_mutex_destroy(&w->lock);
+}
+
+/* A Redis connection and lease store for this request (libpq and hiredis
+ * connections are one thread's at a time). */
+static int conn_get(work_t *w, work_conn_t *c, char *errstr, size_t errlen) {
+    pthread_mutex_lock(&w->lock);
+    int have = w->nconns > 0;
+    if (have) *c = w->conns[--w->nconns];
+    pthread_mutex_unlock(&w->lock);
+    if (have) return 0;
+    if ((c->redis = redis_connect(w->redis_url, errstr, errlen)) == NULL) return -1;
+    if ((c->leases = lease_store_new(c->redis, w->ns, errstr, errlen)) == NULL) {
+        redis_close(c->redis);
+        return -1;
+    }
+    return 0;
+}
+
+static void conn_put(work_t *w, work_conn_t *c) {
+    pthread_mutex_lock(&w->lock);
+    if (w->nconns == w->capconns) {
+        w->capconns = w->capconns ? w->capconns * 2 : 16;
+        w->conns = realloc(w->conns, w->capconns * sizeof(*w->conns));
+        if (w->conns == NULL) abort();
+    }
+    w->conns[w->nconns++] = *c;
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void lost(work_t *w, http_response_t *resp, const lease_ack_t *ack) {
+    metrics_inc(w->m_lost);
+    http_response_error(resp, 409, "lease_lost", "the lease is no longer yours (%s)", lease_lost_name(ack->lost));
+}
+
+static void unavailable(http_response_t *resp, const char *err) {
+    log_warn("work: %s", err);
+    http_response_error(resp, 503, "unavailable", "try again shortly");
+}
+
+/* The queue a role leases from; -1 for a role that leases nothing. */
+static int role_queue(const char *role, lease_queue_t *q) {
+    if (strcmp(role, "annotator") == 0) *q = LEASE_QUEUE_ANNOTATION;
+    else if (strcmp(role, "candidate") == 0) *q = LEASE_QUEUE_EXAM;
+    else if (strcmp(role, "validator") == 0) *q = LEASE_QUEUE_VALIDATION;
+    else return -1;
+    return 0;
+}
+
+void work_acquire(work_t *w, const user_t *user, const http_request_t *req, http_response_t *resp) {
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    const char *queue_name = NULL;
+    json_int_t wait_s = 0;
+    lease_queue_t q, mine;
+    if (body == NULL || !json_is_object(body)) {
+        http_response_error(resp, 400, "invalid_json", "body: %s", body ? "expected a JSON object" : jerr.text);
+        goto out;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v) {
+        if (strcmp(key, "queue") == 0) {
+            if (!json_is_string(v) || lease_queue_parse(json_string_value(v), &q) != 0) {
+                http_response_error(resp, 400, "invalid_field", "queue: expected \"annotation\", \"exam\" or \"validation\"");
+                goto out;
+            }
+            queue_name = json_string_value(v);
+        } else if (strcmp(key, "wait_s") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > WAIT_S_MAX) {
+                http_response_error(resp, 400, "invalid_field", "wait_s: expected an integer from 0 to %d", WAIT_S_MAX);
+                goto out;
+            }
+            wait_s = json_integer_value(v);
+        } else {
+            http_response_error(resp, 400, "invalid_field", "%s: unknown field", key);
+            goto out;
+        }
+    }
+    if (queue_name == NULL) {
+        http_response_error(resp, 400, "invalid_field", "queue: required");
+        goto out;
+    }
+    if (role_queue(user->role, &mine) != 0 || mine != q) {
+        http_response_error(resp, 403, "forbidden", "a %s does not lease from the %s queue", user->role, queue_name);
+        goto out;
+    }
+    if (strcmp(user->status, "suspended") == 0) {
+        http_response_error(resp, 403, "suspended", "this account is suspended");
+        goto out;
+    }
+    lease_pool_name_t pools[LEASE_POOLS_MAX];
+    int npools = 0;
+    char err[512];
+    if (q == LEASE_QUEUE_ANNOTATION &&
+        (npools = lease_policy_person_pools(user->locale, user->skills, user->nskills, pools, LEASE_POOLS_MAX, err,
+                                            sizeof(err))) < 0) {
+        http_response_error(resp, 403, "forbidden", "no work matches this account: %s", err);
+        goto out;
+    }
+    lease_request_t lr = {user->user_id, pools, (size_t)npools, lease_policy_uses_own_queue(q),
+                          lease_policy_excludes_author(q), 0, lease_policy_ttl_ms(&w->policy, q),
+                          lease_policy_max_held(&w->policy, q)};
+    work_conn_t c;
+    if (conn_get(w, &c, err, sizeof(err)) != 0) {
+        unavailable(resp, err);
+        goto out;
+    }
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        /* Read the generation before trying: work queued between the try
+         * and the wait still wakes us. */
+        uint64_t gen = wake_generation(w->wake);
+        lease_t lease = {0};
+        int rc = lease_acquire(c.leases, q, &lr, &lease, err, sizeof(err));
+        if (rc == LEASE_OK) {
+            metrics_inc(w->m_granted);
+            json_t *task = json_loadb(lease.task_json, lease.task_json_len, 0, NULL);
+            http_response_json(resp, 200,
+                               json_pack("{s:s, s:I, s:I, s:o}", "lease_id", lease.lease_id, "fencing_token",
+                                         (json_int_t)lease.fencing_token, "expires_at_ms",
+                                         (json_int_t)lease.expires_at_ms, "task", task ? task : json_object()));
+            lease_free(&lease);
+            break;
+        }
+        if (rc == LEASE_LIMIT) {
+            http_response_error(resp, 409, "lease_limit", "already holding %d lease(s) of this queue", lr.max_held);
+            break;
+        }
+        if (rc < 0) {
+            unavailable(resp, err);
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left_ms = (long)wait_s * 1000 - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+        if (left_ms <= 0) {
+            metrics_inc(w->m_empty);
+            resp->status = 204;
+            break;
+        }
+        wake_wait(w->wake, gen, left_ms < 1000 ? (int)left_ms : 1000);
+    }
+    conn_put(w, &c);
+out:
+    json_decref(body);
+}
+
+void work_heartbeat(work_t *w, const user_t *user, const char *lease_id, http_response_t *resp) {
+    work_conn_t c;
+    char err[512];
+    if (conn_get(w, &c, err, sizeof(err)) != 0) return unavailable(resp, err);
+    lease_ack_t ack;
+    int rc = lease_heartbeat(c.leases, lease_id, user->user_id, 0, 0, &ack, err, sizeof(err));
+    conn_put(w, &c);
+    if (rc == LEASE_OK) http_response_json(resp, 200, json_pack("{s:I}", "expires_at_ms", (json_int_t)ack.expires_at_ms));
+    else if (rc == LEASE_LOST) lost(w, resp, &ack);
+    else unavailable(resp, err);
+}
+
+void work_release(work_t *w, const user_t *user, const char *lease_id, http_response_t *resp) {
+    work_conn_t c;
+    char err[512];
+    if (conn_get(w, &c, err, sizeof(err)) != 0) return unavailable(resp, err);
+    lease_ack_t ack;
+    int rc = lease_release(c.leases, lease_id, user->user_id, 0, &ack, err, sizeof(err));
+    if (rc == LEASE_OK) {
+        /* The task is back in its queue: someone may be waiting for it. */
+        char channel[256];
+        lease_queue_t q;
+        if (lease_policy_lease_id_queue(lease_id, &q) == 0 && lease_wake_channel(c.leases, q, channel, sizeof(channel)) == 0) {
+            redisReply *rep = redis_command(c.redis, err, sizeof(err), "PUBLISH %s %s", channel, ack.task_id);
+            if (rep) freeReplyObject(rep);
+        }
+    }
+    conn_put(w, &c);
+    if (rc == LEASE_OK) {
+        metrics_inc(w->m_released);
+        http_response_json(resp, 200, json_pack("{s:s}", "task_id", ack.task_id));
+    } else if (rc == LEASE_LOST) {
+        lost(w, resp, &ack);
+    } else {
+        unavailable(resp, err);
+    }
+}
+
+/* The Task of a SubmissionEvent, from the task JSON the lease carried. */
+static int submission_task(const char *payload, check_task_t *ct, Annot__V1__Task *t, Annot__V1__Component **comps,
+                           char *errstr, size_t errlen) {
+    json_t *j = json_loads(payload, 0, NULL);
+    int rc = j ? check_task_from_json(j, ct, errstr, errlen) : -1;
+    json_decref(j);
+    if (rc != 0) return -1;
+    annot__v1__task__init(t);
+    t->task_id = ct->task_id;
+    t->kind = (Annot__V1__TaskKind)ct->kind; /* check_kind_t numbers the kinds as the proto does */
+    t->image_uri = ct->image_uri ? ct->image_uri : "";
+    t->main_object = ct->main_object;
+    t->main_object_synonyms = ct->main_object_synonyms;
+    t->n_main_object_synonyms = ct->synonym_count;
+    t->locale = ct->locale ? ct->locale : "";
+    t->skills = ct->skills;
+    t->n_skills = ct->skill_count;
+    t->pregenerated = ct->pregenerated ? ct->pregenerated : "";
+    t->priority = ct->priority;
+    t->guideline_version = ct->guideline_version ? ct->guideline_version : "";
+    for (size_t i = 0; i < ct->component_count && i < 64; i++) {
+        annot__v1__component__init(comps[i]);
+        comps[i]->name = ct->components[i].name;
+        comps[i]->relation = ct->components[i].relation ? ct->components[i].relation : "";
+        comps[i]->target = ct->components[i].target ? ct->components[i].target : "";
+    }
+    t->components = comps;
+    t->n_components = ct->component_count < 64 ? ct->component_count : 64;
+    return 0;
+}
+
+/* Records the submission and its event; 0, 1 when PostgreSQL holds a newer
+ * submission for the task (lease lost), -1 on failure. */
+static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char *lease_id, const lease_ack_t *ack,
+                             const char *description, char submission_id[EVENT_ID_LEN], char *errstr, size_t errlen) {
+    char fence[24];
+    snprintf(fence, sizeof(fence), "%llu", (unsigned long long)ack->fencing_token);
+    /* The submission id derives from the lease: a retried submit of the
+     * same lease cannot record a second one. */
+    event_id_derive(submission_id, lease_id, "submission");
+    if (pg_ensure(pg, errstr, errlen) != 0 || pg_begin(pg, errstr, errlen) != 0) return -1;
+    const char *p1[2] = {ack->task_id, fence};
+    PGresult *res = pg_query(pg, PGRES_TUPLES_OK,
+                             "UPDATE tasks SET state = 'done', submitted_fence = $2 WHERE task_id = $1 AND "
+                             "state = 'queued' AND submitted_fence < $2 RETURNING payload::text, owner_id, kind",
+                             2, p1, errstr, errlen);
+    if (res == NULL) goto fail;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        pg_rollback(pg);
+        return 1;
+    }
+    const char *p2[6] = {submission_id, ack->task_id, lease_id, fence, user->user_id, description};
+    if (pg_command(pg,
+                   "INSERT INTO submissions (submission_id, task_id, lease_id, fencing_token, author_id, description) "
+                   "VALUES ($1, $2, $3, $4, $5, $6)",
+                   6, p2, errstr, errlen) != 1) {
+        PQclear(res);
+        goto fail;
+    }
+    check_task_t ct;
+    Annot__V1__Task task;
+    Annot__V1__Component comp_store[64], *comps[64];
+    for (int i = 0; i < 64; i++) comps[i] = &comp_store[i];
+    if (submission_task(PQgetvalue(res, 0, 0), &ct, &task, comps, errstr, errlen) != 0) {
+        check_task_clear(&ct);
+        PQclear(res);
+        goto fail;
+    }
+    char event_id[EVENT_ID_LEN];
+    event_id_derive(event_id, submission_id, "submitted");
+    Annot__V1__EventHeader hdr;
+    event_header_fill(&hdr, event_id, w->source, "", task.guideline_version);
+    Annot__V1__Submission s = ANNOT__V1__SUBMISSION__INIT;
+    s.submission_id = submission_id;
+    s.task_id = (char *)ack->task_id;
+    s.lease_id = (char *)lease_id;
+    s.fencing_token = ack->fencing_token;
+    s.author_id = (char *)user->user_id;
+    s.author_role = strcmp(user->role, "candidate") == 0 ? ANNOT__V1__ROLE__ROLE_CANDIDATE : ANNOT__V1__ROLE__ROLE_ANNOTATOR;
+    s.task_kind = task.kind;
+    s.description = (char *)description;
+    s.submitted_at_ms = hdr.occurred_at_ms;
+    s.attempt = ack->attempt;
+    s.task = &task;
+    s.candidate_id = PQgetvalue(res, 0, 1);
+    Annot__V1__SubmissionEvent ev = ANNOT__V1__SUBMISSION_EVENT__INIT;
+    ev.header = &hdr;
+    ev.submission = &s;
+    size_t len = annot__v1__submission_event__get_packed_size(&ev);
+    uint8_t *buf = malloc(len);
+    if (buf == NULL) abort();
+    annot__v1__submission_event__pack(&ev, buf);
+    int rc = outbox_add(pg, w->submissions_topic, submission_id, strlen(submission_id), buf, len, errstr, errlen);
+    free(buf);
+    check_task_clear(&ct);
+    PQclear(res);
+    if (rc != 0 || pg_commit(pg, errstr, errlen) != 0) goto fail;
+    return 0;
+fail:
+    pg_rollback(pg);
+    return -1;
+}
+
+void work_submit(work_t *w, const user_t *user, const char *lease_id, const http_request_t *req,
+                 http_response_t *resp) {
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    const char *description = NULL;
+    json_int_t fence = -1;
+    if (body == NULL || !json_is_object(body)) {
+        http_response_error(resp, 400, "invalid_json", "body: %s", body ? "expected a JSON object" : jerr.text);
+        json_decref(body);
+        return;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v) {
+        if (strcmp(key, "description") == 0 && json_is_string(v)) {
+            description = json_string_value(v);
+        } else if (strcmp(key, "fencing_token") == 0 && json_is_integer(v) && json_integer_value(v) > 0) {
+            fence = json_integer_value(v);
+        } else {
+            http_response_error(resp, 400, "invalid_field", "%s: %s", key,
+                                strcmp(key, "description") == 0 ? "expected a string"
+                                : strcmp(key, "fencing_token") == 0 ? "expected a positive integer"
+                                                                    : "unknown field");
+            json_decref(body);
+            return;
+        }
+    }
+    if (description == NULL || description[0] == '\0' || strlen(description) != json_string_length(json_object_get(body, "description"))) {
+        http_response_error(resp, 400, "invalid_field", "description: required, non-empty, without NUL bytes");
+        json_decref(body);
+        return;
+    }
+    if (strcmp(user->status, "suspended") == 0) {
+        http_response_error(resp, 403, "suspended", "this account is suspended");
+        json_decref(body);
+        return;
+    }
+    work_conn_t c;
+    char err[512];
+    if (conn_get(w, &c, err, sizeof(err)) != 0) {
+        unavailable(resp, err);
+        json_decref(body);
+        return;
+    }
+    lease_ack_t ack = {0};
+    int rc;
+    if (fence < 0) {
+        /* No token in the body: the lease's own, read from Redis; the
+         * script still checks that the lease is live and the caller's. */
+        char lk[LEASE_KEY_MAX];
+        lease_queue_t q;
+        redisReply *rep = NULL;
+        if (lease_policy_lease_id_queue(lease_id, &q) == 0 &&
+            lease_key(lk, sizeof(lk), w->ns, q, LEASE_KEY_LEASE, lease_id) > 0)
+            rep = redis_command(c.redis, err, sizeof(err), "HGET %s fence", lk);
+        fence = rep && rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : 0;
+        if (rep) freeReplyObject(rep);
+    }
+    rc = lease_submit(c.leases, lease_id, user->user_id, (uint64_t)fence, 0, &ack, err, sizeof(err));
+    conn_put(w, &c);
+    if (rc == LEASE_LOST) {
+        lost(w, resp, &ack);
+    } else if (rc != LEASE_OK) {
+        unavailable(resp, err);
+    } else {
+        pg_t *pg = pg_pool_get(w->pool, 5000);
+        char submission_id[EVENT_ID_LEN];
+        int r = pg ? submission_record(w, pg, user, lease_id, &ack, description, submission_id, err, sizeof(err)) : -1;
+        if (r == 0) {
+            metrics_inc(w->m_submitted);
+            /* Durable now (a committed outbox row); publish it right away,
+             * the main loop's relay picks up what this one could not. */
+            size_t published;
+            char rerr[256];
+            if (outbox_relay(pg, w->producer, &published, rerr, sizeof(rerr)) != 0) log_warn("outbox relay: %s", rerr);
+            http_response_json(resp, 202, json_pack("{s:s}", "submission_id", submission_id));
+        } else if (r == 1) {
+            metrics_inc(w->m_lost);
+            http_response_error(resp, 409, "lease_lost", "a submission with a newer fencing token was recorded");
+        } else {
+            /* Redis marked the task done but PostgreSQL has it queued: the
+             * rebuild from PostgreSQL will queue it again. */
+            unavailable(resp, pg ? err : "no database connection free");
+        }
+        pg_pool_put(w->pool, pg);
+    }
+    json_decref(body);
+}
+
+size_t work_reap(work_t *w) {
+    work_conn_t c;
+    char err[512];
+    if (conn_get(w, &c, err, sizeof(err)) != 0) return 0;
+    size_t total = 0;
+    for (int q = LEASE_QUEUE_FIRST; q <= LEASE_QUEUE_LAST; q++) {
+        lease_expired_t out[64];
+        size_t n = 0;
+        do {
+            if (lease_reap(c.leases, (lease_queue_t)q, 0, lease_policy_max_attempts(&w->policy, (lease_queue_t)q), out, 64,
+                           &n, err, sizeof(err)) < 0) {
+                log_warn("reaper: %s", err);
+                break;
+            }
+            for (size_t i = 0; i < n; i++)
+                log_write_fields(LOG_LEVEL_INFO,
+                                 json_pack("{s:s, s:s, s:s, s:i, s:b}", "lease_id", out[i].lease_id, "task_id",
+                                           out[i].task_id, "holder_id", out[i].holder_id, "attempts",
+                                           (int)out[i].expired_attempts, "parked", out[i].parked),
+                                 "lease expired");
+            total += n;
+        } while (n == 64);
+    }
+    if (total > 0) wake_notify(w->wake);
+    conn_put(w, &c);
+    return total;
+}

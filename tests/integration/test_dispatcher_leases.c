@@ -1,0 +1,274 @@
+/* Integration: leasing through annot-dispatcher's HTTP API on a real stack.
+ * Tasks produced on the tasks topic reach the dispatcher's intake; an
+ * annotator long-polls and is woken by new work; leases heartbeat, release
+ * and submit; a submission is recorded and its SubmissionEvent published;
+ * a stale lease gets 409 lease_lost; wrong role and suspension get 403; bad
+ * input gets its 400.  Each run has its own Redis namespace, consumer group
+ * and skill, so runs on one stack never share work. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <pthread.h>
+
+#include "annot/v1/submission.pb-c.h"
+#include "annot/v1/task.pb-c.h"
+#include "itest.h"
+
+#define DISPATCHER_BIN "bin/annot-dispatcher"
+
+static char schema[64], skill[32], annotator[128], candidate[128];
+static int http_port, ops_port;
+static pid_t dispatcher;
+
+static void user_add(const char *role, const char *extra, char *out, size_t len) {
+    char cmd[512], line[512] = "", last[512] = "";
+    snprintf(cmd, sizeof(cmd), "bin/annotctl -X dispatcher.schema=%s users add --role %s --name 'T %s' %s", schema,
+             role, role, extra);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) snprintf(last, sizeof(last), "%s", line);
+    assert_int_equal(pclose(f), 0);
+    last[strcspn(last, "\n")] = '\0';
+    snprintf(out, len, "%s", last);
+}
+
+static void produce_task(int i) {
+    char id[EVENT_ID_LEN], task_id[64];
+    event_id_new(id);
+    snprintf(task_id, sizeof(task_id), "%s-task-%d", itest_run, i);
+    Annot__V1__EventHeader hdr;
+    event_header_fill(&hdr, id, "test", "", "g-7");
+    char *skills[1] = {skill};
+    Annot__V1__Component comp = ANNOT__V1__COMPONENT__INIT;
+    comp.name = "sauce";
+    comp.relation = "poured over";
+    comp.target = "rice";
+    Annot__V1__Component *comps[1] = {&comp};
+    Annot__V1__Task t = ANNOT__V1__TASK__INIT;
+    t.task_id = task_id;
+    t.kind = ANNOT__V1__TASK_KIND__TASK_KIND_PRODUCTION;
+    t.image_uri = "s3://images/curry.jpg";
+    t.main_object = "curry rice";
+    t.locale = "en-US";
+    t.n_skills = 1;
+    t.skills = skills;
+    t.n_components = 1;
+    t.components = comps;
+    t.priority = 5;
+    t.guideline_version = "g-7";
+    Annot__V1__TaskEvent ev = ANNOT__V1__TASK_EVENT__INIT;
+    ev.header = &hdr;
+    ev.task = &t;
+    uint8_t buf[1024];
+    size_t len = annot__v1__task_event__pack(&ev, buf);
+    kafka_producer_t *p = itest_producer();
+    itest_produce(p, "tasks", task_id, buf, len, NULL, NULL);
+    kafka_producer_destroy(p, 5000);
+}
+
+static int setup(void **state) {
+    (void)state;
+    if (itest_setup("test_dispatcher_leases") != 0) return -1;
+    snprintf(schema, sizeof(schema), "displ_%s", itest_run);
+    snprintf(skill, sizeof(skill), "s%s", itest_run + 1);
+    char extra[128];
+    snprintf(extra, sizeof(extra), "--locale en-US --skills %s", skill);
+    user_add("annotator", extra, annotator, sizeof(annotator));
+    user_add("candidate", "", candidate, sizeof(candidate));
+    http_port = itest_free_port();
+    ops_port = itest_free_port();
+    char a_schema[128], a_http[64], a_ops[64], a_ns[64], a_group[64];
+    snprintf(a_schema, sizeof(a_schema), "dispatcher.schema=%s", schema);
+    snprintf(a_http, sizeof(a_http), "http.addr=127.0.0.1:%d", http_port);
+    snprintf(a_ops, sizeof(a_ops), "ops.addr=127.0.0.1:%d", ops_port);
+    snprintf(a_ns, sizeof(a_ns), "dispatcher.redis.ns=%s", itest_run);
+    snprintf(a_group, sizeof(a_group), "dispatcher.group=disp-%s", itest_run);
+    char *const argv[] = {DISPATCHER_BIN, "-X", a_schema, "-X", a_http, "-X", a_ops, "-X", a_ns, "-X", a_group,
+                          "-X", "lease.annotation.ttl.ms=60000", "-X", "lease.annotation.max.held=2", NULL};
+    dispatcher = itest_spawn("annot-dispatcher", NULL, argv);
+    char body[1 << 12];
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (itest_http_get(ops_port, "/readyz", body, sizeof(body)) != 200) {
+        if (time(NULL) > deadline) return -1;
+        usleep(100 * 1000);
+    }
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    itest_kill_children(NULL);
+    itest_teardown();
+    return 0;
+}
+
+typedef struct lease_resp {
+    int status;
+    char lease_id[64];
+    long long fence;
+    char task_id[128];
+    char body[1 << 14];
+} lease_resp_t;
+
+static void lease(const char *token, const char *req, lease_resp_t *out) {
+    out->status = itest_http("POST", http_port, "/v1/leases", token, req, strlen(req), out->body, sizeof(out->body));
+    out->lease_id[0] = out->task_id[0] = '\0';
+    if (out->status != 200) return;
+    json_t *j = json_loads(out->body, 0, NULL);
+    assert_non_null(j);
+    snprintf(out->lease_id, sizeof(out->lease_id), "%s", json_string_value(json_object_get(j, "lease_id")));
+    out->fence = json_integer_value(json_object_get(j, "fencing_token"));
+    json_t *task = json_object_get(j, "task");
+    snprintf(out->task_id, sizeof(out->task_id), "%s", json_string_value(json_object_get(task, "task_id")));
+    assert_string_equal(json_string_value(json_object_get(task, "main_object")), "curry rice");
+    assert_true(json_integer_value(json_object_get(j, "expires_at_ms")) > 0);
+    json_decref(j);
+}
+
+static int post(const char *token, const char *lease_id, const char *action, const char *body, char *out, size_t len) {
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/leases/%s/%s", lease_id, action);
+    return itest_http("POST", http_port, path, token, body, body ? strlen(body) : 0, out, len);
+}
+
+static void *long_poll(void *arg) {
+    lease(annotator, "{\"queue\":\"annotation\",\"wait_s\":20}", arg);
+    return NULL;
+}
+
+static void test_long_poll_is_woken_by_new_work(void **state) {
+    (void)state;
+    static lease_resp_t r;
+    pthread_t th;
+    pthread_create(&th, NULL, long_poll, &r);
+    usleep(300 * 1000); /* let the poll start waiting; the test holds either way */
+    produce_task(1);
+    pthread_join(th, NULL);
+    assert_int_equal(r.status, 200);
+    char task[128];
+    snprintf(task, sizeof(task), "%s-task-1", itest_run);
+    assert_string_equal(r.task_id, task);
+    char body[4096];
+    assert_int_equal(post(annotator, r.lease_id, "heartbeat", NULL, body, sizeof(body)), 200);
+    assert_non_null(strstr(body, "expires_at_ms"));
+    const char *sub = "{\"description\":\"Japanese curry rice: the brown sauce is poured over the white rice.\"}";
+    assert_int_equal(post(annotator, r.lease_id, "submit", sub, body, sizeof(body)), 202);
+    assert_non_null(strstr(body, "submission_id"));
+    /* Submitting twice is refused: the lease ended with the first. */
+    assert_int_equal(post(annotator, r.lease_id, "submit", sub, body, sizeof(body)), 409);
+    assert_non_null(strstr(body, "lease_lost"));
+}
+
+typedef struct found {
+    const char *task_id;
+    int count;
+} found_t;
+
+static void find_submission(const rd_kafka_message_t *m, void *opaque) {
+    found_t *f = opaque;
+    Annot__V1__SubmissionEvent *ev = annot__v1__submission_event__unpack(NULL, m->len, m->payload);
+    if (ev == NULL) return;
+    if (ev->submission && strcmp(ev->submission->task_id, f->task_id) == 0) {
+        f->count++;
+        assert_non_null(strstr(ev->submission->description, "poured over"));
+        assert_non_null(ev->submission->task);
+        assert_string_equal(ev->submission->task->main_object, "curry rice");
+        assert_int_equal(ev->submission->task->n_components, 1);
+        assert_string_equal(ev->header->guideline_version, "g-7");
+        assert_true(ev->submission->fencing_token >= 1);
+    }
+    annot__v1__submission_event__free_unpacked(ev, NULL);
+}
+
+static void test_submission_event_published(void **state) {
+    (void)state;
+    char task[128];
+    snprintf(task, sizeof(task), "%s-task-1", itest_run);
+    found_t f = {task, 0};
+    itest_read_all("submissions", find_submission, &f);
+    assert_int_equal(f.count, 1);
+    pg_t *pg = itest_pg(schema);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM submissions WHERE task_id = '%s'", task);
+    assert_int_equal(itest_pg_number(pg, sql), 1);
+    pg_close(pg);
+}
+
+static void test_stale_lease_after_release_gets_409(void **state) {
+    (void)state;
+    produce_task(2);
+    lease_resp_t a, b;
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    do {
+        lease(annotator, "{\"queue\":\"annotation\",\"wait_s\":5}", &a);
+    } while (a.status == 204 && time(NULL) < deadline);
+    assert_int_equal(a.status, 200);
+    char body[4096];
+    assert_int_equal(post(annotator, a.lease_id, "release", NULL, body, sizeof(body)), 200);
+    lease(annotator, "{\"queue\":\"annotation\",\"wait_s\":5}", &b);
+    assert_int_equal(b.status, 200);
+    assert_string_equal(b.task_id, a.task_id);
+    assert_true(b.fence > a.fence); /* the token rose with the new lease */
+    const char *sub = "{\"description\":\"curry rice with the sauce poured over the rice\"}";
+    assert_int_equal(post(annotator, a.lease_id, "submit", sub, body, sizeof(body)), 409);
+    assert_non_null(strstr(body, "lease_lost"));
+    assert_int_equal(post(annotator, a.lease_id, "heartbeat", NULL, body, sizeof(body)), 409);
+    assert_int_equal(post(annotator, b.lease_id, "submit", sub, body, sizeof(body)), 202);
+    /* Nothing left: 204 after the (short) wait. */
+    lease(annotator, "{\"queue\":\"annotation\",\"wait_s\":0}", &a);
+    assert_int_equal(a.status, 204);
+}
+
+static void test_roles_suspension_and_bad_input(void **state) {
+    (void)state;
+    lease_resp_t r;
+    lease(candidate, "{\"queue\":\"annotation\"}", &r);
+    assert_int_equal(r.status, 403);
+    lease(annotator, "{\"queue\":\"nope\"}", &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "queue"));
+    lease(annotator, "{\"queue\":\"annotation\",\"wait_s\":99}", &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "wait_s"));
+    lease(annotator, "{\"queue\":\"annotation\",\"color\":1}", &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "color"));
+    lease(annotator, "not json", &r);
+    assert_int_equal(r.status, 400);
+    char body[4096];
+    assert_int_equal(post(annotator, "no-such-lease", "heartbeat", NULL, body, sizeof(body)), 409);
+    assert_int_equal(post(annotator, "no-such-lease", "submit", "{\"description\":7}", body, sizeof(body)), 400);
+    assert_non_null(strstr(body, "description"));
+
+    pg_t *pg = itest_pg(schema);
+    char err[256];
+    assert_int_equal(pg_command(pg, "UPDATE users SET status = 'suspended' WHERE role = 'annotator'", 0, NULL, err,
+                                sizeof(err)), 1);
+    pg_close(pg);
+    lease(annotator, "{\"queue\":\"annotation\"}", &r);
+    assert_int_equal(r.status, 403);
+    assert_non_null(strstr(r.body, "suspended"));
+}
+
+static void test_sigterm_stops_cleanly(void **state) {
+    (void)state;
+    kill(dispatcher, SIGTERM);
+    int st = itest_wait(dispatcher);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_long_poll_is_woken_by_new_work),
+        cmocka_unit_test(test_submission_event_published),
+        cmocka_unit_test(test_stale_lease_after_release_gets_409),
+        cmocka_unit_test(test_roles_suspension_and_bad_input),
+        cmocka_unit_test(test_sigterm_stops_cleanly),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
