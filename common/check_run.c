@@ -158,6 +158,26 @@ static size_t cp_count(const char *s, size_t n) {
     return c;
 }
 
+/* Whether s holds at least two code points: what the stems need, without
+ * counting a whole word. */
+static inline bool cp_two(const char *s, size_t n) {
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) {
+        c += ((uint8_t)s[i] & 0xC0) != 0x80;
+        if (c >= 2) return true;
+    }
+    return false;
+}
+
+/* memcmp(a, b, n) == 0 for the few bytes of an ending or a word: a loop
+ * is cheaper than a call for lengths this short. */
+static inline bool bytes_eq(const char *a, const char *b, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != b[i]) return false;
+    }
+    return true;
+}
+
 /* The first two bytes of a word (one for a one-byte word): every form of a
  * name word shares them, so comparing them first rejects nearly every
  * token, in Cyrillic too, where one lead byte is shared by half the
@@ -171,8 +191,10 @@ static size_t longest_suffix(const char *word, size_t len, const check_words_t *
     size_t best = 0;
     for (size_t e = 0; e < list->count; e++) {
         size_t el = list->len[e];
-        if (el <= best || el >= len || memcmp(word + len - el, list->w[e], el) != 0) continue;
-        if (cp_count(word, len - el) < 2) continue;
+        if (el <= best || el >= len || word[len - 1] != list->w[e][el - 1] ||
+            !bytes_eq(word + len - el, list->w[e], el))
+            continue;
+        if (!cp_two(word, len - el)) continue;
         best = el;
     }
     return best;
@@ -257,7 +279,7 @@ static void names_prepare(run_t *r) {
 
 static bool in_list(const check_words_t *list, const char *s, size_t n) {
     for (size_t i = 0; i < list->count; i++) {
-        if (list->len[i] == n && list->w[i][0] == s[0] && memcmp(list->w[i], s, n) == 0) return true;
+        if (list->len[i] == n && list->w[i][0] == s[0] && bytes_eq(list->w[i], s, n)) return true;
     }
     return false;
 }
@@ -285,6 +307,10 @@ static bool is_consonant(const check_lang_t *lang, const char *s, size_t n) {
  * (кукл- -> кукол, ложк- -> ложек). */
 static bool fleeting_inserted(const check_lang_t *lang, const char *tok, size_t tl, const char *stem, size_t sl) {
     if (sl == 0) return false;
+    /* the token must be the stem plus one vowel long: most are not */
+    bool fits = false;
+    for (size_t v = 0; v < lang->fleeting.count && !fits; v++) fits = tl == sl + lang->fleeting.len[v];
+    if (!fits) return false;
     size_t c2 = cp_before(stem, sl);
     if (c2 >= sl) return false;
     size_t c1 = cp_before(stem, sl - c2);
@@ -292,8 +318,8 @@ static bool fleeting_inserted(const check_lang_t *lang, const char *tok, size_t 
     for (size_t v = 0; v < lang->fleeting.count; v++) {
         size_t vl = lang->fleeting.len[v];
         if (tl != sl + vl) continue;
-        if (memcmp(tok, stem, sl - c2) == 0 && memcmp(tok + sl - c2, lang->fleeting.w[v], vl) == 0 &&
-            memcmp(tok + sl - c2 + vl, stem + sl - c2, c2) == 0)
+        if (bytes_eq(tok, stem, sl - c2) && bytes_eq(tok + sl - c2, lang->fleeting.w[v], vl) &&
+            bytes_eq(tok + sl - c2 + vl, stem + sl - c2, c2))
             return true;
     }
     return false;
@@ -305,27 +331,23 @@ static bool fleeting_dropped(const check_lang_t *lang, const char *tok, size_t t
     size_t c2 = cp_before(w, wl);
     if (c2 >= wl) return false;
     size_t v = cp_before(w, wl - c2);
-    if (v + c2 >= wl || !in_list(&lang->fleeting, w + wl - c2 - v, v)) return false;
-    if (!is_consonant(lang, w + wl - c2, c2)) return false;
+    if (v + c2 >= wl) return false;
     size_t head = wl - c2 - v;
-    if (tl <= head + c2 || memcmp(tok, w, head) != 0 || memcmp(tok + head, w + wl - c2, c2) != 0) return false;
+    if (tl <= head + c2 || !bytes_eq(tok, w, head) || !bytes_eq(tok + head, w + wl - c2, c2)) return false;
+    if (!in_list(&lang->fleeting, w + wl - c2 - v, v)) return false;
+    if (!is_consonant(lang, w + wl - c2, c2)) return false;
     return is_ending(lang, tok + head + c2, tl - head - c2);
 }
 
 /* Whether token text is a form of a name word (see check_lang_t). */
 static bool word_matches(const check_lang_t *lang, const char *tok, size_t tl, const char *w, uint32_t wl,
                          uint32_t stem, uint32_t stem2) {
-    if (tl == wl && memcmp(tok, w, wl) == 0) return true;
-    if (cp_count(w, wl) < 2) return false;
-    if (tl > stem && memcmp(tok, w, stem) == 0 && is_ending(lang, tok + stem, tl - stem)) return true;
-    if (stem2 && tl > stem2 && memcmp(tok, w, stem2) == 0 && is_ending(lang, tok + stem2, tl - stem2)) return true;
+    if (tl == wl && bytes_eq(tok, w, wl)) return true;
+    if (!cp_two(w, wl)) return false;
+    if (tl > stem && bytes_eq(tok, w, stem) && is_ending(lang, tok + stem, tl - stem)) return true;
+    if (stem2 && tl > stem2 && bytes_eq(tok, w, stem2) && is_ending(lang, tok + stem2, tl - stem2)) return true;
     /* the word without one of its endings: "feathers" -> "feather", "shoes" -> "shoe" */
-    for (size_t e = 0; e < lang->endings.count; e++) {
-        size_t el = lang->endings.len[e];
-        if (tl + el == wl && memcmp(w + tl, lang->endings.w[e], el) == 0 && memcmp(tok, w, tl) == 0 &&
-            cp_count(tok, tl) >= 2)
-            return true;
-    }
+    if (tl < wl && bytes_eq(tok, w, tl) && cp_two(tok, tl) && in_list(&lang->endings, w + tl, wl - tl)) return true;
     if (lang->fleeting.count == 0) return false;
     return fleeting_inserted(lang, tok, tl, w, stem) || (stem2 && fleeting_inserted(lang, tok, tl, w, stem2)) ||
            fleeting_dropped(lang, tok, tl, w, wl);
@@ -969,6 +991,12 @@ static double edit_distance(check_scratch_t *sc) {
     if (n == 0 && m == 0) return 0;
     const uint64_t *a = token_hashes(&sc->pre, &sc->hash_a, &sc->hash_a_cap);
     const uint64_t *b = token_hashes(&sc->text, &sc->hash_b, &sc->hash_b_cap);
+    size_t longer = n > m ? n : m;
+    /* A common prefix and suffix never change the distance, and an edit
+     * leaves most of the text as it was: only the middle needs the table. */
+    while (n > 0 && m > 0 && a[0] == b[0]) a++, b++, n--, m--;
+    while (n > 0 && m > 0 && a[n - 1] == b[m - 1]) n--, m--;
+    if (n == 0 || m == 0) return (double)(n + m) / (double)longer;
     sc->row = grow(sc->row, &sc->row_cap, 2 * (m + 1), sizeof(*sc->row));
     uint32_t *prev = sc->row, *cur = sc->row + m + 1;
     for (size_t j = 0; j <= m; j++) prev[j] = (uint32_t)j;
@@ -983,7 +1011,7 @@ static double edit_distance(check_scratch_t *sc) {
         prev = cur;
         cur = tmp;
     }
-    return (double)prev[m] / (double)(n > m ? n : m);
+    return (double)prev[m] / (double)longer;
 }
 
 static bool rule_carries_over(check_rule_t rule) {

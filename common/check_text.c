@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Character classes of the BMP (see cp_cls_build), filled once. */
 static uint16_t cp_cls[0x10000];
@@ -125,7 +128,7 @@ static bool cp_is_mark_slow(utf8proc_int32_t cp) {
 }
 
 /* Scripts written without spaces: every ideograph or kana is a token. */
-static inline bool cp_is_cjk(utf8proc_int32_t cp) {
+static inline __attribute__((always_inline)) bool cp_is_cjk(utf8proc_int32_t cp) {
     return (cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0x31F0 && cp <= 0x31FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
            (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x20000 && cp <= 0x3FFFF);
 }
@@ -182,8 +185,17 @@ static void cp_cls_build(void) {
     }
 }
 
-static inline uint16_t cp_class(utf8proc_int32_t cp) {
+static uint16_t cp_class_slow(utf8proc_int32_t cp);
+
+/* Inlined into every scanner: the table for the BMP, utf8proc beyond. */
+#define CP_INLINE static inline __attribute__((always_inline))
+
+CP_INLINE uint16_t cp_class(utf8proc_int32_t cp) {
     if (cp >= 0 && cp < 0x10000) return cp_cls[cp];
+    return cp_class_slow(cp);
+}
+
+static __attribute__((noinline)) uint16_t cp_class_slow(utf8proc_int32_t cp) {
     if (cp < 0) return 0;
     utf8proc_category_t c = utf8proc_category(cp);
     uint16_t f = 0;
@@ -197,28 +209,28 @@ static inline uint16_t cp_class(utf8proc_int32_t cp) {
     return f;
 }
 
-static inline bool cp_is_word(utf8proc_int32_t cp) {
+CP_INLINE bool cp_is_word(utf8proc_int32_t cp) {
     if (cp < 0x80) return cp >= 0 && ascii_word[cp];
     return cp_class(cp) & CLS_WORD;
 }
 
-static inline bool cp_is_digit(utf8proc_int32_t cp) {
+CP_INLINE bool cp_is_digit(utf8proc_int32_t cp) {
     if (cp < 0x80) return cp >= '0' && cp <= '9';
     return cp_class(cp) & CLS_DIGIT;
 }
 
-static inline bool cp_is_mark(utf8proc_int32_t cp) { return cp >= 0x300 && (cp_class(cp) & CLS_MARK); }
+CP_INLINE bool cp_is_mark(utf8proc_int32_t cp) { return cp >= 0x300 && (cp_class(cp) & CLS_MARK); }
 
-static inline bool cp_is_space(utf8proc_int32_t cp) {
+CP_INLINE bool cp_is_space(utf8proc_int32_t cp) {
     if (cp < 0x80) return cp == ' ' || (cp >= '\t' && cp <= '\r');
     return cp_class(cp) & CLS_SPACE;
 }
 
-static inline bool cp_is_invisible(utf8proc_int32_t cp) { return cp_class(cp) & CLS_INVISIBLE; }
+CP_INLINE bool cp_is_invisible(utf8proc_int32_t cp) { return cp_class(cp) & CLS_INVISIBLE; }
 
 /* Decodes the code point at s[i]; *n receives its byte length (1 for an
  * invalid byte, with the return value -1). */
-static inline utf8proc_int32_t cp_decode(const uint8_t *s, size_t len, size_t i, size_t *n) {
+CP_INLINE utf8proc_int32_t cp_decode(const uint8_t *s, size_t len, size_t i, size_t *n) {
     uint8_t c = s[i];
     if (c < 0x80) {
         *n = 1;
@@ -365,23 +377,62 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
             uint32_t *ms = t->nmap_start, *me = t->nmap_end;
             size_t o = t->norm_len;
             const bool maps = k->maps;
-            for (; i < stop; i++) {
-                uint8_t f = ascii_fold[s[i]];
-                if (f >= 0x20) {
-                    out[o] = (char)f;
-                    if (maps) ms[o] = (uint32_t)i, me[o] = (uint32_t)i + 1;
-                    o++;
-                    continue;
+            for (;;) {
+#ifdef __SSE2__
+                /* Sixteen bytes at a time while they are printable ASCII with
+                 * no whitespace run in them: then every byte is its own output
+                 * byte (upper case lowered, a single space kept as it is) and
+                 * maps to itself.  Anything else, and the blocks around it,
+                 * takes the byte loop below, which these blocks reproduce. */
+                if (maps) {
+                    const __m128i az_lo = _mm_set1_epi8('A' - 1), az_hi = _mm_set1_epi8('Z' + 1);
+                    const __m128i sp = _mm_set1_epi8(' '), bit5 = _mm_set1_epi8(0x20);
+                    const __m128i glyph_max = _mm_set1_epi8(0x7E), glyph_min = _mm_set1_epi8(0x20);
+                    const __m128i four = _mm_set1_epi32(4), one = _mm_set1_epi32(1);
+                    while (i + 16 <= stop && o > k->base) {
+                        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+                        /* printable: 0x20 <= b < 0x7F (bytes >= 0x80 are negative) */
+                        __m128i bad = _mm_or_si128(_mm_cmpgt_epi8(v, glyph_max), _mm_cmplt_epi8(v, glyph_min));
+                        /* a space after a space (or after the space already written) */
+                        __m128i is_sp = _mm_cmpeq_epi8(v, sp);
+                        __m128i prev_sp = _mm_or_si128(_mm_slli_si128(is_sp, 1),
+                                                       out[o - 1] == ' ' ? _mm_cvtsi32_si128(0xFF) : _mm_setzero_si128());
+                        bad = _mm_or_si128(bad, _mm_and_si128(is_sp, prev_sp));
+                        if (_mm_movemask_epi8(bad) != 0) break;
+                        __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, az_lo), _mm_cmplt_epi8(v, az_hi));
+                        _mm_storeu_si128((__m128i *)(out + o), _mm_or_si128(v, _mm_and_si128(upper, bit5)));
+                        __m128i p0 = _mm_add_epi32(_mm_set1_epi32((int)i), _mm_setr_epi32(0, 1, 2, 3));
+                        for (int q = 0; q < 4; q++) {
+                            _mm_storeu_si128((__m128i *)(ms + o + 4 * q), p0);
+                            _mm_storeu_si128((__m128i *)(me + o + 4 * q), _mm_add_epi32(p0, one));
+                            p0 = _mm_add_epi32(p0, four);
+                        }
+                        o += 16;
+                        i += 16;
+                    }
                 }
-                if (f == ASCII_CONTROL && maps) text_issue(t, CHECK_ISSUE_CONTROL, "control character", i, i + 1);
-                if (o == k->base) continue; /* no leading space */
-                if (out[o - 1] == ' ') {
-                    if (maps) me[o - 1] = (uint32_t)i + 1;
-                } else {
-                    out[o] = ' ';
-                    if (maps) ms[o] = (uint32_t)i, me[o] = (uint32_t)i + 1;
-                    o++;
+#endif
+                /* the bytes one at a time, sixteen at most before the next try */
+                size_t chunk_end = stop - i > 16 ? i + 16 : stop;
+                for (; i < chunk_end; i++) {
+                    uint8_t f = ascii_fold[s[i]];
+                    if (f >= 0x20) {
+                        out[o] = (char)f;
+                        if (maps) ms[o] = (uint32_t)i, me[o] = (uint32_t)i + 1;
+                        o++;
+                        continue;
+                    }
+                    if (f == ASCII_CONTROL && maps) text_issue(t, CHECK_ISSUE_CONTROL, "control character", i, i + 1);
+                    if (o == k->base) continue; /* no leading space */
+                    if (out[o - 1] == ' ') {
+                        if (maps) me[o - 1] = (uint32_t)i + 1;
+                    } else {
+                        out[o] = ' ';
+                        if (maps) ms[o] = (uint32_t)i, me[o] = (uint32_t)i + 1;
+                        o++;
+                    }
                 }
+                if (i >= stop) break;
             }
             t->norm_len = o;
             if (i >= len) break;
@@ -483,9 +534,10 @@ int check_fold_append(const check_fold_t *fold, const char *s, size_t len, char 
 /* ------------------------------------------------------------------ */
 /* tokens */
 
-bool check_norm_next_word(const char *norm, size_t len, size_t *pos, uint32_t *start, uint32_t *end,
-                          uint32_t *flags) {
-    const uint8_t *s = (const uint8_t *)norm;
+/* The tokeniser, inlined into its loops.  Plain ASCII (nearly every byte
+ * of most texts) never reaches the general decoder. */
+CP_INLINE bool norm_next_word(const uint8_t *s, size_t len, size_t *pos, uint32_t *start, uint32_t *end,
+                              uint32_t *flags) {
     size_t i = *pos, n;
     while (i < len) {
         if (s[i] < 0x80) {
@@ -502,43 +554,57 @@ bool check_norm_next_word(const char *norm, size_t len, size_t *pos, uint32_t *s
         return false;
     }
     size_t first = i;
-    utf8proc_int32_t cp = cp_decode(s, len, i, &n);
-    uint32_t f = cp_is_digit(cp) ? CHECK_TOK_DIGIT : 0;
-    if (cp_is_cjk(cp)) {
-        i += n;
-        while (i < len) {
-            utf8proc_int32_t m = cp_decode(s, len, i, &n);
-            if (m < 0 || !cp_is_mark(m)) break;
-            i += n;
-        }
-        f |= CHECK_TOK_CJK;
+    uint32_t f;
+    utf8proc_int32_t last;
+    if (s[i] < 0x80) {
+        last = s[i++];
+        f = last <= '9' ? CHECK_TOK_DIGIT : 0; /* a word byte: a digit or a letter */
     } else {
-        utf8proc_int32_t last = cp;
+        utf8proc_int32_t cp = cp_decode(s, len, i, &n);
+        f = cp_is_digit(cp) ? CHECK_TOK_DIGIT : 0;
         i += n;
-        while (i < len) {
-            /* runs of ASCII letters and digits without the general decoder */
-            while (i < len && s[i] < 0x80 && ascii_word[s[i]]) last = s[i++];
-            if (i >= len) break;
-            utf8proc_int32_t c2 = cp_decode(s, len, i, &n);
+        if (cp_is_cjk(cp)) {
+            while (i < len) {
+                utf8proc_int32_t m = cp_decode(s, len, i, &n);
+                if (m < 0 || !cp_is_mark(m)) break;
+                i += n;
+            }
+            *start = (uint32_t)first;
+            *end = (uint32_t)i;
+            *flags = f | CHECK_TOK_CJK;
+            *pos = i;
+            return true;
+        }
+        last = cp;
+    }
+    while (i < len) {
+        /* runs of ASCII letters and digits without the general decoder */
+        while (i < len && s[i] < 0x80 && ascii_word[s[i]]) last = s[i++];
+        if (i >= len) break;
+        utf8proc_int32_t c2;
+        if (s[i] >= 0x80) {
+            c2 = cp_decode(s, len, i, &n);
             if (c2 >= 0 && cp_is_word(c2) && !cp_is_cjk(c2)) {
                 last = c2;
                 i += n;
                 continue;
             }
-            /* Connectors inside a word: don't, eye-catching, 3.5, 1,000. */
-            if ((c2 == '\'' || c2 == '-' || c2 == '.' || c2 == ',') && i + 1 < len) {
-                size_t n3;
-                utf8proc_int32_t c3 = cp_decode(s, len, i + 1, &n3);
-                bool ok = c3 >= 0 && cp_is_word(c3) && !cp_is_cjk(c3);
-                if (ok && (c2 == '.' || c2 == ',')) ok = cp_is_digit(last) && cp_is_digit(c3);
-                if (ok) {
-                    f |= c2 == '-' ? CHECK_TOK_HYPHEN : CHECK_TOK_INNER;
-                    i += 1;
-                    continue;
-                }
-            }
-            break;
+            break; /* the connectors are all ASCII */
         }
+        c2 = s[i];
+        /* Connectors inside a word: don't, eye-catching, 3.5, 1,000. */
+        if ((c2 == '\'' || c2 == '-' || c2 == '.' || c2 == ',') && i + 1 < len) {
+            size_t n3;
+            utf8proc_int32_t c3 = cp_decode(s, len, i + 1, &n3);
+            bool ok = c3 >= 0 && cp_is_word(c3) && !cp_is_cjk(c3);
+            if (ok && (c2 == '.' || c2 == ',')) ok = cp_is_digit(last) && cp_is_digit(c3);
+            if (ok) {
+                f |= c2 == '-' ? CHECK_TOK_HYPHEN : CHECK_TOK_INNER;
+                i += 1;
+                continue;
+            }
+        }
+        break;
     }
     *start = (uint32_t)first;
     *end = (uint32_t)i;
@@ -547,12 +613,17 @@ bool check_norm_next_word(const char *norm, size_t len, size_t *pos, uint32_t *s
     return true;
 }
 
+bool check_norm_next_word(const char *norm, size_t len, size_t *pos, uint32_t *start, uint32_t *end,
+                          uint32_t *flags) {
+    return norm_next_word((const uint8_t *)norm, len, pos, start, end, flags);
+}
+
 static void text_tokenise(check_text_t *t) {
     t->token_count = 0;
     size_t pos = 0;
     uint32_t start, end, flags;
     const uint8_t *o = (const uint8_t *)t->orig;
-    while (check_norm_next_word(t->norm, t->norm_len, &pos, &start, &end, &flags)) {
+    while (norm_next_word((const uint8_t *)t->norm, t->norm_len, &pos, &start, &end, &flags)) {
         if (t->token_count == t->token_cap)
             t->tokens = grow(t->tokens, &t->token_cap, t->token_count + 1, sizeof(*t->tokens));
         check_token_t *tok = &t->tokens[t->token_count++];
@@ -597,7 +668,7 @@ size_t check_norm_scan_form(char *s, size_t len) {
     memset(out, ' ', len);
     size_t pos = 0;
     uint32_t ws, we, wf;
-    while (check_norm_next_word(s, len, &pos, &ws, &we, &wf)) {
+    while (norm_next_word((const uint8_t *)s, len, &pos, &ws, &we, &wf)) {
         for (uint32_t k = ws; k < we; k++) {
             char c = s[k];
             out[k] = c == '\'' || c == '-' || c == '.' || c == ',' ? ' ' : c;
@@ -794,6 +865,10 @@ static void text_scan_original(check_text_t *t, size_t quote_max) {
         /* Only these bytes can start a quote or inline markup. */
         if (!scan_interesting[s[i]]) {
             i++;
+            /* four bytes a step: most of a text is uninteresting */
+            while (i + 4 <= len && !(scan_interesting[s[i]] | scan_interesting[s[i + 1]] | scan_interesting[s[i + 2]] |
+                                     scan_interesting[s[i + 3]]))
+                i += 4;
             while (i < len && !scan_interesting[s[i]]) i++;
             continue;
         }
@@ -909,7 +984,10 @@ void check_text_sentences(check_text_t *t) {
         if (!boundary) {
             check_token_t *a = &t->tokens[i];
             const check_token_t *b = &t->tokens[i + 1];
-            gap_info_t g = gap_scan(s, a->oend, b->ostart);
+            /* one space, the commonest gap by far, breaks nothing */
+            bool one_space = b->ostart == a->oend + 1 && s[a->oend] == ' ';
+            gap_info_t g = {false, false, false, false, false};
+            if (!one_space) g = gap_scan(s, a->oend, b->ostart);
             if (g.clause || g.dot || g.strong || g.newline || g.ideographic) a->flags |= CHECK_TOK_CLAUSE_AFTER;
             if (g.newline || g.ideographic) {
                 boundary = true;
