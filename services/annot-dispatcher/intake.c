@@ -109,11 +109,22 @@ pipeline_result_t intake_apply(void *opaque, pipeline_ctx_t *ctx, const rd_kafka
     snprintf(priority, sizeof(priority), "%d", (int)t->priority);
     const char *params[8] = {t->task_id, lease_queue_name(q), task_kind_name(t->kind), pool, owner, priority,
                              payload_text, t->guideline_version};
-    if (pg_command(pipeline_pg(ctx),
-                   "INSERT INTO tasks (task_id, queue, kind, pool, owner_id, priority, payload, guideline_version) "
-                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (task_id) DO NOTHING",
-                   8, params, errstr, errlen) < 0) {
+    /* The no-op update makes RETURNING give the state of a task we already
+     * had: a replayed event of a finished task must not queue it again
+     * (after a Redis loss, Redis would not know it was done). */
+    PGresult *res = pg_query(pipeline_pg(ctx), PGRES_TUPLES_OK,
+                             "INSERT INTO tasks (task_id, queue, kind, pool, owner_id, priority, payload, "
+                             "guideline_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                             "ON CONFLICT (task_id) DO UPDATE SET task_id = EXCLUDED.task_id RETURNING state",
+                             8, params, errstr, errlen);
+    if (res == NULL) {
         r = PIPELINE_RETRY;
+        goto done;
+    }
+    int queued = strcmp(PQgetvalue(res, 0, 0), "queued") == 0;
+    PQclear(res);
+    if (!queued) {
+        r = PIPELINE_APPLIED;
         goto done;
     }
     /* Queued whether or not the row is new: enqueue is idempotent (a task

@@ -23,6 +23,7 @@
 #include "pg.h"
 #include "pg_pool.h"
 #include "pipeline.h"
+#include "rebuild.h"
 #include "redis.h"
 #include "service.h"
 #include "shutdown.h"
@@ -91,7 +92,8 @@ int main(int argc, char **argv) {
     pg_pool_t *pool = NULL;
     kafka_producer_t *producer = NULL;
     redis_t *intake_redis = NULL;
-    lease_store_t *intake_leases = NULL;
+    lease_store_t *intake_leases = NULL, *main_leases = NULL;
+    redis_t *main_redis = NULL;
     pipeline_t *pipe = NULL;
     http_server_t *http = NULL;
     wake_t wake;
@@ -129,8 +131,12 @@ int main(int argc, char **argv) {
         log_fatal("postgresql: %s", err);
         goto out;
     }
+    /* One Redis connection per thread: the intake's, and the main loop's
+     * (rebuild). */
     if ((intake_redis = redis_connect(redis_url, err, sizeof(err))) == NULL ||
-        (intake_leases = lease_store_new(intake_redis, ns, err, sizeof(err))) == NULL) {
+        (intake_leases = lease_store_new(intake_redis, ns, err, sizeof(err))) == NULL ||
+        (main_redis = redis_connect(redis_url, err, sizeof(err))) == NULL ||
+        (main_leases = lease_store_new(main_redis, ns, err, sizeof(err))) == NULL) {
         log_fatal("redis: %s", err);
         goto out;
     }
@@ -181,6 +187,9 @@ int main(int argc, char **argv) {
     log_write_fields(LOG_LEVEL_INFO, json_pack("{s:i}", "http_port", http_server_port(http)), "API listening");
     rc = 0;
     while (!shutdown_requested()) {
+        long rebuilt = rebuild_if_lost(pg, main_redis, main_leases, ns, err, sizeof(err));
+        if (rebuilt > 0) wake_notify(&wake);
+        else if (rebuilt < 0) log_warn("redis rebuild: %s", err);
         work_reap(&work);
         size_t published;
         if (outbox_relay(pg, producer, &published, err, sizeof(err)) != 0) log_warn("outbox relay: %s", err);
@@ -205,6 +214,8 @@ out:
     if (have_api) api_destroy(&api);
     if (have_work) work_destroy(&work);
     if (have_wake) wake_stop(&wake);
+    lease_store_destroy(main_leases);
+    redis_close(main_redis);
     lease_store_destroy(intake_leases);
     redis_close(intake_redis);
     pg_pool_destroy(pool);

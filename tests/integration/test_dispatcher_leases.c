@@ -17,6 +17,7 @@
 #include "annot/v1/submission.pb-c.h"
 #include "annot/v1/task.pb-c.h"
 #include "itest.h"
+#include "redis.h"
 
 #define DISPATCHER_BIN "bin/annot-dispatcher"
 
@@ -223,6 +224,55 @@ static void test_stale_lease_after_release_gets_409(void **state) {
     assert_int_equal(a.status, 204);
 }
 
+/* Deletes every Redis key of this run's namespace, as a Redis restart
+ * without persistence would. */
+static void redis_lose_everything(void) {
+    char err[256];
+    redis_t *r = redis_connect(config_str(itest_cfg, "redis.url"), err, sizeof(err));
+    assert_non_null(r);
+    char pattern[64];
+    snprintf(pattern, sizeof(pattern), "*%s:*", itest_run);
+    long long cursor = 0, deleted = 0;
+    do {
+        redisReply *rep = redis_command(r, err, sizeof(err), "SCAN %lld MATCH %s COUNT 1000", cursor, pattern);
+        assert_non_null(rep);
+        cursor = strtoll(rep->element[0]->str, NULL, 10);
+        for (size_t i = 0; i < rep->element[1]->elements; i++) {
+            redisReply *d = redis_command(r, err, sizeof(err), "DEL %s", rep->element[1]->element[i]->str);
+            deleted += d->integer;
+            freeReplyObject(d);
+        }
+        freeReplyObject(rep);
+    } while (cursor != 0);
+    assert_true(deleted > 0);
+    redis_close(r);
+}
+
+static void test_redis_loss_rebuilds_from_postgresql(void **state) {
+    (void)state;
+    produce_task(3);
+    lease_resp_t a, b;
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    do {
+        lease(annotator, "{\"queue\":\"annotation\",\"wait_s\":5}", &a);
+    } while (a.status == 204 && time(NULL) < deadline);
+    assert_int_equal(a.status, 200);
+    redis_lose_everything();
+    /* The dispatcher notices within a second and queues task 3 again; the
+     * finished tasks 1 and 2 stay finished. */
+    lease(annotator, "{\"queue\":\"annotation\",\"wait_s\":20}", &b);
+    assert_int_equal(b.status, 200);
+    assert_string_equal(b.task_id, a.task_id);
+    assert_true(b.fence > a.fence);
+    assert_true(b.fence >= (1LL << 32));
+    char body[4096];
+    const char *sub = "{\"description\":\"curry rice with the sauce poured over the rice\"}";
+    assert_int_equal(post(annotator, a.lease_id, "submit", sub, body, sizeof(body)), 409);
+    assert_int_equal(post(annotator, b.lease_id, "submit", sub, body, sizeof(body)), 202);
+    lease(annotator, "{\"queue\":\"annotation\",\"wait_s\":0}", &a);
+    assert_int_equal(a.status, 204);
+}
+
 static void test_roles_suspension_and_bad_input(void **state) {
     (void)state;
     lease_resp_t r;
@@ -267,6 +317,7 @@ int main(void) {
         cmocka_unit_test(test_long_poll_is_woken_by_new_work),
         cmocka_unit_test(test_submission_event_published),
         cmocka_unit_test(test_stale_lease_after_release_gets_409),
+        cmocka_unit_test(test_redis_loss_rebuilds_from_postgresql),
         cmocka_unit_test(test_roles_suspension_and_bad_input),
         cmocka_unit_test(test_sigterm_stops_cleanly),
     };
