@@ -6,39 +6,7 @@
 #include <string.h>
 
 #include "lease_policy.h"
-
-static const char *task_kind_name(Annot__V1__TaskKind k) {
-    switch (k) {
-    case ANNOT__V1__TASK_KIND__TASK_KIND_PRODUCTION: return "production";
-    case ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE1: return "exam_stage1";
-    case ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE2: return "exam_stage2";
-    case ANNOT__V1__TASK_KIND__TASK_KIND_GOLDEN: return "golden";
-    default: return NULL;
-    }
-}
-
-static json_t *string_array(char **items, size_t n) {
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_string(items[i]));
-    return a;
-}
-
-json_t *intake_task_json(const Annot__V1__Task *t) {
-    json_t *components = json_array();
-    for (size_t i = 0; i < t->n_components; i++) {
-        const Annot__V1__Component *c = t->components[i];
-        json_array_append_new(components, json_pack("{s:s, s:s, s:s}", "name", c->name, "relation", c->relation,
-                                                     "target", c->target));
-    }
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:i, s:s}", "task_id", t->task_id, "kind",
-                          task_kind_name(t->kind), "image_uri", t->image_uri, "main_object", t->main_object,
-                          "main_object_synonyms", string_array(t->main_object_synonyms, t->n_main_object_synonyms),
-                          "locale", t->locale, "skills", string_array(t->skills, t->n_skills), "components",
-                          components, "priority", (int)t->priority, "guideline_version", t->guideline_version);
-    if (j != NULL && t->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE2)
-        json_object_set_new(j, "pregenerated", json_string(t->pregenerated));
-    return j;
-}
+#include "task_codec.h"
 
 /* Which queue, pool and owner a task goes to; -1 with errstr naming the
  * field when the task cannot be queued. */
@@ -100,7 +68,7 @@ pipeline_result_t intake_apply(void *opaque, pipeline_ctx_t *ctx, const rd_kafka
         goto done;
     }
     if (intake_route(t, &q, pool, sizeof(pool), &owner, errstr, errlen) != 0) goto done;
-    if ((payload = intake_task_json(t)) == NULL) {
+    if ((payload = task_proto_to_json(t)) == NULL) {
         snprintf(errstr, errlen, "task: a text field is not valid UTF-8");
         goto done;
     }

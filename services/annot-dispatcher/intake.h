@@ -20,8 +20,4 @@ typedef struct intake {
 pipeline_result_t intake_apply(void *opaque, pipeline_ctx_t *ctx, const rd_kafka_message_t *rkm,
                                const Annot__V1__EventHeader *hdr, char *errstr, size_t errlen);
 
-/* The task as a lease returns it (DESIGN.md section 7); the golden
- * reference is never included.  The caller owns the result. */
-json_t *intake_task_json(const Annot__V1__Task *task);
-
 #endif

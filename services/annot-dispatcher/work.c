@@ -7,10 +7,10 @@
 #include <time.h>
 
 #include "annot/v1/submission.pb-c.h"
-#include "check.h"
 #include "event.h"
 #include "log.h"
 #include "outbox.h"
+#include "task_codec.h"
 
 #define WAIT_S_MAX 30
 
@@ -226,37 +226,6 @@ void work_release(work_t *w, const user_t *user, const char *lease_id, http_resp
     }
 }
 
-/* The Task of a SubmissionEvent, from the task JSON the lease carried. */
-static int submission_task(const char *payload, check_task_t *ct, Annot__V1__Task *t, Annot__V1__Component **comps,
-                           char *errstr, size_t errlen) {
-    json_t *j = json_loads(payload, 0, NULL);
-    int rc = j ? check_task_from_json(j, ct, errstr, errlen) : -1;
-    json_decref(j);
-    if (rc != 0) return -1;
-    annot__v1__task__init(t);
-    t->task_id = ct->task_id;
-    t->kind = (Annot__V1__TaskKind)ct->kind; /* check_kind_t numbers the kinds as the proto does */
-    t->image_uri = ct->image_uri ? ct->image_uri : "";
-    t->main_object = ct->main_object;
-    t->main_object_synonyms = ct->main_object_synonyms;
-    t->n_main_object_synonyms = ct->synonym_count;
-    t->locale = ct->locale ? ct->locale : "";
-    t->skills = ct->skills;
-    t->n_skills = ct->skill_count;
-    t->pregenerated = ct->pregenerated ? ct->pregenerated : "";
-    t->priority = ct->priority;
-    t->guideline_version = ct->guideline_version ? ct->guideline_version : "";
-    for (size_t i = 0; i < ct->component_count && i < 64; i++) {
-        annot__v1__component__init(comps[i]);
-        comps[i]->name = ct->components[i].name;
-        comps[i]->relation = ct->components[i].relation ? ct->components[i].relation : "";
-        comps[i]->target = ct->components[i].target ? ct->components[i].target : "";
-    }
-    t->components = comps;
-    t->n_components = ct->component_count < 64 ? ct->component_count : 64;
-    return 0;
-}
-
 /* Records the submission and its event; 0, 1 when PostgreSQL holds a newer
  * submission for the task (lease lost), -1 on failure. */
 static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char *lease_id, const lease_ack_t *ack,
@@ -286,19 +255,22 @@ static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char
         PQclear(res);
         goto fail;
     }
-    check_task_t ct;
-    Annot__V1__Task task;
-    Annot__V1__Component comp_store[64], *comps[64];
-    for (int i = 0; i < 64; i++) comps[i] = &comp_store[i];
-    if (submission_task(PQgetvalue(res, 0, 0), &ct, &task, comps, errstr, errlen) != 0) {
-        check_task_clear(&ct);
+    /* The task snapshot the checker needs, from the payload the lease
+     * carried. */
+    task_proto_t tp;
+    json_t *payload = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    int bad = payload == NULL || task_proto_from_json(payload, &tp, errstr, errlen) != 0;
+    json_decref(payload);
+    if (bad) {
+        if (payload != NULL) task_proto_clear(&tp);
         PQclear(res);
         goto fail;
     }
+    Annot__V1__Task *task = &tp.task;
     char event_id[EVENT_ID_LEN];
     event_id_derive(event_id, submission_id, "submitted");
     Annot__V1__EventHeader hdr;
-    event_header_fill(&hdr, event_id, w->source, "", task.guideline_version);
+    event_header_fill(&hdr, event_id, w->source, "", task->guideline_version);
     Annot__V1__Submission s = ANNOT__V1__SUBMISSION__INIT;
     s.submission_id = submission_id;
     s.task_id = (char *)ack->task_id;
@@ -306,11 +278,11 @@ static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char
     s.fencing_token = ack->fencing_token;
     s.author_id = (char *)user->user_id;
     s.author_role = strcmp(user->role, "candidate") == 0 ? ANNOT__V1__ROLE__ROLE_CANDIDATE : ANNOT__V1__ROLE__ROLE_ANNOTATOR;
-    s.task_kind = task.kind;
+    s.task_kind = task->kind;
     s.description = (char *)description;
     s.submitted_at_ms = hdr.occurred_at_ms;
     s.attempt = ack->attempt;
-    s.task = &task;
+    s.task = task;
     s.candidate_id = PQgetvalue(res, 0, 1);
     Annot__V1__SubmissionEvent ev = ANNOT__V1__SUBMISSION_EVENT__INIT;
     ev.header = &hdr;
@@ -321,7 +293,7 @@ static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char
     annot__v1__submission_event__pack(&ev, buf);
     int rc = outbox_add(pg, w->submissions_topic, submission_id, strlen(submission_id), buf, len, errstr, errlen);
     free(buf);
-    check_task_clear(&ct);
+    task_proto_clear(&tp);
     PQclear(res);
     if (rc != 0 || pg_commit(pg, errstr, errlen) != 0) goto fail;
     return 0;

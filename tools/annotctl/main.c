@@ -31,6 +31,7 @@ static const annotctl_command_t commands[] = {
     {"topics", "create", annotctl_topics_create, "create every topic of the topic table (real Kafka, Admin API)"},
     {"topics", "list", annotctl_topics_list, "list the cluster's topics beside the topic table"},
     {"check", NULL, annotctl_check, "FILE.ndjson (or -): offline lint, one JSON result per input line"},
+    {"tasks", "import", annotctl_tasks_import, "FILE.ndjson: tasks onto the tasks topic (all lines valid, or none)"},
     {"users", "add", annotctl_users_add, "--role R --name N [--locale L] [--skills a,b]: prints the token once"},
     {"status", NULL, annotctl_status, "reachability of Kafka, PostgreSQL and Redis"},
     {"dlq", "list", annotctl_dlq_list, "one JSON line per dead letter: origin, service, reason"},
