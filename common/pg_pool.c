@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
+
 struct pg_pool {
     pthread_mutex_t lock;
     pthread_cond_t freed;
@@ -44,14 +46,7 @@ void pg_pool_destroy(pg_pool_t *pool) {
 }
 
 pg_t *pg_pool_get(pg_pool_t *pool, int timeout_ms) {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = clock_deadline_ms(timeout_ms);
     pthread_mutex_lock(&pool->lock);
     while (pool->nfree == 0) {
         if (pthread_cond_timedwait(&pool->freed, &pool->lock, &deadline) == ETIMEDOUT) break;

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "redis.h"
 
@@ -27,14 +28,7 @@ uint64_t wake_generation(wake_t *w) {
 }
 
 void wake_wait(wake_t *w, uint64_t seen, int timeout_ms) {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = clock_deadline_ms(timeout_ms);
     pthread_mutex_lock(&w->lock);
     while (w->generation == seen && !atomic_load(&w->stop)) {
         if (pthread_cond_timedwait(&w->cond, &w->lock, &deadline) != 0) break;

@@ -146,15 +146,19 @@ static inline pg_t *itest_pg(const char *schema) {
     return pg;
 }
 
-/* A single number from sql; -1 when the query fails (schema not made yet). */
-static inline long long itest_pg_number(pg_t *pg, const char *sql) {
+/* A single number from sql with one text parameter ($1; NULL: none); -1
+ * when the query fails (schema not made yet). */
+static inline long long itest_pg_number_p(pg_t *pg, const char *sql, const char *param) {
     char err[512];
-    PGresult *res = pg_query(pg, PGRES_TUPLES_OK, sql, 0, NULL, err, sizeof(err));
+    const char *params[1] = {param};
+    PGresult *res = pg_query(pg, PGRES_TUPLES_OK, sql, param ? 1 : 0, param ? params : NULL, err, sizeof(err));
     if (res == NULL) return -1;
     long long n = PQntuples(res) && !PQgetisnull(res, 0, 0) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
     PQclear(res);
     return n;
 }
+
+static inline long long itest_pg_number(pg_t *pg, const char *sql) { return itest_pg_number_p(pg, sql, NULL); }
 
 /* Waits until sql gives at least want. */
 static inline void itest_pg_wait_at_least(pg_t *pg, const char *sql, long long want) {

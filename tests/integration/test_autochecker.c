@@ -188,14 +188,14 @@ static void test_checks_exactly_once_with_crash_and_reload(void **state) {
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
 
-    char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM check_results WHERE submission_id LIKE '%s%%'", prefix);
-    assert_int_equal(itest_pg_number(pg, sql), N_SUBMISSIONS);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM check_results WHERE submission_id LIKE '%s%%' AND findings @> "
-             "'[{\"rule\":\"subjective_language\"}]'",
-             prefix);
-    assert_int_equal(itest_pg_number(pg, sql), N_SUBMISSIONS / 2);
+    assert_int_equal(itest_pg_number_p(pg, "SELECT count(*) FROM check_results WHERE starts_with(submission_id, $1)",
+                                       prefix),
+                     N_SUBMISSIONS);
+    assert_int_equal(itest_pg_number_p(pg,
+                                       "SELECT count(*) FROM check_results WHERE starts_with(submission_id, $1) "
+                                       "AND findings @> '[{\"rule\":\"subjective_language\"}]'",
+                                       prefix),
+                     N_SUBMISSIONS / 2);
     pg_close(pg);
 
     checks_seen_t seen = {prefix, subs, {0}, 0};

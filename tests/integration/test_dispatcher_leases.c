@@ -193,9 +193,7 @@ static void test_submission_event_published(void **state) {
     itest_read_all("submissions", find_submission, &f);
     assert_int_equal(f.count, 1);
     pg_t *pg = itest_pg(schema);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM submissions WHERE task_id = '%s'", task);
-    assert_int_equal(itest_pg_number(pg, sql), 1);
+    assert_int_equal(itest_pg_number_p(pg, "SELECT count(*) FROM submissions WHERE task_id = $1", task), 1);
     pg_close(pg);
 }
 
