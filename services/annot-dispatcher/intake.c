@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "annot/v1/validation.pb-c.h"
 #include "lease_policy.h"
 #include "task_codec.h"
 
@@ -38,10 +39,100 @@ static int intake_route(const Annot__V1__Task *t, lease_queue_t *q, char *pool, 
     }
 }
 
+/* Records a task row and queues it unless PostgreSQL has it finished. */
+static pipeline_result_t intake_queue(intake_t *in, pg_t *pg, lease_queue_t q, const char *task_id, const char *kind,
+                                      const char *pool, const char *owner, int priority, const char *payload,
+                                      const char *guideline_version, const char *author, char *errstr, size_t errlen) {
+    char prio[16];
+    snprintf(prio, sizeof(prio), "%d", priority);
+    const char *params[8] = {task_id, lease_queue_name(q), kind, pool, owner, prio, payload, guideline_version};
+    /* The no-op update makes RETURNING give the state of a task we already
+     * had: a replayed event of a finished task must not queue it again
+     * (after a Redis loss, Redis would not know it was done). */
+    PGresult *res = pg_query(pg, PGRES_TUPLES_OK,
+                             "INSERT INTO tasks (task_id, queue, kind, pool, owner_id, priority, payload, "
+                             "guideline_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                             "ON CONFLICT (task_id) DO UPDATE SET task_id = EXCLUDED.task_id RETURNING state",
+                             8, params, errstr, errlen);
+    if (res == NULL) return PIPELINE_RETRY;
+    int queued = strcmp(PQgetvalue(res, 0, 0), "queued") == 0;
+    PQclear(res);
+    if (!queued) return PIPELINE_APPLIED;
+    /* Queued whether or not the row is new: enqueue is idempotent (a task
+     * queued, leased or done is left alone), and a crash between an earlier
+     * enqueue and its commit must not leave the task out of Redis. */
+    lease_item_t item = {task_id, q == LEASE_QUEUE_ANNOTATION ? pool : NULL, q != LEASE_QUEUE_ANNOTATION ? owner : NULL,
+                         priority, payload, 0, author};
+    return lease_enqueue(in->leases, q, &item, 0, errstr, errlen) >= 0 ? PIPELINE_APPLIED : PIPELINE_RETRY;
+}
+
+/* A ValidationAssignmentEvent: the validator's own queue. */
+static pipeline_result_t intake_assignment(intake_t *in, pipeline_ctx_t *ctx, const rd_kafka_message_t *rkm,
+                                           char *errstr, size_t errlen) {
+    Annot__V1__ValidationAssignmentEvent *ev =
+        annot__v1__validation_assignment_event__unpack(NULL, rkm->len, rkm->payload);
+    const Annot__V1__ValidationAssignment *a = ev ? ev->assignment : NULL;
+    pipeline_result_t r = PIPELINE_INVALID;
+    char *payload_text = NULL;
+    json_t *payload = NULL;
+    uint8_t *packed = NULL;
+    if (a == NULL) {
+        snprintf(errstr, errlen, "not a ValidationAssignmentEvent with an assignment");
+        goto done;
+    }
+    if (!lease_policy_id_valid(a->assignment_id) || !lease_policy_id_valid(a->validator_id) ||
+        a->submission_id[0] == '\0' || a->author_id[0] == '\0') {
+        snprintf(errstr, errlen, "assignment: assignment_id, validator_id, submission_id and author_id are required");
+        goto done;
+    }
+    json_t *findings = json_array();
+    for (size_t i = 0; i < a->n_check_findings; i++) {
+        const Annot__V1__Finding *f = a->check_findings[i];
+        json_array_append_new(findings, json_pack("{s:s, s:s, s:I, s:I, s:s}", "rule", f->rule, "section", f->section,
+                                                  "start", (json_int_t)f->start, "end", (json_int_t)f->end, "message",
+                                                  f->message));
+    }
+    json_t *task = a->task ? task_proto_to_json(a->task) : json_object();
+    payload = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:f}", "kind", "validation", "assignment_id", a->assignment_id,
+                        "submission_id", a->submission_id, "description", a->description, "task",
+                        task ? task : json_object(), "check_findings", findings, "check_score", a->check_score);
+    if (payload == NULL) {
+        snprintf(errstr, errlen, "assignment: a text field is not valid UTF-8");
+        goto done;
+    }
+    payload_text = json_dumps(payload, JSON_COMPACT);
+    size_t len = annot__v1__validation_assignment__get_packed_size(a);
+    packed = malloc(len ? len : 1);
+    if (packed == NULL) abort();
+    annot__v1__validation_assignment__pack(a, packed);
+    const char *params[5] = {a->assignment_id, a->submission_id, a->validator_id, a->author_id, (const char *)packed};
+    int lengths[5] = {0, 0, 0, 0, (int)len}, formats[5] = {0, 0, 0, 0, 1};
+    PGresult *res = pg_query_ex(pipeline_pg(ctx), PGRES_COMMAND_OK,
+                                "INSERT INTO assignments (assignment_id, submission_id, validator_id, author_id, proto) "
+                                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (assignment_id) DO NOTHING",
+                                5, params, lengths, formats, errstr, errlen);
+    if (res == NULL) {
+        r = PIPELINE_RETRY;
+        goto done;
+    }
+    PQclear(res);
+    const char *gv = a->task ? a->task->guideline_version : "";
+    r = intake_queue(in, pipeline_pg(ctx), LEASE_QUEUE_VALIDATION, a->assignment_id, "validation", "", a->validator_id,
+                     0, payload_text, gv, a->author_id, errstr, errlen);
+done:
+    free(packed);
+    free(payload_text);
+    json_decref(payload);
+    if (ev) annot__v1__validation_assignment_event__free_unpacked(ev, NULL);
+    return r;
+}
+
 pipeline_result_t intake_apply(void *opaque, pipeline_ctx_t *ctx, const rd_kafka_message_t *rkm,
                                const Annot__V1__EventHeader *hdr, char *errstr, size_t errlen) {
     (void)hdr;
     intake_t *in = opaque;
+    if (strcmp(rd_kafka_topic_name(rkm->rkt), in->assignments_topic) == 0)
+        return intake_assignment(in, ctx, rkm, errstr, errlen);
     Annot__V1__TaskEvent *ev = annot__v1__task_event__unpack(NULL, rkm->len, rkm->payload);
     if (ev == NULL || ev->task == NULL) {
         snprintf(errstr, errlen, "not a TaskEvent with a task");
@@ -73,35 +164,8 @@ pipeline_result_t intake_apply(void *opaque, pipeline_ctx_t *ctx, const rd_kafka
         goto done;
     }
     payload_text = json_dumps(payload, JSON_COMPACT);
-    char priority[16];
-    snprintf(priority, sizeof(priority), "%d", (int)t->priority);
-    const char *params[8] = {t->task_id, lease_queue_name(q), task_kind_name(t->kind), pool, owner, priority,
-                             payload_text, t->guideline_version};
-    /* The no-op update makes RETURNING give the state of a task we already
-     * had: a replayed event of a finished task must not queue it again
-     * (after a Redis loss, Redis would not know it was done). */
-    PGresult *res = pg_query(pipeline_pg(ctx), PGRES_TUPLES_OK,
-                             "INSERT INTO tasks (task_id, queue, kind, pool, owner_id, priority, payload, "
-                             "guideline_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-                             "ON CONFLICT (task_id) DO UPDATE SET task_id = EXCLUDED.task_id RETURNING state",
-                             8, params, errstr, errlen);
-    if (res == NULL) {
-        r = PIPELINE_RETRY;
-        goto done;
-    }
-    int queued = strcmp(PQgetvalue(res, 0, 0), "queued") == 0;
-    PQclear(res);
-    if (!queued) {
-        r = PIPELINE_APPLIED;
-        goto done;
-    }
-    /* Queued whether or not the row is new: enqueue is idempotent (a task
-     * queued, leased or done is left alone), and a crash between an earlier
-     * enqueue and its commit must not leave the task out of Redis. */
-    lease_item_t item = {t->task_id, q == LEASE_QUEUE_ANNOTATION ? pool : NULL, q == LEASE_QUEUE_EXAM ? owner : NULL,
-                         (int)t->priority, payload_text, 0, NULL};
-    int rc = lease_enqueue(in->leases, q, &item, 0, errstr, errlen);
-    r = rc >= 0 ? PIPELINE_APPLIED : PIPELINE_RETRY;
+    r = intake_queue(in, pipeline_pg(ctx), q, t->task_id, task_kind_name(t->kind), pool, owner, (int)t->priority,
+                     payload_text, t->guideline_version, NULL, errstr, errlen);
 done:
     free(payload_text);
     json_decref(payload);

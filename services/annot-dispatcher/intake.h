@@ -1,7 +1,9 @@
-/* intake: the dispatcher's consumer of the tasks topic.  Each task is
- * recorded in PostgreSQL (idempotent on task_id) and queued in Redis in its
- * queue: production and golden tasks in the pool of their locale and first
- * skill, exam cases in their candidate's own queue.  Runs in the pipeline
+/* intake: the dispatcher's consumer of the tasks and validation-assignments
+ * topics.  Each task is recorded in PostgreSQL (idempotent on task_id) and
+ * queued in Redis in its queue: production and golden tasks in the pool of
+ * their locale and first skill, exam cases in their candidate's own queue,
+ * validation assignments in their validator's own queue (marked with the
+ * author, whom the lease script never hands them to).  Runs in the pipeline
  * (common/pipeline.h) on a thread of its own with its own connections. */
 #ifndef DISPATCHER_INTAKE_H
 #define DISPATCHER_INTAKE_H
@@ -14,9 +16,10 @@
 
 typedef struct intake {
     lease_store_t *leases;
+    const char *assignments_topic; /* messages from it are assignments */
 } intake_t;
 
-/* The pipeline's apply for TaskEvents. */
+/* The pipeline's apply for TaskEvents and ValidationAssignmentEvents. */
 pipeline_result_t intake_apply(void *opaque, pipeline_ctx_t *ctx, const rd_kafka_message_t *rkm,
                                const Annot__V1__EventHeader *hdr, char *errstr, size_t errlen);
 

@@ -42,6 +42,8 @@ static const config_def_t dispatcher_defs[] = {
     {"dispatcher.pg.pool", CONFIG_INT, "8", NULL, 1, 256, false, "PostgreSQL connections for requests"},
     {"dispatcher.rules.dir", CONFIG_STRING, "guideline", NULL, 0, 0, false,
      "guideline rules for POST /v1/check, relative to config.dir"},
+    {"dispatcher.taxonomy", CONFIG_STRING, "taxonomy.conf", NULL, 0, 0, false,
+     "error categories verdicts may use, relative to config.dir"},
     LEASE_POLICY_CONFIG_DEFS,
     {NULL, 0, NULL, NULL, 0, 0, false, NULL},
 };
@@ -103,6 +105,7 @@ int main(int argc, char **argv) {
     intake_thread_t it = {0};
     int have_wake = 0, have_work = 0, have_api = 0, have_thread = 0;
     lease_policy_t policy;
+    check_taxonomy_t taxonomy = {0};
     rc = 1;
     if (auth_init() != 0) {
         log_fatal("libsodium failed to start");
@@ -115,6 +118,11 @@ int main(int argc, char **argv) {
     service_config_path(&svc, config_str(svc.cfg, "dispatcher.rules.dir"), dir, sizeof(dir));
     if ((rules = check_rules_load(dir, err, sizeof(err))) == NULL) {
         log_fatal("config key 'dispatcher.rules.dir': %s", err);
+        goto out;
+    }
+    service_config_path(&svc, config_str(svc.cfg, "dispatcher.taxonomy"), dir, sizeof(dir));
+    if (check_taxonomy_load(&taxonomy, dir, err, sizeof(err)) != 0) {
+        log_fatal("config key 'dispatcher.taxonomy': %s", err);
         goto out;
     }
     const char *url = config_str(svc.cfg, "database.url"), *schema = config_str(svc.cfg, "dispatcher.schema");
@@ -158,14 +166,18 @@ int main(int argc, char **argv) {
         goto out;
     }
     have_wake = 1;
-    work_init(&work, redis_url, ns, &policy, &wake, pool, producer, submissions, svc.name, svc.metrics);
+    work_outputs_t outputs = {submissions, service_topic(&svc, "validation-results"), service_topic(&svc, "feedback"),
+                              &taxonomy, rules};
+    if (outputs.results_topic == NULL || outputs.feedback_topic == NULL) goto out;
+    work_init(&work, redis_url, ns, &policy, &wake, pool, producer, &outputs, svc.name, svc.metrics);
     have_work = 1;
     api_init(&api, pool, rules, &work, svc.metrics);
     have_api = 1;
 
     intake.leases = intake_leases;
-    static const char *const roles[] = {"tasks"};
-    pipeline_def_t def = {config_str(svc.cfg, "dispatcher.group"), roles, 1, intake_apply, &intake};
+    if ((intake.assignments_topic = service_topic(&svc, "validation-assignments")) == NULL) goto out;
+    static const char *const roles[] = {"tasks", "validation-assignments"};
+    pipeline_def_t def = {config_str(svc.cfg, "dispatcher.group"), roles, 2, intake_apply, &intake};
     if ((pipe = pipeline_new(&svc, intake_pg, producer, &def, err, sizeof(err))) == NULL) {
         log_fatal("%s", err);
         goto out;
@@ -221,6 +233,7 @@ out:
     pg_pool_destroy(pool);
     pg_close(intake_pg);
     pg_close(pg);
+    check_taxonomy_free(&taxonomy);
     check_rules_destroy(rules);
     service_destroy(&svc);
     return rc;

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "annot/v1/submission.pb-c.h"
+#include "annot/v1/validation.pb-c.h"
 #include "event.h"
 #include "log.h"
 #include "outbox.h"
@@ -15,7 +16,7 @@
 #define WAIT_S_MAX 30
 
 void work_init(work_t *w, const char *redis_url, const char *ns, const lease_policy_t *policy, wake_t *wake,
-               pg_pool_t *pool, kafka_producer_t *producer, const char *submissions_topic, const char *source,
+               pg_pool_t *pool, kafka_producer_t *producer, const work_outputs_t *outputs, const char *source,
                metrics_registry_t *metrics) {
     memset(w, 0, sizeof(*w));
     w->redis_url = redis_url;
@@ -24,7 +25,12 @@ void work_init(work_t *w, const char *redis_url, const char *ns, const lease_pol
     w->wake = wake;
     w->pool = pool;
     w->producer = producer;
-    w->submissions_topic = submissions_topic;
+    w->submissions_topic = outputs->submissions_topic;
+    w->results_topic = outputs->results_topic;
+    w->feedback_topic = outputs->feedback_topic;
+    w->taxonomy = outputs->taxonomy;
+    for (int s = CHECK_SEVERITY_MINOR; s <= CHECK_SEVERITY_CRITICAL; s++)
+        w->weights[s] = check_rules_weight(outputs->rules, (check_severity_t)s);
     w->source = source;
     pthread_mutex_init(&w->lock, NULL);
     w->m_granted = metrics_counter(metrics, "annot_leases_total", "Lease outcomes", "outcome=\"granted\"");
@@ -226,6 +232,187 @@ void work_release(work_t *w, const user_t *user, const char *lease_id, http_resp
     }
 }
 
+/* The second fence, inside the caller's transaction: the task is finished
+ * unless PostgreSQL already holds a submission with an equal or higher token
+ * (or the task is not queued).  Returns the task row's payload, owner and
+ * kind (the caller PQclear()s it), or NULL: *lost says whether that is the
+ * fence (1) or a failure (0). */
+static PGresult *task_finish(pg_t *pg, const char *task_id, uint64_t token, int *lost, char *errstr, size_t errlen) {
+    char fence[24];
+    snprintf(fence, sizeof(fence), "%llu", (unsigned long long)token);
+    const char *params[2] = {task_id, fence};
+    PGresult *res = pg_query(pg, PGRES_TUPLES_OK,
+                             "UPDATE tasks SET state = 'done', submitted_fence = $2 WHERE task_id = $1 AND "
+                             "state = 'queued' AND submitted_fence < $2 RETURNING payload::text, owner_id, kind",
+                             2, params, errstr, errlen);
+    *lost = res != NULL && PQntuples(res) == 0;
+    if (*lost) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+static json_t *verdict_errors_json(const verdict_t *v) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < v->nerrors; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s}", "category", v->errors[i].category, "severity",
+                                           check_severity_name(v->errors[i].severity), "section", v->errors[i].section,
+                                           "note", v->errors[i].note));
+    return a;
+}
+
+static json_t *verdict_feedback_json(const verdict_t *v) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < v->nfeedback; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "section", v->feedback[i].section, "kind",
+                                           verdict_feedback_kind_name(v->feedback[i].kind), "text", v->feedback[i].text));
+    return a;
+}
+
+/* Records a verdict, its ValidationResultEvent and one GuidelineFeedbackEvent
+ * per feedback item; 0, 1 when the fence refuses it, -1 on failure. */
+static int validation_record(work_t *w, pg_t *pg, const user_t *user, const char *lease_id, const lease_ack_t *ack,
+                             const verdict_t *v, char validation_id[EVENT_ID_LEN], char *errstr, size_t errlen) {
+    event_id_derive(validation_id, lease_id, "validation");
+    if (pg_ensure(pg, errstr, errlen) != 0 || pg_begin(pg, errstr, errlen) != 0) return -1;
+    int lost = 0, rc = -1;
+    Annot__V1__ValidationAssignment *a = NULL;
+    PGresult *res = task_finish(pg, ack->task_id, ack->fencing_token, &lost, errstr, errlen);
+    if (res == NULL) goto fail;
+    PQclear(res);
+    const char *p1[1] = {ack->task_id};
+    res = pg_query_ex(pg, PGRES_TUPLES_OK, "SELECT proto FROM assignments WHERE assignment_id = $1", 1, p1, NULL, NULL,
+                      errstr, errlen);
+    if (res == NULL) goto fail;
+    /* Text result: bytea comes back escaped. */
+    size_t plen = 0;
+    unsigned char *proto = PQntuples(res) ? PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0), &plen) : NULL;
+    PQclear(res);
+    a = proto ? annot__v1__validation_assignment__unpack(NULL, plen, proto) : NULL;
+    PQfreemem(proto);
+    if (a == NULL) {
+        snprintf(errstr, errlen, "assignment %s: not recorded or undecodable", ack->task_id);
+        goto fail;
+    }
+    json_t *errors = verdict_errors_json(v), *feedback = verdict_feedback_json(v);
+    char *errors_text = json_dumps(errors, JSON_COMPACT), *feedback_text = json_dumps(feedback, JSON_COMPACT);
+    json_decref(errors);
+    json_decref(feedback);
+    char score[32], fence[24];
+    snprintf(score, sizeof(score), "%.6f", v->score);
+    snprintf(fence, sizeof(fence), "%llu", (unsigned long long)ack->fencing_token);
+    const char *p2[9] = {validation_id, ack->task_id, a->submission_id, user->user_id, v->accept ? "accept" : "reject",
+                         score, errors_text ? errors_text : "[]", feedback_text ? feedback_text : "[]", fence};
+    long n = pg_command(pg,
+                        "INSERT INTO validations (validation_id, assignment_id, submission_id, validator_id, verdict, "
+                        "score, errors, feedback, fencing_token) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        9, p2, errstr, errlen);
+    free(errors_text);
+    free(feedback_text);
+    if (n != 1) goto fail;
+
+    const Annot__V1__Task *t = a->task;
+    char event_id[EVENT_ID_LEN];
+    event_id_derive(event_id, validation_id, "validated");
+    Annot__V1__EventHeader hdr;
+    event_header_fill(&hdr, event_id, w->source, "", t ? t->guideline_version : "");
+    Annot__V1__ValidationError verr[VERDICT_ITEMS_MAX], *verrp[VERDICT_ITEMS_MAX];
+    for (size_t i = 0; i < v->nerrors; i++) {
+        annot__v1__validation_error__init(&verr[i]);
+        verr[i].category = (char *)v->errors[i].category;
+        verr[i].severity = (Annot__V1__Severity)v->errors[i].severity; /* same numbering */
+        verr[i].section = (char *)v->errors[i].section;
+        verr[i].note = (char *)v->errors[i].note;
+        verrp[i] = &verr[i];
+    }
+    Annot__V1__GuidelineFeedback fb[VERDICT_ITEMS_MAX], *fbp[VERDICT_ITEMS_MAX];
+    for (size_t i = 0; i < v->nfeedback; i++) {
+        annot__v1__guideline_feedback__init(&fb[i]);
+        fb[i].section = (char *)v->feedback[i].section;
+        fb[i].kind = (Annot__V1__FeedbackKind)v->feedback[i].kind; /* same numbering */
+        fb[i].text = (char *)v->feedback[i].text;
+        fbp[i] = &fb[i];
+    }
+    Annot__V1__ValidationResult r = ANNOT__V1__VALIDATION_RESULT__INIT;
+    r.validation_id = validation_id;
+    r.assignment_id = a->assignment_id;
+    r.submission_id = a->submission_id;
+    r.task_id = a->task_id;
+    r.validator_id = (char *)user->user_id;
+    r.author_id = a->author_id;
+    r.author_role = a->author_role;
+    r.verdict = v->accept ? ANNOT__V1__VERDICT__VERDICT_ACCEPT : ANNOT__V1__VERDICT__VERDICT_REJECT;
+    r.n_errors = v->nerrors;
+    r.errors = verrp;
+    r.n_feedback = v->nfeedback;
+    r.feedback = fbp;
+    r.score = v->score;
+    r.validated_at_ms = hdr.occurred_at_ms;
+    r.lease_id = (char *)lease_id;
+    r.fencing_token = ack->fencing_token;
+    r.validator_guideline_version = t ? t->guideline_version : "";
+    r.task_kind = a->task_kind;
+    r.locale = t ? t->locale : "";
+    r.n_skills = t ? t->n_skills : 0;
+    r.skills = t ? t->skills : NULL;
+    r.candidate_id = a->candidate_id;
+    r.exam_stage = a->exam_stage;
+    r.exam_case_set = t ? t->exam_case_set : "";
+    r.golden_expected_verdict = t && t->golden ? t->golden->expected_verdict : ANNOT__V1__VERDICT__VERDICT_UNSPECIFIED;
+    r.double_validation = a->double_validation;
+    r.pair_id = a->pair_id;
+    r.n_check_findings = a->n_check_findings;
+    r.check_findings = a->check_findings;
+    r.check_score = a->check_score;
+    r.submitted_at_ms = a->submitted_at_ms;
+    r.task_created_at_ms = t ? t->created_at_ms : 0;
+    Annot__V1__ValidationResultEvent ev = ANNOT__V1__VALIDATION_RESULT_EVENT__INIT;
+    ev.header = &hdr;
+    ev.result = &r;
+    size_t len = annot__v1__validation_result_event__get_packed_size(&ev);
+    uint8_t *buf = malloc(len);
+    if (buf == NULL) abort();
+    annot__v1__validation_result_event__pack(&ev, buf);
+    int ok = outbox_add(pg, w->results_topic, a->submission_id, strlen(a->submission_id), buf, len, errstr, errlen) == 0;
+    free(buf);
+    for (size_t i = 0; ok && i < v->nfeedback; i++) {
+        char fid[EVENT_ID_LEN], fev_id[EVENT_ID_LEN], purpose[32];
+        snprintf(purpose, sizeof(purpose), "feedback/%zu", i);
+        event_id_derive(fid, validation_id, purpose);
+        event_id_derive(fev_id, fid, "event");
+        Annot__V1__EventHeader fh;
+        event_header_fill(&fh, fev_id, w->source, event_id, hdr.guideline_version);
+        Annot__V1__GuidelineFeedbackEvent fe = ANNOT__V1__GUIDELINE_FEEDBACK_EVENT__INIT;
+        fe.header = &fh;
+        fe.feedback_id = fid;
+        fe.feedback = &fb[i];
+        fe.validator_id = (char *)user->user_id;
+        fe.submission_id = a->submission_id;
+        fe.task_id = a->task_id;
+        fe.validation_id = validation_id;
+        fe.locale = r.locale;
+        fe.task_kind = a->task_kind;
+        fe.validator_guideline_version = r.validator_guideline_version;
+        fe.created_at_ms = hdr.occurred_at_ms;
+        size_t flen = annot__v1__guideline_feedback_event__get_packed_size(&fe);
+        uint8_t *fbuf = malloc(flen);
+        if (fbuf == NULL) abort();
+        annot__v1__guideline_feedback_event__pack(&fe, fbuf);
+        ok = outbox_add(pg, w->feedback_topic, a->submission_id, strlen(a->submission_id), fbuf, flen, errstr, errlen) == 0;
+        free(fbuf);
+    }
+    if (!ok || pg_commit(pg, errstr, errlen) != 0) goto fail;
+    rc = 0;
+    goto out;
+fail:
+    pg_rollback(pg);
+    rc = lost ? 1 : -1;
+out:
+    if (a) annot__v1__validation_assignment__free_unpacked(a, NULL);
+    return rc;
+}
+
 /* Records the submission and its event; 0, 1 when PostgreSQL holds a newer
  * submission for the task (lease lost), -1 on failure. */
 static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char *lease_id, const lease_ack_t *ack,
@@ -236,16 +423,11 @@ static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char
      * same lease cannot record a second one. */
     event_id_derive(submission_id, lease_id, "submission");
     if (pg_ensure(pg, errstr, errlen) != 0 || pg_begin(pg, errstr, errlen) != 0) return -1;
-    const char *p1[2] = {ack->task_id, fence};
-    PGresult *res = pg_query(pg, PGRES_TUPLES_OK,
-                             "UPDATE tasks SET state = 'done', submitted_fence = $2 WHERE task_id = $1 AND "
-                             "state = 'queued' AND submitted_fence < $2 RETURNING payload::text, owner_id, kind",
-                             2, p1, errstr, errlen);
-    if (res == NULL) goto fail;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
+    int lost = 0;
+    PGresult *res = task_finish(pg, ack->task_id, ack->fencing_token, &lost, errstr, errlen);
+    if (res == NULL) {
         pg_rollback(pg);
-        return 1;
+        return lost ? 1 : -1;
     }
     const char *p2[6] = {submission_id, ack->task_id, lease_id, fence, user->user_id, description};
     if (pg_command(pg,
@@ -302,92 +484,115 @@ fail:
     return -1;
 }
 
+/* The description of an annotation or exam submission; -1 with errstr. */
+static int description_parse(const json_t *body, const char **description, char *errstr, size_t errlen) {
+    const char *key;
+    json_t *v;
+    *description = NULL;
+    json_object_foreach((json_t *)body, key, v) {
+        if (strcmp(key, "description") == 0) {
+            if (!json_is_string(v) || json_string_length(v) == 0 || strlen(json_string_value(v)) != json_string_length(v)) {
+                snprintf(errstr, errlen, "description: expected a non-empty string without NUL bytes");
+                return -1;
+            }
+            *description = json_string_value(v);
+        } else if (strcmp(key, "fencing_token") != 0) {
+            snprintf(errstr, errlen, "%s: unknown field", key);
+            return -1;
+        }
+    }
+    if (*description == NULL) {
+        snprintf(errstr, errlen, "description: required");
+        return -1;
+    }
+    return 0;
+}
+
 void work_submit(work_t *w, const user_t *user, const char *lease_id, const http_request_t *req,
                  http_response_t *resp) {
     json_error_t jerr;
     json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    char err[512];
     const char *description = NULL;
-    json_int_t fence = -1;
+    verdict_t verdict;
+    lease_queue_t q;
+    lease_ack_t ack = {0};
+    work_conn_t c;
     if (body == NULL || !json_is_object(body)) {
         http_response_error(resp, 400, "invalid_json", "body: %s", body ? "expected a JSON object" : jerr.text);
-        json_decref(body);
-        return;
+        goto out;
     }
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v) {
-        if (strcmp(key, "description") == 0 && json_is_string(v)) {
-            description = json_string_value(v);
-        } else if (strcmp(key, "fencing_token") == 0 && json_is_integer(v) && json_integer_value(v) > 0) {
-            fence = json_integer_value(v);
-        } else {
-            http_response_error(resp, 400, "invalid_field", "%s: %s", key,
-                                strcmp(key, "description") == 0 ? "expected a string"
-                                : strcmp(key, "fencing_token") == 0 ? "expected a positive integer"
-                                                                    : "unknown field");
-            json_decref(body);
-            return;
-        }
+    if (lease_policy_lease_id_queue(lease_id, &q) != 0) {
+        ack.lost = LEASE_LOST_UNKNOWN;
+        lost(w, resp, &ack);
+        goto out;
     }
-    if (description == NULL || description[0] == '\0' || strlen(description) != json_string_length(json_object_get(body, "description"))) {
-        http_response_error(resp, 400, "invalid_field", "description: required, non-empty, without NUL bytes");
-        json_decref(body);
-        return;
+    /* What is submitted depends on the queue: a verdict for validation
+     * work, a description otherwise. */
+    int bad = q == LEASE_QUEUE_VALIDATION ? verdict_parse(body, w->taxonomy, w->weights, &verdict, err, sizeof(err))
+                                          : description_parse(body, &description, err, sizeof(err));
+    const json_t *fv = json_object_get(body, "fencing_token");
+    if (bad == 0 && fv != NULL && (!json_is_integer(fv) || json_integer_value(fv) <= 0)) {
+        snprintf(err, sizeof(err), "fencing_token: expected a positive integer");
+        bad = -1;
+    }
+    if (bad != 0) {
+        http_response_error(resp, 400, "invalid_field", "%s", err);
+        goto out;
     }
     if (strcmp(user->status, "suspended") == 0) {
         http_response_error(resp, 403, "suspended", "this account is suspended");
-        json_decref(body);
-        return;
+        goto out;
     }
-    work_conn_t c;
-    char err[512];
     if (conn_get(w, &c, err, sizeof(err)) != 0) {
         unavailable(resp, err);
-        json_decref(body);
-        return;
+        goto out;
     }
-    lease_ack_t ack = {0};
-    int rc;
-    if (fence < 0) {
+    json_int_t fence = fv ? json_integer_value(fv) : 0;
+    if (fv == NULL) {
         /* No token in the body: the lease's own, read from Redis; the
          * script still checks that the lease is live and the caller's. */
         char lk[LEASE_KEY_MAX];
-        lease_queue_t q;
         redisReply *rep = NULL;
-        if (lease_policy_lease_id_queue(lease_id, &q) == 0 &&
-            lease_key(lk, sizeof(lk), w->ns, q, LEASE_KEY_LEASE, lease_id) > 0)
+        if (lease_key(lk, sizeof(lk), w->ns, q, LEASE_KEY_LEASE, lease_id) > 0)
             rep = redis_command(c.redis, err, sizeof(err), "HGET %s fence", lk);
         fence = rep && rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : 0;
         if (rep) freeReplyObject(rep);
     }
-    rc = lease_submit(c.leases, lease_id, user->user_id, (uint64_t)fence, 0, &ack, err, sizeof(err));
+    int rc = lease_submit(c.leases, lease_id, user->user_id, (uint64_t)fence, 0, &ack, err, sizeof(err));
     conn_put(w, &c);
     if (rc == LEASE_LOST) {
         lost(w, resp, &ack);
-    } else if (rc != LEASE_OK) {
-        unavailable(resp, err);
-    } else {
-        pg_t *pg = pg_pool_get(w->pool, 5000);
-        char submission_id[EVENT_ID_LEN];
-        int r = pg ? submission_record(w, pg, user, lease_id, &ack, description, submission_id, err, sizeof(err)) : -1;
-        if (r == 0) {
-            metrics_inc(w->m_submitted);
-            /* Durable now (a committed outbox row); publish it right away,
-             * the main loop's relay picks up what this one could not. */
-            size_t published;
-            char rerr[256];
-            if (outbox_relay(pg, w->producer, &published, rerr, sizeof(rerr)) != 0) log_warn("outbox relay: %s", rerr);
-            http_response_json(resp, 202, json_pack("{s:s}", "submission_id", submission_id));
-        } else if (r == 1) {
-            metrics_inc(w->m_lost);
-            http_response_error(resp, 409, "lease_lost", "a submission with a newer fencing token was recorded");
-        } else {
-            /* Redis marked the task done but PostgreSQL has it queued: the
-             * rebuild from PostgreSQL will queue it again. */
-            unavailable(resp, pg ? err : "no database connection free");
-        }
-        pg_pool_put(w->pool, pg);
+        goto out;
     }
+    if (rc != LEASE_OK) {
+        unavailable(resp, err);
+        goto out;
+    }
+    pg_t *pg = pg_pool_get(w->pool, 5000);
+    char id[EVENT_ID_LEN];
+    int r = pg == NULL ? -1
+            : q == LEASE_QUEUE_VALIDATION
+                ? validation_record(w, pg, user, lease_id, &ack, &verdict, id, err, sizeof(err))
+                : submission_record(w, pg, user, lease_id, &ack, description, id, err, sizeof(err));
+    if (r == 0) {
+        metrics_inc(w->m_submitted);
+        /* Durable now (a committed outbox row); publish it right away, the
+         * main loop's relay picks up what this one could not. */
+        size_t published;
+        char rerr[256];
+        if (outbox_relay(pg, w->producer, &published, rerr, sizeof(rerr)) != 0) log_warn("outbox relay: %s", rerr);
+        http_response_json(resp, 202, json_pack("{s:s}", q == LEASE_QUEUE_VALIDATION ? "validation_id" : "submission_id", id));
+    } else if (r == 1) {
+        metrics_inc(w->m_lost);
+        http_response_error(resp, 409, "lease_lost", "a submission with a newer fencing token was recorded");
+    } else {
+        /* Redis marked the task done but PostgreSQL has it queued: the
+         * rebuild from PostgreSQL will queue it again. */
+        unavailable(resp, pg ? err : "no database connection free");
+    }
+    pg_pool_put(w->pool, pg);
+out:
     json_decref(body);
 }
 

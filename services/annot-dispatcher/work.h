@@ -17,7 +17,9 @@
 #include "metrics.h"
 #include "pg_pool.h"
 #include "redis.h"
+#include "check.h"
 #include "users.h"
+#include "verdict.h"
 #include "wake.h"
 
 typedef struct work_conn {
@@ -33,6 +35,10 @@ typedef struct work {
     pg_pool_t *pool;
     kafka_producer_t *producer;
     const char *submissions_topic;
+    const char *results_topic;  /* validation-results */
+    const char *feedback_topic; /* guideline feedback */
+    const check_taxonomy_t *taxonomy;
+    double weights[4];          /* by check_severity_t */
     const char *source;
     pthread_mutex_t lock;
     work_conn_t *conns; /* idle Redis connections, one per request in flight */
@@ -40,8 +46,17 @@ typedef struct work {
     metrics_series_t *m_granted, *m_empty, *m_lost, *m_submitted, *m_released;
 } work_t;
 
+/* Where submissions go: the topics of submissions, validation results and
+ * guideline feedback; the taxonomy and severity weights verdicts are
+ * checked and scored with. */
+typedef struct work_outputs {
+    const char *submissions_topic, *results_topic, *feedback_topic;
+    const check_taxonomy_t *taxonomy;
+    const check_rules_t *rules;
+} work_outputs_t;
+
 void work_init(work_t *w, const char *redis_url, const char *ns, const lease_policy_t *policy, wake_t *wake,
-               pg_pool_t *pool, kafka_producer_t *producer, const char *submissions_topic, const char *source,
+               pg_pool_t *pool, kafka_producer_t *producer, const work_outputs_t *outputs, const char *source,
                metrics_registry_t *metrics);
 void work_destroy(work_t *w);
 

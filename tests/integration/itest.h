@@ -271,6 +271,52 @@ static inline int itest_http_get(int port, const char *path, char *body, size_t 
     return itest_http("GET", port, path, NULL, NULL, 0, body, len);
 }
 
+/* Runs `annotctl users add` against the dispatcher schema and returns the
+ * token from the last line of its output. */
+static inline void itest_user_add(const char *schema, const char *role, const char *extra, char *out, size_t len) {
+    char cmd[512], line[512] = "", last[512] = "";
+    snprintf(cmd, sizeof(cmd), "bin/annotctl -X dispatcher.schema=%s users add --role %s --name 'T %s' %s", schema,
+             role, role, extra ? extra : "");
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) snprintf(last, sizeof(last), "%s", line);
+    assert_int_equal(pclose(f), 0);
+    last[strcspn(last, "\n")] = '\0';
+    assert_true(strncmp(last, "at_", 3) == 0);
+    snprintf(out, len, "%s", last);
+}
+
+static inline int itest_free_port(void);
+
+/* Starts bin/annot-dispatcher on free ports with its own schema, Redis
+ * namespace and consumer group (all named after the run), and waits until
+ * /readyz answers 200.  extra: more "-X" arguments, NULL-terminated. */
+static inline pid_t itest_dispatcher_start(const char *schema, int *http_port, int *ops_port, const char *const *extra) {
+    *http_port = itest_free_port();
+    *ops_port = itest_free_port();
+    char a_schema[160], a_http[64], a_ops[64], a_ns[64], a_group[256];
+    snprintf(a_schema, sizeof(a_schema), "dispatcher.schema=%s", schema);
+    snprintf(a_http, sizeof(a_http), "http.addr=127.0.0.1:%d", *http_port);
+    snprintf(a_ops, sizeof(a_ops), "ops.addr=127.0.0.1:%d", *ops_port);
+    snprintf(a_ns, sizeof(a_ns), "dispatcher.redis.ns=%s", itest_run);
+    snprintf(a_group, sizeof(a_group), "dispatcher.group=disp-%s-%s", itest_run, schema);
+    char *argv[32] = {"bin/annot-dispatcher", "-X", a_schema, "-X", a_http, "-X", a_ops, "-X", a_ns, "-X", a_group};
+    int n = 11;
+    for (size_t i = 0; extra && extra[i] && n < 30; i++) {
+        argv[n++] = "-X";
+        argv[n++] = (char *)extra[i];
+    }
+    argv[n] = NULL;
+    pid_t pid = itest_spawn("annot-dispatcher", NULL, argv);
+    char body[1 << 12];
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (itest_http("GET", *ops_port, "/readyz", NULL, NULL, 0, body, sizeof(body)) != 200) {
+        if (time(NULL) > deadline) fail_msg("dispatcher never became ready");
+        usleep(100 * 1000);
+    }
+    return pid;
+}
+
 /* A port that was free a moment ago (for a child's ops.addr). */
 static inline int itest_free_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -13,25 +13,9 @@
 
 #include "itest.h"
 
-#define DISPATCHER_BIN "bin/annot-dispatcher"
-
 static char schema[64], token[128];
 static int http_port, ops_port;
 static pid_t dispatcher;
-
-/* Runs annotctl users add and returns the token from its last line. */
-static void user_add(const char *role, const char *name, char *out, size_t len) {
-    char cmd[512], line[512] = "", last[512] = "";
-    snprintf(cmd, sizeof(cmd), "bin/annotctl -X dispatcher.schema=%s users add --role %s --name '%s'", schema, role,
-             name);
-    FILE *f = popen(cmd, "r");
-    assert_non_null(f);
-    while (fgets(line, sizeof(line), f)) snprintf(last, sizeof(last), "%s", line);
-    assert_int_equal(pclose(f), 0);
-    last[strcspn(last, "\n")] = '\0';
-    assert_true(strncmp(last, "at_", 3) == 0);
-    snprintf(out, len, "%s", last);
-}
 
 static int setup(void **state) {
     (void)state;
@@ -49,27 +33,15 @@ static int teardown(void **state) {
 
 static void test_start_and_authenticate(void **state) {
     (void)state;
-    user_add("annotator", "Aiko Tanaka", token, sizeof(token));
-    http_port = itest_free_port();
-    ops_port = itest_free_port();
-    char a_schema[128], a_http[64], a_ops[64];
-    snprintf(a_schema, sizeof(a_schema), "dispatcher.schema=%s", schema);
-    snprintf(a_http, sizeof(a_http), "http.addr=127.0.0.1:%d", http_port);
-    snprintf(a_ops, sizeof(a_ops), "ops.addr=127.0.0.1:%d", ops_port);
-    char *const argv[] = {DISPATCHER_BIN, "-X", a_schema, "-X", a_http, "-X", a_ops, NULL};
-    dispatcher = itest_spawn("annot-dispatcher", NULL, argv);
+    itest_user_add(schema, "annotator", NULL, token, sizeof(token));
+    dispatcher = itest_dispatcher_start(schema, &http_port, &ops_port, NULL);
     char body[1 << 16];
-    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
-    while (itest_http_get(ops_port, "/readyz", body, sizeof(body)) != 200) {
-        if (time(NULL) > deadline) fail_msg("dispatcher never became ready");
-        usleep(100 * 1000);
-    }
     assert_int_equal(itest_http("GET", http_port, "/v1/me", token, NULL, 0, body, sizeof(body)), 200);
     json_t *me = json_loads(body, 0, NULL);
     assert_non_null(me);
     assert_string_equal(json_string_value(json_object_get(me, "role")), "annotator");
     assert_string_equal(json_string_value(json_object_get(me, "status")), "active");
-    assert_string_equal(json_string_value(json_object_get(me, "name")), "Aiko Tanaka");
+    assert_string_equal(json_string_value(json_object_get(me, "name")), "T annotator");
     assert_true(json_is_null(json_object_get(me, "rolling_quality")));
     json_decref(me);
 }
