@@ -174,6 +174,13 @@ int main(int argc, char **argv) {
     api_init(&api, pool, rules, &work, svc.metrics);
     have_api = 1;
 
+    /* Before taking any work: if Redis lost the queues (or never had
+     * them), rebuild them now, not after a lease was granted that the
+     * rebuild would then revoke. */
+    if (rebuild_if_lost(pg, main_redis, main_leases, ns, err, sizeof(err)) < 0) {
+        log_fatal("redis rebuild: %s", err);
+        goto out;
+    }
     intake.leases = intake_leases;
     if ((intake.assignments_topic = service_topic(&svc, "validation-assignments")) == NULL) goto out;
     static const char *const roles[] = {"tasks", "validation-assignments"};
