@@ -109,7 +109,8 @@ static void test_verdict_recorded_and_published(void **state) {
                        "{\"category\":\"subjective_language\",\"severity\":\"minor\",\"section\":\"3.1\"},"
                        "{\"category\":\"relation_missing\",\"severity\":\"major\",\"note\":\"how is the sauce placed?\"}],"
                        "\"feedback\":[{\"section\":\"4.1\",\"kind\":\"edge_case\",\"text\":\"sauce beside the rice\"}]}";
-    assert_int_equal(itest_http("POST", http_port, path, validator, good, strlen(good), body, sizeof(body)), 202);
+    int st = itest_http("POST", http_port, path, validator, good, strlen(good), body, sizeof(body));
+    if (st != 202) fail_msg("submit: %d %s", st, body);
     assert_non_null(strstr(body, "validation_id"));
     assert_int_equal(itest_http("POST", http_port, path, validator, good, strlen(good), body, sizeof(body)), 409);
 }
