@@ -39,31 +39,48 @@ static int intake_route(const Annot__V1__Task *t, lease_queue_t *q, char *pool, 
     }
 }
 
-/* Records a task row and queues it unless PostgreSQL has it finished. */
+/* Records a task row; intake_drain queues it in Redis once committed. */
 static pipeline_result_t intake_queue(intake_t *in, pg_t *pg, lease_queue_t q, const char *task_id, const char *kind,
                                       const char *pool, const char *owner, int priority, const char *payload,
                                       const char *guideline_version, const char *author, char *errstr, size_t errlen) {
+    (void)in;
     char prio[16];
     snprintf(prio, sizeof(prio), "%d", priority);
-    const char *params[8] = {task_id, lease_queue_name(q), kind, pool, owner, prio, payload, guideline_version};
-    /* The no-op update makes RETURNING give the state of a task we already
-     * had: a replayed event of a finished task must not queue it again
-     * (after a Redis loss, Redis would not know it was done). */
+    const char *params[9] = {task_id, lease_queue_name(q), kind, pool, owner, prio, payload, guideline_version,
+                             author ? author : ""};
+    /* A task we already have keeps its row: a replayed event of a finished
+     * task must not queue it again. */
+    return pg_command(pg,
+                      "INSERT INTO tasks (task_id, queue, kind, pool, owner_id, priority, payload, guideline_version, "
+                      "author_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (task_id) DO NOTHING",
+                      9, params, errstr, errlen) < 0
+               ? PIPELINE_RETRY
+               : PIPELINE_APPLIED;
+}
+
+long intake_drain(intake_t *in, pg_t *pg, char *errstr, size_t errlen) {
+    if (pg_ensure(pg, errstr, errlen) != 0) return -1;
     PGresult *res = pg_query(pg, PGRES_TUPLES_OK,
-                             "INSERT INTO tasks (task_id, queue, kind, pool, owner_id, priority, payload, "
-                             "guideline_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-                             "ON CONFLICT (task_id) DO UPDATE SET task_id = EXCLUDED.task_id RETURNING state",
-                             8, params, errstr, errlen);
-    if (res == NULL) return PIPELINE_RETRY;
-    int queued = strcmp(PQgetvalue(res, 0, 0), "queued") == 0;
+                             "SELECT task_id, queue, pool, owner_id, priority, payload::text, author_id FROM tasks "
+                             "WHERE NOT enqueued AND state = 'queued' ORDER BY created_at LIMIT 500",
+                             0, NULL, errstr, errlen);
+    if (res == NULL) return -1;
+    int n = PQntuples(res);
+    long done = 0;
+    for (int i = 0; i < n; i++) {
+        lease_queue_t q;
+        if (lease_queue_parse(PQgetvalue(res, i, 1), &q) != 0) continue;
+        const char *author = PQgetvalue(res, i, 6);
+        lease_item_t item = {PQgetvalue(res, i, 0), q == LEASE_QUEUE_ANNOTATION ? PQgetvalue(res, i, 2) : NULL,
+                             q != LEASE_QUEUE_ANNOTATION ? PQgetvalue(res, i, 3) : NULL, atoi(PQgetvalue(res, i, 4)),
+                             PQgetvalue(res, i, 5), 0, author[0] ? author : NULL};
+        if (lease_enqueue(in->leases, q, &item, 0, errstr, errlen) < 0) break;
+        const char *params[1] = {PQgetvalue(res, i, 0)};
+        if (pg_command(pg, "UPDATE tasks SET enqueued = true WHERE task_id = $1", 1, params, errstr, errlen) < 0) break;
+        done++;
+    }
     PQclear(res);
-    if (!queued) return PIPELINE_APPLIED;
-    /* Queued whether or not the row is new: enqueue is idempotent (a task
-     * queued, leased or done is left alone), and a crash between an earlier
-     * enqueue and its commit must not leave the task out of Redis. */
-    lease_item_t item = {task_id, q == LEASE_QUEUE_ANNOTATION ? pool : NULL, q != LEASE_QUEUE_ANNOTATION ? owner : NULL,
-                         priority, payload, 0, author};
-    return lease_enqueue(in->leases, q, &item, 0, errstr, errlen) >= 0 ? PIPELINE_APPLIED : PIPELINE_RETRY;
+    return done == n ? done : -1;
 }
 
 /* A ValidationAssignmentEvent: the validator's own queue. */

@@ -4,7 +4,9 @@
  * their locale and first skill, exam cases in their candidate's own queue,
  * validation assignments in their validator's own queue (marked with the
  * author, whom the lease script never hands them to).  Runs in the pipeline
- * (common/pipeline.h) on a thread of its own with its own connections. */
+ * (common/pipeline.h) on a thread of its own with its own connections;
+ * a task is recorded in the pipeline's transaction and queued in Redis by
+ * intake_drain after that commit. */
 #ifndef DISPATCHER_INTAKE_H
 #define DISPATCHER_INTAKE_H
 
@@ -18,6 +20,12 @@ typedef struct intake {
     lease_store_t *leases;
     const char *assignments_topic; /* messages from it are assignments */
 } intake_t;
+
+/* Queues in Redis the tasks recorded but not yet queued (only committed
+ * rows are seen, so nothing can be leased before its row is visible).
+ * Returns how many were queued, or -1 with errstr (the rest stay for the
+ * next call). */
+long intake_drain(intake_t *in, pg_t *pg, char *errstr, size_t errlen);
 
 /* The pipeline's apply for TaskEvents and ValidationAssignmentEvents. */
 pipeline_result_t intake_apply(void *opaque, pipeline_ctx_t *ctx, const rd_kafka_message_t *rkm,

@@ -50,6 +50,8 @@ static const config_def_t dispatcher_defs[] = {
 
 typedef struct intake_thread {
     pipeline_t *pipe;
+    intake_t *intake;
+    pg_t *pg;
     pthread_t thread;
     int fatal;
 } intake_thread_t;
@@ -62,6 +64,8 @@ static void *intake_run(void *arg) {
             it->fatal = 1;
             shutdown_flag = 1;
         }
+        char err[512];
+        if (intake_drain(it->intake, it->pg, err, sizeof(err)) < 0) log_warn("intake: queueing in redis: %s", err);
     }
     return NULL;
 }
@@ -190,6 +194,8 @@ int main(int argc, char **argv) {
         goto out;
     }
     it.pipe = pipe;
+    it.intake = &intake;
+    it.pg = intake_pg;
     if (pthread_create(&it.thread, NULL, intake_run, &it) != 0) {
         log_fatal("cannot start the intake thread");
         goto out;
