@@ -173,7 +173,11 @@ static const char LEASE_LUA_ACQUIRE[] =
     "  redis.call('ZREM', best_key, best_id)\n"
     "  local tk = base .. '" LEASE_SUFFIX_TASK "' .. best_id\n"
     "  local t = redis.call('HMGET', tk, 'state', 'queued_at')\n"
-    "  if t[1] == 'queued' then\n"
+    /* No payload: the entry outlived its task (a partial loss); never
+     * hand out a lease without its task.  The rebuild from PostgreSQL
+     * queues it again. */
+    "  local json = t[1] == 'queued' and redis.call('GET', base .. '" LEASE_SUFFIX_PAYLOAD "' .. best_id)\n"
+    "  if json then\n"
     "    local fence = redis.call('HINCRBY', tk, 'fence', 1)\n"
     "    local attempt = redis.call('HINCRBY', tk, 'leases', 1)\n"
     "    local exp = now + ttl\n"
@@ -183,8 +187,7 @@ static const char LEASE_LUA_ACQUIRE[] =
     "               'granted', num(now), 'hb', 0)\n"
     "    redis.call('ZADD', KEYS[1], num(exp), lease_id)\n"
     "    redis.call('ZADD', KEYS[2], num(exp), lease_id)\n"
-    "    local json = redis.call('GET', base .. '" LEASE_SUFFIX_PAYLOAD "' .. best_id)\n"
-    "    return {'OK', best_id, fence, attempt, now, exp, tonumber(t[2]) or 0, json or ''}\n"
+    "    return {'OK', best_id, fence, attempt, now, exp, tonumber(t[2]) or 0, json}\n"
     "  end\n"
     "end\n"
     "return {'NONE', now}\n";

@@ -254,16 +254,19 @@ static inline int itest_http(const char *method, int port, const char *path, con
         if (w <= 0) break;
         off += (size_t)w;
     }
-    static char buf[1 << 16];
-    size_t got = 0;
+    /* Per call, not static: the load test calls this from many threads. */
+    size_t cap = 1 << 16, got = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
     ssize_t r;
-    while (got < sizeof(buf) - 1 && (r = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0) got += (size_t)r;
+    while (got < cap - 1 && (r = read(fd, buf + got, cap - 1 - got)) > 0) got += (size_t)r;
     buf[got] = '\0';
     close(fd);
     int status = -1;
     sscanf(buf, "HTTP/1.%*d %d", &status);
     const char *b = strstr(buf, "\r\n\r\n");
     snprintf(out, out_len, "%s", b ? b + 4 : "");
+    free(buf);
     return status;
 }
 

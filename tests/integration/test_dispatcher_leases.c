@@ -198,27 +198,23 @@ static void test_stale_lease_after_release_gets_409(void **state) {
     assert_int_equal(a.status, 204);
 }
 
-/* Deletes every Redis key of this run's namespace, as a Redis restart
- * without persistence would. */
+/* Deletes every Redis key of this run's namespace in one script, as a
+ * Redis restart without persistence would (all at once, never half). */
 static void redis_lose_everything(void) {
     char err[256];
     redis_t *r = redis_connect(config_str(itest_cfg, "redis.url"), err, sizeof(err));
     assert_non_null(r);
     char pattern[64];
     snprintf(pattern, sizeof(pattern), "*%s:*", itest_run);
-    long long cursor = 0, deleted = 0;
-    do {
-        redisReply *rep = redis_command(r, err, sizeof(err), "SCAN %lld MATCH %s COUNT 1000", cursor, pattern);
-        assert_non_null(rep);
-        cursor = strtoll(rep->element[0]->str, NULL, 10);
-        for (size_t i = 0; i < rep->element[1]->elements; i++) {
-            redisReply *d = redis_command(r, err, sizeof(err), "DEL %s", rep->element[1]->element[i]->str);
-            deleted += d->integer;
-            freeReplyObject(d);
-        }
-        freeReplyObject(rep);
-    } while (cursor != 0);
-    assert_true(deleted > 0);
+    redisReply *rep = redis_command(r, err, sizeof(err),
+                                    "EVAL %s 0 %s",
+                                    "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
+                                    "n = n + redis.call('DEL', k) end return n",
+                                    pattern);
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_INTEGER);
+    assert_true(rep->integer > 0);
+    freeReplyObject(rep);
     redis_close(r);
 }
 
