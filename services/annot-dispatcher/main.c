@@ -70,6 +70,32 @@ static void *intake_run(void *arg) {
     return NULL;
 }
 
+/* Queue depths and open leases as gauges: production pools by name, and
+ * open leases per queue (own queues are per person: too many series). */
+static void gauges_update(metrics_registry_t *m, lease_store_t *ls) {
+    char err[256], labels[256];
+    lease_pool_name_t *pools = NULL;
+    size_t npools = 0;
+    if (lease_pool_list(ls, LEASE_QUEUE_ANNOTATION, &pools, &npools, err, sizeof(err)) >= 0 && npools > 0) {
+        long long *depths = calloc(npools, sizeof(long long));
+        if (depths && lease_pool_depths(ls, LEASE_QUEUE_ANNOTATION, pools, npools, depths, err, sizeof(err)) >= 0) {
+            for (size_t i = 0; i < npools; i++)
+                metrics_set(metrics_gauge(m, "annot_queue_depth", "Tasks queued, by production pool",
+                                          metrics_labels(labels, sizeof(labels), "pool", pools[i], NULL)),
+                            (double)depths[i]);
+        }
+        free(depths);
+    }
+    free(pools);
+    for (int q = LEASE_QUEUE_FIRST; q <= LEASE_QUEUE_LAST; q++) {
+        long long open = 0;
+        if (lease_open_count(ls, (lease_queue_t)q, &open, err, sizeof(err)) >= 0)
+            metrics_set(metrics_gauge(m, "annot_leases_open", "Live leases, by queue",
+                                      metrics_labels(labels, sizeof(labels), "queue", lease_queue_name((lease_queue_t)q), NULL)),
+                        (double)open);
+    }
+}
+
 typedef struct ready_ctx {
     pg_pool_t *pool;
     pipeline_t *intake;
@@ -216,6 +242,7 @@ int main(int argc, char **argv) {
         if (rebuilt > 0) wake_notify(&wake);
         else if (rebuilt < 0) log_warn("redis rebuild: %s", err);
         work_reap(&work);
+        gauges_update(svc.metrics, main_leases);
         size_t published;
         if (outbox_relay(pg, producer, &published, err, sizeof(err)) != 0) log_warn("outbox relay: %s", err);
         for (int i = 0; i < 10 && !shutdown_requested(); i++) nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);

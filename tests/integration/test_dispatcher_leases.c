@@ -319,6 +319,21 @@ static void test_roles_suspension_and_bad_input(void **state) {
     assert_non_null(strstr(r.body, "suspended"));
 }
 
+static void test_metrics_show_leases_and_queues(void **state) {
+    (void)state;
+    char body[1 << 16], want[128];
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    snprintf(want, sizeof(want), "annot_queue_depth{pool=\"en-US/%s\"} 0", skill);
+    /* Gauges refresh every second. */
+    do {
+        assert_int_equal(itest_http_get(ops_port, "/metrics", body, sizeof(body)), 200);
+    } while (strstr(body, want) == NULL && time(NULL) < deadline && usleep(200 * 1000) == 0);
+    assert_non_null(strstr(body, want));
+    assert_non_null(strstr(body, "annot_leases_open{queue=\"annotation\"} 0"));
+    assert_non_null(strstr(body, "annot_leases_total{outcome=\"granted\"}"));
+    assert_non_null(strstr(body, "annot_leases_total{outcome=\"submitted\"}"));
+}
+
 static void test_sigterm_stops_cleanly(void **state) {
     (void)state;
     kill(dispatcher, SIGTERM);
@@ -335,6 +350,7 @@ int main(void) {
         cmocka_unit_test(test_redis_loss_rebuilds_from_postgresql),
         cmocka_unit_test(test_tasks_import),
         cmocka_unit_test(test_roles_suspension_and_bad_input),
+        cmocka_unit_test(test_metrics_show_leases_and_queues),
         cmocka_unit_test(test_sigterm_stops_cleanly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
