@@ -24,6 +24,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "pg.h"
+#include "redis.h"
 #include "topics.h"
 
 #define ITEST_DEADLINE_S 120 /* a guard against hanging, not a timing assertion */
@@ -318,6 +319,35 @@ static inline pid_t itest_dispatcher_start(const char *schema, int *http_port, i
         usleep(100 * 1000);
     }
     return pid;
+}
+
+
+/* Deletes every Redis key of this run's namespace in one script, as a
+ * Redis restart without persistence would (all at once, never half). */
+static inline void itest_redis_lose_everything(void) {
+    char err[256];
+    redis_t *r = redis_connect(config_str(itest_cfg, "redis.url"), err, sizeof(err));
+    assert_non_null(r);
+    char pattern[64];
+    snprintf(pattern, sizeof(pattern), "*%s:*", itest_run);
+    redisReply *rep = redis_command(r, err, sizeof(err),
+                                    "EVAL %s 0 %s",
+                                    "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
+                                    "n = n + redis.call('DEL', k) end return n",
+                                    pattern);
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_INTEGER);
+    assert_true(rep->integer > 0);
+    freeReplyObject(rep);
+    redis_close(r);
+}
+
+/* SIGTERMs a service and checks that it stopped cleanly (exit 0). */
+static inline void itest_stop_cleanly(pid_t pid) {
+    kill(pid, SIGTERM);
+    int st = itest_wait(pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
 }
 
 /* A port that was free a moment ago (for a child's ops.addr). */

@@ -129,10 +129,7 @@ static void test_bad_input_gets_4xx_and_server_stays_up(void **state) {
 
 static void test_sigterm_stops_cleanly(void **state) {
     (void)state;
-    kill(dispatcher, SIGTERM);
-    int st = itest_wait(dispatcher);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    itest_stop_cleanly(dispatcher);
 }
 
 int main(void) {

@@ -17,7 +17,6 @@
 #include "annot/v1/submission.pb-c.h"
 #include "annot/v1/task.pb-c.h"
 #include "itest.h"
-#include "redis.h"
 
 static char schema[64], skill[32], annotator[128], candidate[128];
 static int http_port, ops_port;
@@ -198,26 +197,6 @@ static void test_stale_lease_after_release_gets_409(void **state) {
     assert_int_equal(a.status, 204);
 }
 
-/* Deletes every Redis key of this run's namespace in one script, as a
- * Redis restart without persistence would (all at once, never half). */
-static void redis_lose_everything(void) {
-    char err[256];
-    redis_t *r = redis_connect(config_str(itest_cfg, "redis.url"), err, sizeof(err));
-    assert_non_null(r);
-    char pattern[64];
-    snprintf(pattern, sizeof(pattern), "*%s:*", itest_run);
-    redisReply *rep = redis_command(r, err, sizeof(err),
-                                    "EVAL %s 0 %s",
-                                    "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
-                                    "n = n + redis.call('DEL', k) end return n",
-                                    pattern);
-    assert_non_null(rep);
-    assert_int_equal(rep->type, REDIS_REPLY_INTEGER);
-    assert_true(rep->integer > 0);
-    freeReplyObject(rep);
-    redis_close(r);
-}
-
 static void test_redis_loss_rebuilds_from_postgresql(void **state) {
     (void)state;
     produce_task(3);
@@ -227,7 +206,7 @@ static void test_redis_loss_rebuilds_from_postgresql(void **state) {
         lease(annotator, "{\"queue\":\"annotation\",\"wait_s\":5}", &a);
     } while (a.status == 204 && time(NULL) < deadline);
     assert_int_equal(a.status, 200);
-    redis_lose_everything();
+    itest_redis_lose_everything();
     /* The dispatcher notices within a second and queues task 3 again; the
      * finished tasks 1 and 2 stay finished. */
     lease(annotator, "{\"queue\":\"annotation\",\"wait_s\":20}", &b);
@@ -336,10 +315,7 @@ static void test_metrics_show_leases_and_queues(void **state) {
 
 static void test_sigterm_stops_cleanly(void **state) {
     (void)state;
-    kill(dispatcher, SIGTERM);
-    int st = itest_wait(dispatcher);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    itest_stop_cleanly(dispatcher);
 }
 
 int main(void) {

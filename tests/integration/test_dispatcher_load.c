@@ -17,7 +17,6 @@
 #include "annot/v1/task.pb-c.h"
 #include "auth.h"
 #include "itest.h"
-#include "redis.h"
 
 static char schema[64], skill[32];
 static int http_port, ops_port, n_clients = 200, n_tasks = 10000;
@@ -176,26 +175,6 @@ static void *client(void *arg) {
     return NULL;
 }
 
-/* Deletes every Redis key of this run's namespace in one script, as a
- * Redis restart without persistence would (all at once, never half). */
-static void redis_lose_everything(void) {
-    char err[256];
-    redis_t *r = redis_connect(config_str(itest_cfg, "redis.url"), err, sizeof(err));
-    assert_non_null(r);
-    char pattern[64];
-    snprintf(pattern, sizeof(pattern), "*%s:*", itest_run);
-    redisReply *rep = redis_command(r, err, sizeof(err),
-                                    "EVAL %s 0 %s",
-                                    "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
-                                    "n = n + redis.call('DEL', k) end return n",
-                                    pattern);
-    assert_non_null(rep);
-    assert_int_equal(rep->type, REDIS_REPLY_INTEGER);
-    assert_true(rep->integer > 0);
-    freeReplyObject(rep);
-    redis_close(r);
-}
-
 static void test_many_clients_every_task_once(void **state) {
     (void)state;
     produce_tasks();
@@ -204,7 +183,7 @@ static void test_many_clients_every_task_once(void **state) {
     /* Mid-run, Redis loses everything. */
     time_t deadline = time(NULL) + ITEST_DEADLINE_S;
     while (atomic_load(&submitted) < n_tasks / 3 && time(NULL) < deadline) usleep(50 * 1000);
-    redis_lose_everything();
+    itest_redis_lose_everything();
     for (int i = 0; i < n_clients; i++) pthread_join(th[i], NULL);
     free(th);
     fprintf(stderr, "  load: %d submitted, %d lost (409), %d abandoned, %d violations\n", atomic_load(&submitted),
