@@ -159,13 +159,17 @@ int lease_policy_lease_id_queue(const char *id, lease_queue_t *q);
  *   {ns:q:Q}:json:<task_id>      PAYLOAD string: the task JSON (kept apart so
  *                                       the hash keeps Redis's compact listpack
  *                                       encoding, whose values are <= 64 bytes)
- *   {ns:q:Q}:lease:<lease_id>    LEASE  hash: task, holder, fence, exp, ttl, granted, hb
+ *   {ns:q:Q}:lease:<lease_id>    LEASE  hash: task, holder, fence, exp, ttl, granted, hb,
+ *                                       att (the task's lease count at the grant)
  *   {ns:q:Q}:held:<holder>       HELD   zset lease_id -> expires_at
  *   {ns:q:Q}:expiry              EXPIRY zset lease_id -> expires_at (the reaper's index)
  *   {ns:q:Q}:parked              PARKED zset task_id -> parked_at
  *   {ns:q:Q}:seq                 SEQ    counter behind FIFO order
  *   {ns:q:Q}:pools               POOLS  set of pool names that ever held a task
  *   {ns:q:Q}:wake                WAKE   pub/sub channel; message: the home of the new work
+ *   {ns:q:Q}:events              EVENTS stream of lease events (lease_event.h), written by
+ *                                       the scripts, drained to Kafka by lease_relay.c
+ *   {ns:q:Q}:events:relay        RELAY  which dispatcher instance is draining EVENTS
  *
  * A task's "home" is the suffix of its queue key (":pool:ja-JP/dish" or
  * ":own:<person>"), so the scripts find the queue of any task as base..home.
@@ -181,6 +185,8 @@ int lease_policy_lease_id_queue(const char *id, lease_queue_t *q);
 #define LEASE_SUFFIX_SEQ    ":seq"
 #define LEASE_SUFFIX_POOLS  ":pools"
 #define LEASE_SUFFIX_WAKE   ":wake"
+#define LEASE_SUFFIX_EVENTS ":events"
+#define LEASE_SUFFIX_RELAY  ":events:relay"
 
 typedef enum {
     LEASE_KEY_BASE = 0,
@@ -195,6 +201,8 @@ typedef enum {
     LEASE_KEY_SEQ,
     LEASE_KEY_POOLS,
     LEASE_KEY_WAKE,
+    LEASE_KEY_EVENTS,
+    LEASE_KEY_RELAY,
 } lease_key_t;
 
 /* A namespace: 1..LEASE_NS_MAX of [A-Za-z0-9_.-]; production uses "annot",

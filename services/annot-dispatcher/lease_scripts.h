@@ -13,6 +13,11 @@
  *     dispatcher's instances share one clock; tests pass explicit times.
  *   - Numbers go into Redis through num(), which prints integers exactly
  *     (Lua's tostring switches to exponent notation past 14 digits).
+ *   - Every change a lease goes through is appended, by the script that
+ *     makes it, to the queue's EVENTS stream with emit(): the event and the
+ *     change are one atomic step, so a crash can lose neither without the
+ *     other.  lease_relay.c drains the stream to Kafka; lease_event.h names
+ *     the fields.
  *   - States of a task hash: queued (in its home queue), leased (field
  *     `lease` names the live lease), done (submitted; payload key deleted),
  *     parked (taken out after max_attempts expired leases).
@@ -49,6 +54,13 @@
     "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                    \
     "end\n"                                                                                   \
     "local function num(x) return string.format('%.0f', x) end\n"                             \
+    /* One lease event: kind, the lease's identity, the time, then pairs of \
+     * kind-specific fields (lease_event.h). */                                               \
+    "local function emit(kind, lease_id, task_id, holder, fence, att, now, ...)\n"            \
+    "  redis.call('XADD', base .. '" LEASE_SUFFIX_EVENTS "', '*', 'k', kind, 'l', lease_id,\n" \
+    "             't', task_id, 'h', holder or '', 'f', num(tonumber(fence) or 0),\n"         \
+    "             'a', num(tonumber(att) or 0), 'at', num(now), ...)\n"                      \
+    "end\n"                                                                                   \
     "local function score(prio, seq)\n"                                                       \
     "  return (" LEASE_STR(LEASE_PRIORITY_MAX) " - prio) * 4398046511104 + seq\n"             \
     "end\n"                                                                                   \
@@ -84,12 +96,16 @@
     "  if holder then redis.call('ZREM', base .. '" LEASE_SUFFIX_HELD "' .. holder, lease_id) end\n" \
     "end\n"                                                                                   \
     /* Takes a task out of its queue, its lease and the parked set; returns \
-     * the id of the lease it ended, or ''. */                                                \
-    "local function evict(tk, task_id)\n"                                                     \
+     * the id of the lease it ended (reported as revoked), or ''. */                          \
+    "local function evict(tk, task_id, now)\n"                                                \
     "  local t = redis.call('HMGET', tk, 'lease', 'home')\n"                                  \
     "  local ended = ''\n"                                                                    \
     "  if t[1] and t[1] ~= '' then\n"                                                         \
-    "    drop_lease(t[1], redis.call('HGET', base .. '" LEASE_SUFFIX_LEASE "' .. t[1], 'holder'))\n" \
+    "    local l = redis.call('HMGET', base .. '" LEASE_SUFFIX_LEASE "' .. t[1], 'holder', 'fence', 'att')\n" \
+    "    drop_lease(t[1], l[1])\n"                                                            \
+    "    if l[1] then\n"                                                                      \
+    "      emit('released', t[1], task_id, l[1], l[2], l[3], now, 'why', 'revoked', 'rq', 1)\n" \
+    "    end\n"                                                                               \
     "    ended = t[1]\n"                                                                      \
     "  end\n"                                                                                 \
     "  if t[2] then redis.call('ZREM', base .. t[2], task_id) end\n"                          \
@@ -184,10 +200,13 @@ static const char LEASE_LUA_ACQUIRE[] =
     "    redis.call('HSET', tk, 'state', 'leased', 'lease', lease_id)\n"
     "    redis.call('HSET', base .. '" LEASE_SUFFIX_LEASE "' .. lease_id, 'task', best_id,\n"
     "               'holder', holder, 'fence', num(fence), 'exp', num(exp), 'ttl', num(ttl),\n"
-    "               'granted', num(now), 'hb', 0)\n"
+    "               'granted', num(now), 'hb', 0, 'att', attempt)\n"
     "    redis.call('ZADD', KEYS[1], num(exp), lease_id)\n"
     "    redis.call('ZADD', KEYS[2], num(exp), lease_id)\n"
-    "    return {'OK', best_id, fence, attempt, now, exp, tonumber(t[2]) or 0, json}\n"
+    "    local queued_at = tonumber(t[2]) or now\n"
+    "    emit('granted', lease_id, best_id, holder, fence, attempt, now, 'exp', num(exp),\n"
+    "         'ttl', num(ttl), 'qw', num(math.max(now - queued_at, 0)))\n"
+    "    return {'OK', best_id, fence, attempt, now, exp, queued_at, json}\n"
     "  end\n"
     "end\n"
     "return {'NONE', now}\n";
@@ -209,6 +228,7 @@ static const char LEASE_LUA_HEARTBEAT[] =
     "redis.call('HSET', KEYS[1], 'exp', num(exp))\n"
     "redis.call('ZADD', KEYS[2], num(exp), ARGV[2])\n"
     "redis.call('ZADD', KEYS[3], num(exp), ARGV[2])\n"
+    "emit('heartbeat', ARGV[2], l.task, ARGV[3], l.fence, l.attempt, now, 'exp', num(exp), 'n', hb)\n"
     "return {'OK', l.task, l.fence, exp, hb, l.attempt, now}\n";
 
 /* release: ends a live lease and puts its task back in its home queue at its
@@ -227,6 +247,7 @@ static const char LEASE_LUA_RELEASE[] =
     "redis.call('ZREM', KEYS[2], ARGV[2])\n"
     "redis.call('ZREM', KEYS[3], ARGV[2])\n"
     "requeue(l.tk, l.task, now)\n"
+    "emit('released', ARGV[2], l.task, ARGV[3], l.fence, l.attempt, now, 'why', 'holder', 'rq', 1)\n"
     "return {'OK', l.task, l.fence, 0, 0, l.attempt, now}\n";
 
 /* submit: ends a live lease whose fencing token is fence and marks its task
@@ -248,6 +269,7 @@ static const char LEASE_LUA_SUBMIT[] =
     "redis.call('DEL', base .. '" LEASE_SUFFIX_PAYLOAD "' .. l.task)\n"
     "local done_ttl = tonumber(ARGV[6])\n"
     "if done_ttl and done_ttl > 0 then redis.call('PEXPIRE', l.tk, done_ttl) end\n"
+    "emit('released', ARGV[2], l.task, ARGV[3], l.fence, l.attempt, now, 'why', 'submitted', 'rq', 0)\n"
     "return {'OK', l.task, l.fence, 0, 0, l.attempt, now}\n";
 
 /* reap: ends up to `limit` leases whose expiry is at or before now, oldest
@@ -268,7 +290,7 @@ static const char LEASE_LUA_REAP[] =
     "local out = {}\n"
     "for _, lid in ipairs(ids) do\n"
     "  local lk = base .. '" LEASE_SUFFIX_LEASE "' .. lid\n"
-    "  local l = redis.call('HMGET', lk, 'task', 'holder', 'fence', 'exp')\n"
+    "  local l = redis.call('HMGET', lk, 'task', 'holder', 'fence', 'exp', 'att')\n"
     "  redis.call('ZREM', KEYS[1], lid)\n"
     "  if l[1] then\n"
     "    drop_lease(lid, l[2])\n"
@@ -283,6 +305,11 @@ static const char LEASE_LUA_REAP[] =
     "        parked = 1\n"
     "      else\n"
     "        requeue(tk, l[1], now)\n"
+    "      end\n"
+    "      emit('expired', lid, l[1], l[2], l[3], l[5], now, 'exp', l[4], 'rq', 1 - parked,\n"
+    "           'ma', max, 'n', attempts)\n"
+    "      if parked == 1 then\n"
+    "        emit('parked', lid, l[1], l[2], l[3], l[5], now, 'why', 'max_attempts', 'n', attempts)\n"
     "      end\n"
     "      local n = #out\n"
     "      out[n + 1], out[n + 2], out[n + 3], out[n + 4] = lid, l[1], l[2], tonumber(l[3])\n"
@@ -305,7 +332,7 @@ static const char LEASE_LUA_RESTORE[] =
     LEASE_LUA_PRELUDE
     "local tk = KEYS[1]\n"
     "local now = now_ms(ARGV[7])\n"
-    "local ended = evict(tk, ARGV[2])\n"
+    "local ended = evict(tk, ARGV[2], now)\n"
     "local cur = redis.call('HMGET', tk, 'fence', 'attempts', 'leases')\n"
     "local fence = math.max(tonumber(cur[1]) or 0, tonumber(ARGV[8]) + 1)\n"
     "local attempts = math.max(tonumber(cur[2]) or 0, tonumber(ARGV[9]))\n"
@@ -343,7 +370,7 @@ static const char LEASE_LUA_RESTORE_HELD[] =
     "  if cur[2] == 'leased' and cur[3] == lease_id then return {'OK', fence} end\n"
     "  return {'LOST', 'superseded'}\n"
     "end\n"
-    "evict(tk, ARGV[2])\n"
+    "evict(tk, ARGV[2], now)\n"
     "local attempts = math.max(tonumber(cur[4]) or 0, tonumber(ARGV[13]))\n"
     "redis.call('PERSIST', tk)\n"
     "redis.call('HSET', tk, 'state', 'leased', 'home', ARGV[3], 'prio', ARGV[4],\n"
@@ -353,7 +380,7 @@ static const char LEASE_LUA_RESTORE_HELD[] =
     "redis.call('SET', KEYS[5], ARGV[5])\n"
     "redis.call('HSET', base .. '" LEASE_SUFFIX_LEASE "' .. lease_id, 'task', ARGV[2],\n"
     "           'holder', holder, 'fence', num(fence), 'exp', ARGV[11], 'ttl', ARGV[12],\n"
-    "           'granted', num(now), 'hb', 0)\n"
+    "           'granted', num(now), 'hb', 0, 'att', math.max(tonumber(cur[5]) or 0, 1))\n"
     "redis.call('ZADD', KEYS[2], ARGV[11], lease_id)\n"
     "redis.call('ZADD', KEYS[3], ARGV[11], lease_id)\n"
     "if ARGV[14] ~= '' then redis.call('SADD', KEYS[4], ARGV[14]) end\n"
@@ -371,5 +398,17 @@ static const char LEASE_LUA_DEPTHS[] =
 static const char LEASE_LUA_HELD[] =
     LEASE_LUA_PRELUDE
     "return redis.call('ZCOUNT', KEYS[1], '(' .. num(now_ms(ARGV[2])), '+inf')\n";
+
+/* claim: makes owner the one dispatcher instance that drains the queue's
+ * EVENTS stream for the next ttl ms (renewed while it is), so several
+ * instances do not relay the same entries twice over (harmless, since the
+ * event ids dedupe, but wasteful).
+ *   KEYS: 1 relay key; ARGV: 1 owner, 2 ttl.  Returns 1 when owner holds it. */
+static const char LEASE_LUA_CLAIM[] =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"
+    "if cur then return 0 end\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "return 1\n";
 
 #endif

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "event.h"
 #include "lease_scripts.h"
 
@@ -21,6 +23,7 @@ enum {
     SCRIPT_RESTORE_HELD,
     SCRIPT_DEPTHS,
     SCRIPT_HELD,
+    SCRIPT_CLAIM,
     SCRIPT_COUNT,
 };
 
@@ -35,6 +38,7 @@ static const char *const script_source[SCRIPT_COUNT] = {
     [SCRIPT_RESTORE_HELD] = LEASE_LUA_RESTORE_HELD,
     [SCRIPT_DEPTHS] = LEASE_LUA_DEPTHS,
     [SCRIPT_HELD] = LEASE_LUA_HELD,
+    [SCRIPT_CLAIM] = LEASE_LUA_CLAIM,
 };
 
 struct lease_store {
@@ -724,6 +728,126 @@ int lease_task_info(lease_store_t *ls, lease_queue_t q, const char *task_id,
         }
         if (info->state == LEASE_TASK_LEASED) reply_copy(e[4], info->lease_id, sizeof(info->lease_id));
     }
+    freeReplyObject(rep);
+    return LEASE_OK;
+}
+
+/* ---- the lease-event stream -------------------------------------------- */
+
+/* The fields of an entry as a JSON object, for the dead-letter record of an
+ * entry that does not decode. */
+static char *entry_raw_json(const redisReply *fields) {
+    json_t *o = json_object();
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const redisReply *k = fields->element[i], *v = fields->element[i + 1];
+        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
+            json_object_set_new(o, k->str, json_stringn(v->str, v->len));
+    }
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return s;
+}
+
+int lease_events_read(lease_store_t *ls, lease_queue_t q, lease_stream_entry_t *out, size_t max,
+                      size_t *nout, char *errstr, size_t errlen) {
+    *nout = 0;
+    if (!lease_queue_valid((int)q)) return invalid(errstr, errlen, "queue: not a queue");
+    args_t a;
+    a.n = 0, a.bad = false;
+    args_str(&a, "XRANGE");
+    args_key(&a, ls, q, LEASE_KEY_EVENTS, NULL);
+    args_str(&a, "-");
+    args_str(&a, "+");
+    args_str(&a, "COUNT");
+    args_int(&a, (long long)max);
+    redisReply *rep;
+    int rc = command_call(ls, &a, &rep, errstr, errlen);
+    if (rc != LEASE_OK) return rc;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements > max) return bad_reply(rep, "XRANGE", errstr, errlen);
+    for (size_t i = 0; i < rep->elements; i++) {
+        const redisReply *e = rep->element[i];
+        lease_stream_entry_t *se = &out[*nout];
+        memset(se, 0, sizeof(*se));
+        if (!reply_is_array(e, 2) || !reply_copy(e->element[0], se->id, sizeof(se->id)) ||
+            e->element[1]->type != REDIS_REPLY_ARRAY) {
+            lease_stream_entries_clear(out, *nout);
+            *nout = 0;
+            return bad_reply(rep, "XRANGE", errstr, errlen);
+        }
+        const redisReply *f = e->element[1];
+        const char *kv[64];
+        size_t lens[64], n = 0;
+        bool strings = f->elements <= 64;
+        for (size_t j = 0; strings && j < f->elements; j++) {
+            strings = f->element[j]->type == REDIS_REPLY_STRING;
+            if (strings) kv[n] = f->element[j]->str, lens[n] = f->element[j]->len, n++;
+        }
+        if (!strings) {
+            se->parse_rc = -1;
+            snprintf(se->err, sizeof(se->err), "lease event entry: too many or non-string fields");
+        } else {
+            se->parse_rc = lease_event_parse(kv, lens, n, &se->rec, se->err, sizeof(se->err));
+        }
+        if (se->parse_rc != 0) se->raw = entry_raw_json(f);
+        (*nout)++;
+    }
+    freeReplyObject(rep);
+    return LEASE_OK;
+}
+
+void lease_stream_entries_clear(lease_stream_entry_t *entries, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(entries[i].raw);
+        entries[i].raw = NULL;
+    }
+}
+
+int lease_events_delete(lease_store_t *ls, lease_queue_t q, const lease_stream_entry_t *entries, size_t n,
+                        char *errstr, size_t errlen) {
+    if (!lease_queue_valid((int)q)) return invalid(errstr, errlen, "queue: not a queue");
+    if (n == 0) return LEASE_OK;
+    /* XDEL with every id in one round trip: argv built here, not in args_t,
+     * whose size is bounded. */
+    const char **argv = malloc((n + 2) * sizeof(*argv));
+    size_t *lens = malloc((n + 2) * sizeof(*lens));
+    char key[LEASE_KEY_MAX];
+    int klen = lease_key(key, sizeof(key), ls->ns, q, LEASE_KEY_EVENTS, NULL);
+    if (argv == NULL || lens == NULL || klen < 0) abort();
+    argv[0] = "XDEL", lens[0] = 4;
+    argv[1] = key, lens[1] = (size_t)klen;
+    for (size_t i = 0; i < n; i++) argv[i + 2] = entries[i].id, lens[i + 2] = strlen(entries[i].id);
+    redisReply *rep = redis_command_argv(ls->redis, (int)(n + 2), argv, lens, errstr, errlen);
+    free(argv);
+    free(lens);
+    if (rep == NULL) return LEASE_ERR_REDIS;
+    int rc = rep->type == REDIS_REPLY_INTEGER ? LEASE_OK : LEASE_ERR_REPLY;
+    if (rc != LEASE_OK) snprintf(errstr, errlen, "redis: XDEL: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
+    freeReplyObject(rep);
+    return rc;
+}
+
+int lease_events_stream(const lease_store_t *ls, lease_queue_t q, char *buf, size_t len) {
+    return lease_key(buf, len, ls->ns, q, LEASE_KEY_EVENTS, NULL);
+}
+
+int lease_events_pending(lease_store_t *ls, lease_queue_t q, long long *count, char *errstr, size_t errlen) {
+    return int_command(ls, "XLEN", q, LEASE_KEY_EVENTS, NULL, count, errstr, errlen);
+}
+
+int lease_events_claim(lease_store_t *ls, lease_queue_t q, const char *owner, int64_t ttl_ms, bool *mine,
+                       char *errstr, size_t errlen) {
+    *mine = false;
+    if (!lease_queue_valid((int)q)) return invalid(errstr, errlen, "queue: not a queue");
+    args_t a;
+    a.n = 0, a.bad = false;
+    args_key(&a, ls, q, LEASE_KEY_RELAY, NULL);
+    args_str(&a, owner);
+    args_int(&a, ttl_ms);
+    redisReply *rep;
+    int rc = script_call(ls, SCRIPT_CLAIM, 1, &a, &rep, errstr, errlen);
+    if (rc != LEASE_OK) return rc;
+    if (rep->type != REDIS_REPLY_INTEGER) return bad_reply(rep, "claim", errstr, errlen);
+    *mine = rep->integer == 1;
     freeReplyObject(rep);
     return LEASE_OK;
 }

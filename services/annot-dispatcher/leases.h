@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lease_event.h"
 #include "lease_policy.h"
 #include "redis.h"
 
@@ -237,5 +238,35 @@ typedef struct lease_task_info {
 
 int lease_task_info(lease_store_t *ls, lease_queue_t q, const char *task_id,
                     lease_task_info_t *info, char *errstr, size_t errlen);
+
+/* The lease-event stream of a queue (lease_event.h): every script that
+ * changes a lease appends to it; lease_relay.c drains it to Kafka. */
+
+/* One entry.  parse_rc 0: rec holds it; otherwise err says what is wrong and
+ * raw holds the fields as a JSON object (for the dead-letter topic). */
+typedef struct lease_stream_entry {
+    char id[48]; /* the stream id, "<ms>-<seq>" */
+    int parse_rc;
+    lease_event_rec_t rec;
+    char err[160];
+    char *raw;
+} lease_stream_entry_t;
+
+/* The oldest max entries (XRANGE - + COUNT max), into out (max entries);
+ * *nout how many.  Free them with lease_stream_entries_clear. */
+int lease_events_read(lease_store_t *ls, lease_queue_t q, lease_stream_entry_t *out, size_t max,
+                      size_t *nout, char *errstr, size_t errlen);
+void lease_stream_entries_clear(lease_stream_entry_t *entries, size_t n);
+/* Deletes the entries (XDEL), once relayed. */
+int lease_events_delete(lease_store_t *ls, lease_queue_t q, const lease_stream_entry_t *entries, size_t n,
+                        char *errstr, size_t errlen);
+/* The stream's key (for dead letters and operators). */
+int lease_events_stream(const lease_store_t *ls, lease_queue_t q, char *buf, size_t len);
+/* Entries not yet relayed. */
+int lease_events_pending(lease_store_t *ls, lease_queue_t q, long long *count, char *errstr, size_t errlen);
+/* Claims (or renews) the right to drain the stream of q for ttl_ms; *mine
+ * says whether owner holds it. */
+int lease_events_claim(lease_store_t *ls, lease_queue_t q, const char *owner, int64_t ttl_ms, bool *mine,
+                       char *errstr, size_t errlen);
 
 #endif

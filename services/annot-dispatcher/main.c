@@ -18,6 +18,7 @@
 #include "http.h"
 #include "intake.h"
 #include "kafka.h"
+#include "lease_relay.h"
 #include "log.h"
 #include "outbox.h"
 #include "pg.h"
@@ -125,7 +126,10 @@ int main(int argc, char **argv) {
     kafka_producer_t *producer = NULL;
     redis_t *intake_redis = NULL;
     lease_store_t *intake_leases = NULL, *main_leases = NULL;
-    redis_t *main_redis = NULL;
+    redis_t *main_redis = NULL, *relay_redis = NULL;
+    lease_store_t *relay_leases = NULL;
+    pg_t *relay_pg = NULL;
+    lease_relay_t relay = {0};
     pipeline_t *pipe = NULL;
     http_server_t *http = NULL;
     wake_t wake;
@@ -165,16 +169,19 @@ int main(int argc, char **argv) {
     }
     if ((pool = pg_pool_new(url, schema, (int)config_int(svc.cfg, "dispatcher.pg.pool"), timeout_s, err,
                             sizeof(err))) == NULL ||
-        (intake_pg = pg_connect(url, schema, timeout_s, err, sizeof(err))) == NULL) {
+        (intake_pg = pg_connect(url, schema, timeout_s, err, sizeof(err))) == NULL ||
+        (relay_pg = pg_connect(url, schema, timeout_s, err, sizeof(err))) == NULL) {
         log_fatal("postgresql: %s", err);
         goto out;
     }
-    /* One Redis connection per thread: the intake's, and the main loop's
-     * (rebuild). */
+    /* One Redis connection per thread: the intake's, the lease relay's and
+     * the main loop's (rebuild). */
     if ((intake_redis = redis_connect(redis_url, err, sizeof(err))) == NULL ||
         (intake_leases = lease_store_new(intake_redis, ns, err, sizeof(err))) == NULL ||
         (main_redis = redis_connect(redis_url, err, sizeof(err))) == NULL ||
-        (main_leases = lease_store_new(main_redis, ns, err, sizeof(err))) == NULL) {
+        (main_leases = lease_store_new(main_redis, ns, err, sizeof(err))) == NULL ||
+        (relay_redis = redis_connect(redis_url, err, sizeof(err))) == NULL ||
+        (relay_leases = lease_store_new(relay_redis, ns, err, sizeof(err))) == NULL) {
         log_fatal("redis: %s", err);
         goto out;
     }
@@ -219,6 +226,13 @@ int main(int argc, char **argv) {
         log_fatal("%s", err);
         goto out;
     }
+    const char *leases_topic = service_topic(&svc, "leases");
+    const char *dlq_topic = service_topic(&svc, config_str(svc.cfg, "dlq.topic.role"));
+    if (leases_topic == NULL || dlq_topic == NULL) goto out;
+    if (lease_relay_start(&relay, relay_leases, relay_pg, producer, leases_topic, dlq_topic, svc.name, svc.metrics) != 0) {
+        log_fatal("cannot start the lease relay thread");
+        goto out;
+    }
     it.pipe = pipe;
     it.intake = &intake;
     it.pg = intake_pg;
@@ -257,6 +271,8 @@ out:
     http_server_stop(svc.ops, 1000);
     svc.ops = NULL;
     if (have_thread) pthread_join(it.thread, NULL);
+    /* Nothing leases any more: relay the last lease events. */
+    lease_relay_stop(&relay);
     if (pg && producer) {
         size_t published;
         outbox_relay(pg, producer, &published, err, sizeof(err));
@@ -266,6 +282,9 @@ out:
     if (have_api) api_destroy(&api);
     if (have_work) work_destroy(&work);
     if (have_wake) wake_stop(&wake);
+    lease_store_destroy(relay_leases);
+    redis_close(relay_redis);
+    pg_close(relay_pg);
     lease_store_destroy(main_leases);
     redis_close(main_redis);
     lease_store_destroy(intake_leases);

@@ -15,6 +15,7 @@
 #include <pthread.h>
 
 #include "annot/v1/submission.pb-c.h"
+#include "annot/v1/lease.pb-c.h"
 #include "annot/v1/task.pb-c.h"
 #include "itest.h"
 
@@ -165,6 +166,72 @@ static void test_submission_event_published(void **state) {
     pg_t *pg = itest_pg(schema);
     assert_int_equal(itest_pg_number_p(pg, "SELECT count(*) FROM submissions WHERE task_id = $1", task), 1);
     pg_close(pg);
+}
+
+typedef struct lease_seen {
+    const char *task_id;
+    char holder_id[64];
+    int granted, heartbeat, submitted, other;
+    char lease_id[64];
+    uint64_t fence;
+} lease_seen_t;
+
+static void find_lease_events(const rd_kafka_message_t *m, void *opaque) {
+    lease_seen_t *s = opaque;
+    Annot__V1__LeaseEvent *ev = annot__v1__lease_event__unpack(NULL, m->len, m->payload);
+    assert_non_null(ev); /* everything on the leases topic decodes */
+    if (strcmp(ev->task_id, s->task_id) == 0) {
+        assert_int_equal(ev->queue, ANNOT__V1__QUEUE__QUEUE_ANNOTATION);
+        assert_string_equal(ev->holder_id, s->holder_id);
+        assert_true(event_id_valid(ev->header->event_id));
+        assert_string_equal(ev->header->source, "annot-dispatcher");
+        assert_int_equal(m->key_len, strlen(s->task_id));
+        if (s->lease_id[0] == '\0') snprintf(s->lease_id, sizeof(s->lease_id), "%s", ev->lease_id);
+        assert_string_equal(ev->lease_id, s->lease_id);
+        if (ev->event_case == ANNOT__V1__LEASE_EVENT__EVENT_GRANTED) {
+            s->granted++;
+            s->fence = ev->fencing_token;
+            assert_int_equal(ev->granted->ttl_ms, 60000);
+            assert_int_equal(ev->granted->expires_at_ms - ev->granted->granted_at_ms, 60000);
+        } else if (ev->event_case == ANNOT__V1__LEASE_EVENT__EVENT_HEARTBEAT) {
+            s->heartbeat++;
+            assert_int_equal(ev->heartbeat->heartbeat_count, 1);
+        } else if (ev->event_case == ANNOT__V1__LEASE_EVENT__EVENT_RELEASED &&
+                   ev->released->reason == ANNOT__V1__RELEASE_REASON__RELEASE_REASON_SUBMITTED) {
+            s->submitted++;
+            assert_false(ev->released->requeued);
+        } else {
+            s->other++;
+        }
+    }
+    annot__v1__lease_event__free_unpacked(ev, NULL);
+}
+
+/* The lease of the first test shows on the leases topic as granted,
+ * heartbeat and released on submit, each exactly once. */
+static void test_lease_events_published(void **state) {
+    (void)state;
+    char task[128];
+    snprintf(task, sizeof(task), "%s-task-1", itest_run);
+    char me[4096], holder[64];
+    assert_int_equal(itest_http("GET", http_port, "/v1/me", annotator, NULL, 0, me, sizeof(me)), 200);
+    json_t *j = json_loads(me, 0, NULL);
+    assert_non_null(j);
+    snprintf(holder, sizeof(holder), "%s", json_string_value(json_object_get(j, "user_id")));
+    json_decref(j);
+    lease_seen_t s;
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    do {
+        memset(&s, 0, sizeof(s));
+        s.task_id = task;
+        snprintf(s.holder_id, sizeof(s.holder_id), "%s", holder);
+        itest_read_all("leases", find_lease_events, &s);
+    } while (s.submitted == 0 && time(NULL) < deadline && usleep(200 * 1000) == 0);
+    assert_int_equal(s.granted, 1);
+    assert_int_equal(s.heartbeat, 1);
+    assert_int_equal(s.submitted, 1);
+    assert_int_equal(s.other, 0);
+    assert_true(s.fence >= 1);
 }
 
 static void test_stale_lease_after_release_gets_409(void **state) {
@@ -322,6 +389,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_long_poll_is_woken_by_new_work),
         cmocka_unit_test(test_submission_event_published),
+        cmocka_unit_test(test_lease_events_published),
         cmocka_unit_test(test_stale_lease_after_release_gets_409),
         cmocka_unit_test(test_redis_loss_rebuilds_from_postgresql),
         cmocka_unit_test(test_tasks_import),

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "../../services/annot-dispatcher/lease_policy.c"
+#include "../../services/annot-dispatcher/lease_event.c"
 #include "../../services/annot-dispatcher/leases.c"
 #include "config.h"
 #include "event.h"
@@ -376,6 +377,126 @@ static void test_reap_requeues_then_parks(void **state) {
     long long open;
     assert_int_equal(lease_open_count(f->ls, LEASE_QUEUE_ANNOTATION, &open, err, sizeof(err)), LEASE_OK);
     assert_int_equal(open, 0);
+}
+
+/* Every change a lease goes through lands in the queue's event stream, in
+ * order, with what the leases topic needs; a relay deletes what it sent. */
+static void test_lease_events(void **state) {
+    fixture_t *f = *state;
+    lease_ack_t ack;
+    lease_t a, b, c, d;
+    put_ok(f, LEASE_QUEUE_ANNOTATION, "e1", "ja-JP/dish", NULL, 3, NULL, T0);
+    take_ok(f, "ann-1", T0 + 10, 1000, &a);
+    assert_int_equal(lease_heartbeat(f->ls, a.lease_id, "ann-1", T0 + 20, 0, &ack, err, sizeof(err)), LEASE_OK);
+    assert_int_equal(lease_submit(f->ls, a.lease_id, "ann-1", a.fencing_token, T0 + 30, &ack, err, sizeof(err)), LEASE_OK);
+
+    put_ok(f, LEASE_QUEUE_ANNOTATION, "e2", "ja-JP/dish", NULL, 3, NULL, T0 + 40);
+    take_ok(f, "ann-2", T0 + 50, 1000, &b);
+    assert_int_equal(lease_release(f->ls, b.lease_id, "ann-2", T0 + 60, &ack, err, sizeof(err)), LEASE_OK);
+
+    /* e2 again, left to expire with max_attempts 1: expired, then parked. */
+    take_ok(f, "ann-3", T0 + 70, 100, &c);
+    lease_expired_t x[2];
+    size_t nx;
+    assert_int_equal(lease_reap(f->ls, LEASE_QUEUE_ANNOTATION, T0 + 170, 1, x, 2, &nx, err, sizeof(err)), LEASE_OK);
+    assert_int_equal(nx, 1);
+
+    /* A rebuild that overrides a live lease revokes it. */
+    put_ok(f, LEASE_QUEUE_ANNOTATION, "e3", "ja-JP/dish", NULL, 3, NULL, T0 + 200);
+    take_ok(f, "ann-4", T0 + 210, 1000, &d);
+    char json[256];
+    task_json(json, sizeof(json), "e3");
+    lease_item_t item = {.task_id = "e3", .pool = "ja-JP/dish", .priority = 3, .task_json = json};
+    char ended[LEASE_ID_LEN];
+    assert_int_equal(lease_restore(f->ls, LEASE_QUEUE_ANNOTATION, &item, 1, 0, T0 + 220, NULL, ended, err, sizeof(err)),
+                     LEASE_OK);
+    assert_string_equal(ended, d.lease_id);
+
+    lease_stream_entry_t e[16];
+    size_t n;
+    assert_int_equal(lease_events_read(f->ls, LEASE_QUEUE_ANNOTATION, e, 16, &n, err, sizeof(err)), LEASE_OK);
+    assert_int_equal(n, 10);
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].parse_rc != 0) fail_msg("entry %zu: %s", i, e[i].err);
+    }
+    /* e1: granted, heartbeat, released(submitted). */
+    assert_int_equal(e[0].rec.kind, LEASE_EVENT_GRANTED);
+    assert_string_equal(e[0].rec.lease_id, a.lease_id);
+    assert_string_equal(e[0].rec.task_id, "e1");
+    assert_string_equal(e[0].rec.holder_id, "ann-1");
+    assert_int_equal(e[0].rec.fence, a.fencing_token);
+    assert_int_equal(e[0].rec.attempt, 1);
+    assert_int_equal(e[0].rec.at_ms, T0 + 10);
+    assert_int_equal(e[0].rec.expires_at_ms, T0 + 1010);
+    assert_int_equal(e[0].rec.ttl_ms, 1000);
+    assert_int_equal(e[0].rec.queue_wait_ms, 10);
+    assert_int_equal(e[1].rec.kind, LEASE_EVENT_HEARTBEAT);
+    assert_int_equal(e[1].rec.count, 1);
+    assert_int_equal(e[1].rec.expires_at_ms, T0 + 1020);
+    assert_int_equal(e[2].rec.kind, LEASE_EVENT_RELEASED);
+    assert_int_equal(e[2].rec.why, LEASE_WHY_SUBMITTED);
+    assert_false(e[2].rec.requeued);
+    assert_int_equal(e[2].rec.at_ms, T0 + 30);
+    /* e2: granted, released by its holder and requeued; granted again,
+     * expired and parked. */
+    assert_int_equal(e[3].rec.kind, LEASE_EVENT_GRANTED);
+    assert_int_equal(e[4].rec.kind, LEASE_EVENT_RELEASED);
+    assert_int_equal(e[4].rec.why, LEASE_WHY_HOLDER);
+    assert_true(e[4].rec.requeued);
+    assert_int_equal(e[5].rec.kind, LEASE_EVENT_GRANTED);
+    assert_int_equal(e[5].rec.attempt, 2);
+    assert_int_equal(e[5].rec.queue_wait_ms, 10);
+    assert_int_equal(e[6].rec.kind, LEASE_EVENT_EXPIRED);
+    assert_string_equal(e[6].rec.lease_id, c.lease_id);
+    assert_string_equal(e[6].rec.holder_id, "ann-3");
+    assert_int_equal(e[6].rec.attempt, 2);
+    assert_int_equal(e[6].rec.expires_at_ms, T0 + 170);
+    assert_int_equal(e[6].rec.count, 1);
+    assert_int_equal(e[6].rec.max_attempts, 1);
+    assert_false(e[6].rec.requeued);
+    assert_int_equal(e[7].rec.kind, LEASE_EVENT_PARKED);
+    assert_int_equal(e[7].rec.why, LEASE_WHY_MAX_ATTEMPTS);
+    assert_string_equal(e[7].rec.task_id, "e2");
+    /* e3: granted, then revoked by the restore. */
+    assert_int_equal(e[8].rec.kind, LEASE_EVENT_GRANTED);
+    assert_int_equal(e[9].rec.kind, LEASE_EVENT_RELEASED);
+    assert_int_equal(e[9].rec.why, LEASE_WHY_REVOKED);
+    assert_string_equal(e[9].rec.lease_id, d.lease_id);
+    assert_string_equal(e[9].rec.holder_id, "ann-4");
+    assert_true(e[9].rec.requeued);
+
+    assert_int_equal(lease_events_delete(f->ls, LEASE_QUEUE_ANNOTATION, e, n, err, sizeof(err)), LEASE_OK);
+    lease_stream_entries_clear(e, n);
+    long long pending = -1;
+    assert_int_equal(lease_events_pending(f->ls, LEASE_QUEUE_ANNOTATION, &pending, err, sizeof(err)), LEASE_OK);
+    assert_int_equal(pending, 0);
+    lease_free(&a);
+    lease_free(&b);
+    lease_free(&c);
+    lease_free(&d);
+}
+
+/* One relay at a time drains a stream; another takes over once the
+ * holder's claim lapses. */
+static void test_lease_events_claim(void **state) {
+    fixture_t *f = *state;
+    bool mine;
+    assert_int_equal(lease_events_claim(f->ls, LEASE_QUEUE_EXAM, "relay-a", 200, &mine, err, sizeof(err)), LEASE_OK);
+    assert_true(mine);
+    assert_int_equal(lease_events_claim(f->ls, LEASE_QUEUE_EXAM, "relay-b", 200, &mine, err, sizeof(err)), LEASE_OK);
+    assert_false(mine);
+    assert_int_equal(lease_events_claim(f->ls, LEASE_QUEUE_EXAM, "relay-a", 200, &mine, err, sizeof(err)), LEASE_OK);
+    assert_true(mine);
+    /* Another queue's stream is claimed on its own. */
+    assert_int_equal(lease_events_claim(f->ls, LEASE_QUEUE_VALIDATION, "relay-b", 200, &mine, err, sizeof(err)), LEASE_OK);
+    assert_true(mine);
+    char key[LEASE_KEY_MAX];
+    lease_key(key, sizeof(key), f->ns, LEASE_QUEUE_EXAM, LEASE_KEY_RELAY, NULL);
+    redisReply *rep = redis_command(f->r, err, sizeof(err), "DEL %s", key); /* relay-a died and its claim lapsed */
+    assert_non_null(rep);
+    freeReplyObject(rep);
+    assert_int_equal(lease_events_claim(f->ls, LEASE_QUEUE_EXAM, "relay-b", 200, &mine, err, sizeof(err)), LEASE_OK);
+    assert_true(mine);
 }
 
 /* The reaper takes at most `limit` per call, oldest expiry first. */
@@ -940,6 +1061,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_stale_holder_is_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_requeues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reap_requeues_then_parks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_events_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reap_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validator_never_gets_own_work, setup, teardown),
