@@ -122,12 +122,13 @@ static pipeline_result_t intake_assignment(intake_t *in, pipeline_ctx_t *ctx, co
     packed = malloc(len ? len : 1);
     if (packed == NULL) abort();
     annot__v1__validation_assignment__pack(a, packed);
-    const char *params[5] = {a->assignment_id, a->submission_id, a->validator_id, a->author_id, (const char *)packed};
-    int lengths[5] = {0, 0, 0, 0, (int)len}, formats[5] = {0, 0, 0, 0, 1};
+    const char *params[6] = {a->assignment_id, a->submission_id, a->validator_id, a->author_id, (const char *)packed,
+                             a->task_id};
+    int lengths[6] = {0, 0, 0, 0, (int)len, 0}, formats[6] = {0, 0, 0, 0, 1, 0};
     PGresult *res = pg_query_ex(pipeline_pg(ctx), PGRES_COMMAND_OK,
-                                "INSERT INTO assignments (assignment_id, submission_id, validator_id, author_id, proto) "
-                                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (assignment_id) DO NOTHING",
-                                5, params, lengths, formats, errstr, errlen);
+                                "INSERT INTO assignments (assignment_id, submission_id, validator_id, author_id, proto, "
+                                "task_id) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (assignment_id) DO NOTHING",
+                                6, params, lengths, formats, errstr, errlen);
     if (res == NULL) {
         r = PIPELINE_RETRY;
         goto done;

@@ -68,9 +68,8 @@ static PGresult *validation_subjects(lease_relay_t *r, const lease_stream_entry_
     free(ids);
     const char *p[1] = {arr};
     PGresult *res = pg_query(r->pg, PGRES_TUPLES_OK,
-                             "SELECT a.assignment_id, a.submission_id, s.task_id FROM assignments a "
-                             "LEFT JOIN submissions s ON s.submission_id::text = a.submission_id "
-                             "WHERE a.assignment_id = ANY($1::text[])",
+                             "SELECT assignment_id, submission_id, task_id FROM assignments "
+                             "WHERE assignment_id = ANY($1::text[])",
                              1, p, errstr, errlen);
     free(arr);
     if (res == NULL) return NULL;
@@ -79,7 +78,7 @@ static PGresult *validation_subjects(lease_relay_t *r, const lease_stream_entry_
         for (int row = 0; row < PQntuples(res); row++) {
             if (strcmp(PQgetvalue(res, row, 0), e[i].rec.task_id) == 0) {
                 subjects[i].submission_id = PQgetvalue(res, row, 1);
-                if (!PQgetisnull(res, row, 2)) subjects[i].task_id = PQgetvalue(res, row, 2);
+                if (PQgetlength(res, row, 2) > 0) subjects[i].task_id = PQgetvalue(res, row, 2);
                 break;
             }
         }

@@ -23,7 +23,9 @@ static char schema[64], skill[32], annotator[128], candidate[128];
 static int http_port, ops_port;
 static pid_t dispatcher;
 
-static void produce_task(int i) {
+/* Production task i, or with candidate_id set, exam case i of that
+ * candidate. */
+static void produce_task_for(int i, const char *candidate_id) {
     char id[EVENT_ID_LEN], task_id[64];
     event_id_new(id);
     snprintf(task_id, sizeof(task_id), "%s-task-%d", itest_run, i);
@@ -37,7 +39,8 @@ static void produce_task(int i) {
     Annot__V1__Component *comps[1] = {&comp};
     Annot__V1__Task t = ANNOT__V1__TASK__INIT;
     t.task_id = task_id;
-    t.kind = ANNOT__V1__TASK_KIND__TASK_KIND_PRODUCTION;
+    t.kind = candidate_id ? ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE1 : ANNOT__V1__TASK_KIND__TASK_KIND_PRODUCTION;
+    if (candidate_id) t.candidate_id = (char *)candidate_id;
     t.image_uri = "s3://images/curry.jpg";
     t.main_object = "curry rice";
     t.locale = "en-US";
@@ -57,6 +60,19 @@ static void produce_task(int i) {
     kafka_producer_destroy(p, 5000);
 }
 
+static void produce_task(int i) {
+    produce_task_for(i, NULL);
+}
+
+static void user_id_of(const char *token, char *out, size_t len) {
+    char me[4096];
+    assert_int_equal(itest_http("GET", http_port, "/v1/me", token, NULL, 0, me, sizeof(me)), 200);
+    json_t *j = json_loads(me, 0, NULL);
+    assert_non_null(j);
+    snprintf(out, len, "%s", json_string_value(json_object_get(j, "user_id")));
+    json_decref(j);
+}
+
 static int setup(void **state) {
     (void)state;
     if (itest_setup("test_dispatcher_leases") != 0) return -1;
@@ -66,7 +82,8 @@ static int setup(void **state) {
     snprintf(extra, sizeof(extra), "--locale en-US --skills %s", skill);
     itest_user_add(schema, "annotator", extra, annotator, sizeof(annotator));
     itest_user_add(schema, "candidate", NULL, candidate, sizeof(candidate));
-    static const char *const extra_x[] = {"lease.annotation.ttl.ms=60000", "lease.annotation.max.held=2", NULL};
+    static const char *const extra_x[] = {"lease.annotation.ttl.ms=60000", "lease.annotation.max.held=2",
+                                          "lease.exam.ttl.ms=1000", "lease.exam.max.attempts=1", NULL};
     dispatcher = itest_dispatcher_start(schema, &http_port, &ops_port, extra_x);
     return 0;
 }
@@ -213,12 +230,8 @@ static void test_lease_events_published(void **state) {
     (void)state;
     char task[128];
     snprintf(task, sizeof(task), "%s-task-1", itest_run);
-    char me[4096], holder[64];
-    assert_int_equal(itest_http("GET", http_port, "/v1/me", annotator, NULL, 0, me, sizeof(me)), 200);
-    json_t *j = json_loads(me, 0, NULL);
-    assert_non_null(j);
-    snprintf(holder, sizeof(holder), "%s", json_string_value(json_object_get(j, "user_id")));
-    json_decref(j);
+    char holder[64];
+    user_id_of(annotator, holder, sizeof(holder));
     lease_seen_t s;
     time_t deadline = time(NULL) + ITEST_DEADLINE_S;
     do {
@@ -264,6 +277,66 @@ static void test_stale_lease_after_release_gets_409(void **state) {
     assert_int_equal(a.status, 204);
 }
 
+typedef struct park_seen {
+    const char *task_id;
+    int granted, expired, parked;
+} park_seen_t;
+
+static void find_park_events(const rd_kafka_message_t *m, void *opaque) {
+    park_seen_t *s = opaque;
+    Annot__V1__LeaseEvent *ev = annot__v1__lease_event__unpack(NULL, m->len, m->payload);
+    assert_non_null(ev);
+    if (strcmp(ev->task_id, s->task_id) == 0) {
+        assert_int_equal(ev->queue, ANNOT__V1__QUEUE__QUEUE_EXAM);
+        if (ev->event_case == ANNOT__V1__LEASE_EVENT__EVENT_GRANTED) s->granted++;
+        if (ev->event_case == ANNOT__V1__LEASE_EVENT__EVENT_EXPIRED) {
+            s->expired++;
+            assert_false(ev->expired->requeued);
+            assert_int_equal(ev->expired->max_attempts, 1);
+            assert_true(ev->expired->detected_at_ms >= ev->expired->expires_at_ms);
+        }
+        if (ev->event_case == ANNOT__V1__LEASE_EVENT__EVENT_PARKED) {
+            s->parked++;
+            assert_int_equal(ev->parked->reason, ANNOT__V1__PARK_REASON__PARK_REASON_MAX_ATTEMPTS);
+            assert_int_equal(ev->parked->attempts, 1);
+        }
+    }
+    annot__v1__lease_event__free_unpacked(ev, NULL);
+}
+
+/* An exam case whose lease expires (max attempts 1 here) is parked: the
+ * reaper's expired and parked events reach the leases topic, PostgreSQL
+ * records it (so a rebuild does not queue it again: see the Redis loss
+ * test), and nobody can lease it. */
+static void test_expired_exam_case_is_parked(void **state) {
+    (void)state;
+    char cand_id[64], task[128];
+    user_id_of(candidate, cand_id, sizeof(cand_id));
+    produce_task_for(100, cand_id);
+    snprintf(task, sizeof(task), "%s-task-100", itest_run);
+    lease_resp_t a;
+    lease(candidate, "{\"queue\":\"exam\",\"wait_s\":20}", &a);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.task_id, task);
+    pg_t *pg = itest_pg(schema);
+    itest_pg_wait_at_least(pg, "SELECT count(*) FROM tasks WHERE state = 'parked'", 1);
+    assert_int_equal(itest_pg_number_p(pg, "SELECT count(*) FROM tasks WHERE task_id = $1 AND state = 'parked'", task), 1);
+    pg_close(pg);
+    park_seen_t s;
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    do {
+        s = (park_seen_t){task, 0, 0, 0};
+        itest_read_all("leases", find_park_events, &s);
+    } while (s.parked == 0 && time(NULL) < deadline && usleep(200 * 1000) == 0);
+    assert_int_equal(s.granted, 1);
+    assert_int_equal(s.expired, 1);
+    assert_int_equal(s.parked, 1);
+    char body[4096];
+    assert_int_equal(post(candidate, a.lease_id, "heartbeat", NULL, body, sizeof(body)), 409);
+    lease(candidate, "{\"queue\":\"exam\",\"wait_s\":0}", &a);
+    assert_int_equal(a.status, 204);
+}
+
 static void test_redis_loss_rebuilds_from_postgresql(void **state) {
     (void)state;
     produce_task(3);
@@ -286,6 +359,9 @@ static void test_redis_loss_rebuilds_from_postgresql(void **state) {
     assert_int_equal(post(annotator, a.lease_id, "submit", sub, body, sizeof(body)), 409);
     assert_int_equal(post(annotator, b.lease_id, "submit", sub, body, sizeof(body)), 202);
     lease(annotator, "{\"queue\":\"annotation\",\"wait_s\":0}", &a);
+    assert_int_equal(a.status, 204);
+    /* The parked exam case stayed parked through the rebuild. */
+    lease(candidate, "{\"queue\":\"exam\",\"wait_s\":0}", &a);
     assert_int_equal(a.status, 204);
 }
 
@@ -391,6 +467,7 @@ int main(void) {
         cmocka_unit_test(test_submission_event_published),
         cmocka_unit_test(test_lease_events_published),
         cmocka_unit_test(test_stale_lease_after_release_gets_409),
+        cmocka_unit_test(test_expired_exam_case_is_parked),
         cmocka_unit_test(test_redis_loss_rebuilds_from_postgresql),
         cmocka_unit_test(test_tasks_import),
         cmocka_unit_test(test_roles_suspension_and_bad_input),

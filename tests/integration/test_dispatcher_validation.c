@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "annot/v1/lease.pb-c.h"
 #include "annot/v1/feedback.pb-c.h"
 #include "annot/v1/validation.pb-c.h"
 #include "itest.h"
@@ -49,7 +50,9 @@ static void produce_assignment(const char *assignment_id, const char *submission
     Annot__V1__EventHeader hdr;
     event_header_fill(&hdr, id, "test", "", "g-3");
     Annot__V1__Task t = ANNOT__V1__TASK__INIT;
-    t.task_id = (char *)submission_id;
+    char task_id[128];
+    snprintf(task_id, sizeof(task_id), "task-of-%s", submission_id);
+    t.task_id = task_id;
     t.kind = ANNOT__V1__TASK_KIND__TASK_KIND_PRODUCTION;
     t.main_object = "curry rice";
     t.locale = "en-US";
@@ -57,7 +60,7 @@ static void produce_assignment(const char *assignment_id, const char *submission
     Annot__V1__ValidationAssignment a = ANNOT__V1__VALIDATION_ASSIGNMENT__INIT;
     a.assignment_id = (char *)assignment_id;
     a.submission_id = (char *)submission_id;
-    a.task_id = (char *)submission_id;
+    a.task_id = task_id;
     a.validator_id = validator_id;
     a.author_id = (char *)author_id;
     a.reason = ANNOT__V1__ASSIGNMENT_REASON__ASSIGNMENT_REASON_INITIAL;
@@ -158,6 +161,47 @@ static void test_result_and_feedback_events(void **state) {
     assert_int_equal(s.feedback, 1);
 }
 
+typedef struct vlease_seen {
+    const char *assignment_id, *submission_id;
+    int granted, submitted;
+} vlease_seen_t;
+
+static void find_validation_lease(const rd_kafka_message_t *m, void *opaque) {
+    vlease_seen_t *s = opaque;
+    Annot__V1__LeaseEvent *ev = annot__v1__lease_event__unpack(NULL, m->len, m->payload);
+    assert_non_null(ev);
+    if (strcmp(ev->assignment_id, s->assignment_id) == 0) {
+        char task_id[128];
+        snprintf(task_id, sizeof(task_id), "task-of-%s", s->submission_id);
+        assert_int_equal(ev->queue, ANNOT__V1__QUEUE__QUEUE_VALIDATION);
+        assert_string_equal(ev->submission_id, s->submission_id);
+        assert_string_equal(ev->task_id, task_id);
+        assert_string_equal(ev->holder_id, validator_id);
+        if (ev->event_case == ANNOT__V1__LEASE_EVENT__EVENT_GRANTED) s->granted++;
+        if (ev->event_case == ANNOT__V1__LEASE_EVENT__EVENT_RELEASED &&
+            ev->released->reason == ANNOT__V1__RELEASE_REASON__RELEASE_REASON_SUBMITTED)
+            s->submitted++;
+    }
+    annot__v1__lease_event__free_unpacked(ev, NULL);
+}
+
+/* A validation lease's events name the assignment, the submission and the
+ * task under validation. */
+static void test_validation_lease_events(void **state) {
+    (void)state;
+    char aid[96], sid[96];
+    snprintf(aid, sizeof(aid), "%s-asg-1", itest_run);
+    snprintf(sid, sizeof(sid), "%s-sub-1", itest_run);
+    vlease_seen_t s;
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    do {
+        s = (vlease_seen_t){aid, sid, 0, 0};
+        itest_read_all("leases", find_validation_lease, &s);
+    } while (s.submitted == 0 && time(NULL) < deadline && usleep(200 * 1000) == 0);
+    assert_int_equal(s.granted, 1);
+    assert_int_equal(s.submitted, 1);
+}
+
 static void test_never_own_work_and_roles(void **state) {
     (void)state;
     char aid[96], sid[96], lease_id[64], body[1 << 14];
@@ -176,6 +220,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verdict_recorded_and_published),
         cmocka_unit_test(test_result_and_feedback_events),
+        cmocka_unit_test(test_validation_lease_events),
         cmocka_unit_test(test_never_own_work_and_roles),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
