@@ -230,3 +230,19 @@ void http_response_error(http_response_t *resp, int status, const char *code, co
     if (m == NULL) m = json_string("invalid message text");
     http_response_json(resp, status, json_pack("{s:s, s:o}", "error", code, "message", m));
 }
+
+json_t *http_request_json(const http_request_t *req, http_response_t *resp) {
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (body == NULL) {
+        http_response_error(resp, 400, "invalid_json", "body: %s (line %d, column %d)", jerr.text, jerr.line,
+                            jerr.column);
+        return NULL;
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        http_response_error(resp, 400, "invalid_json", "body: expected a JSON object");
+        return NULL;
+    }
+    return body;
+}

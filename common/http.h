@@ -43,6 +43,10 @@ const char *http_request_header(const http_request_t *req, const char *name);
 /* A query-string argument, or NULL. */
 const char *http_request_query(const http_request_t *req, const char *name);
 
+/* The body as a JSON object (duplicate keys refused).  On failure answers
+ * 400 invalid_json, saying where the body is wrong, and returns NULL. */
+json_t *http_request_json(const http_request_t *req, http_response_t *resp);
+
 void http_response_text(http_response_t *resp, int status, const char *content_type,
                         const char *text);
 /* Serialises body (stolen) as the JSON answer. */

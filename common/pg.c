@@ -307,3 +307,23 @@ done:
     PQclear(res);
     return rc;
 }
+
+char *pg_text_array(const char *const *items, size_t n) {
+    size_t cap = 3;
+    for (size_t i = 0; i < n; i++) cap += 2 * strlen(items[i]) + 3;
+    char *s = malloc(cap), *p = s;
+    if (s == NULL) abort();
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i) *p++ = ',';
+        *p++ = '"';
+        for (const char *c = items[i]; *c; c++) {
+            if (*c == '"' || *c == '\\') *p++ = '\\';
+            *p++ = *c;
+        }
+        *p++ = '"';
+    }
+    *p++ = '}';
+    *p = '\0';
+    return s;
+}

@@ -34,6 +34,10 @@ PGresult *pg_query_ex(pg_t *pg, ExecStatusType expect, const char *sql, int npar
 long pg_command(pg_t *pg, const char *sql, int nparams, const char *const *params, char *errstr,
                 size_t errlen);
 
+/* The text of a PostgreSQL text[] literal holding items (quotes and
+ * backslashes escaped), for a "$n::text[]" parameter.  free() it. */
+char *pg_text_array(const char *const *items, size_t n);
+
 int pg_begin(pg_t *pg, char *errstr, size_t errlen);
 int pg_commit(pg_t *pg, char *errstr, size_t errlen);
 /* Never fails visibly: a failed rollback leaves a connection pg_ensure resets. */

@@ -12,11 +12,13 @@
 #include "log.h"
 #include "users.h"
 
-void api_init(api_t *api, pg_pool_t *pool, const check_rules_t *rules, work_t *work, metrics_registry_t *metrics) {
+void api_init(api_t *api, pg_pool_t *pool, const check_rules_t *rules, work_t *work, people_t *people,
+              metrics_registry_t *metrics) {
     memset(api, 0, sizeof(*api));
     api->pool = pool;
     api->rules = rules;
     api->work = work;
+    api->people = people;
     api->metrics = metrics;
     pthread_mutex_init(&api->scratch_lock, NULL);
 }
@@ -45,37 +47,35 @@ static void scratch_put(api_t *api, check_scratch_t *s) {
     pthread_mutex_unlock(&api->scratch_lock);
 }
 
-/* Parses the body as a JSON object; on failure answers 400 and returns NULL. */
-static json_t *body_json(const http_request_t *req, http_response_t *resp) {
-    json_error_t jerr;
-    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (body == NULL) {
-        http_response_error(resp, 400, "invalid_json", "body: %s (line %d, column %d)", jerr.text, jerr.line,
-                            jerr.column);
-        return NULL;
-    }
-    if (!json_is_object(body)) {
-        json_decref(body);
-        http_response_error(resp, 400, "invalid_json", "body: expected a JSON object");
-        return NULL;
-    }
-    return body;
-}
-
 static void handle_me(api_t *api, const user_t *user, const http_request_t *req, http_response_t *resp) {
-    (void)api;
     (void)req;
     json_t *me = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "user_id", user->user_id, "name", user->name, "role",
                            user->role, "status", user->status, "locale", user->locale, "validated_count",
                            user->validated_count);
     json_object_set_new(me, "rolling_quality", user->has_quality ? json_real(user->rolling_quality) : json_null());
+    json_t *skills = json_array();
+    for (size_t i = 0; i < user->nskills; i++) json_array_append_new(skills, json_string(user->skills[i]));
+    json_object_set_new(me, "skills", skills);
+    if (strcmp(user->role, "candidate") == 0) {
+        /* Where the candidate stands in the funnel ("" until it knows them). */
+        char stage[32];
+        pg_t *pg = pg_pool_get(api->pool, 5000);
+        int rc = pg ? people_candidate_stage(pg, user->user_id, stage, sizeof(stage)) : -1;
+        pg_pool_put(api->pool, pg);
+        if (rc != 0) {
+            json_decref(me);
+            http_response_error(resp, 503, "unavailable", "try again shortly");
+            return;
+        }
+        json_object_set_new(me, "stage", json_string(stage));
+    }
     http_response_json(resp, 200, me);
 }
 
 /* POST /v1/check: the autochecker's findings without submitting. */
 static void handle_check(api_t *api, const user_t *user, const http_request_t *req, http_response_t *resp) {
     (void)user;
-    json_t *body = body_json(req, resp);
+    json_t *body = http_request_json(req, resp);
     if (body == NULL) return;
     check_task_t task;
     const char *text;
@@ -138,6 +138,32 @@ static void route_submit(api_t *api, const user_t *user, const char *id, const h
     work_submit(api->work, user, id, req, resp);
 }
 
+static void route_screening_get(api_t *api, const user_t *user, const char *id, const http_request_t *req,
+                                http_response_t *resp) {
+    (void)id;
+    (void)req;
+    people_screening_get(api->people, user, resp);
+}
+
+static void route_screening_post(api_t *api, const user_t *user, const char *id, const http_request_t *req,
+                                 http_response_t *resp) {
+    (void)id;
+    people_screening_post(api->people, user, req, resp);
+}
+
+static void route_training_get(api_t *api, const user_t *user, const char *id, const http_request_t *req,
+                               http_response_t *resp) {
+    (void)id;
+    (void)req;
+    people_training_get(api->people, user, resp);
+}
+
+static void route_training_complete(api_t *api, const user_t *user, const char *id, const http_request_t *req,
+                                    http_response_t *resp) {
+    (void)id;
+    people_training_complete(api->people, user, req, resp);
+}
+
 typedef struct route {
     const char *method;
     const char *path; /* "{id}" matches one path segment */
@@ -151,6 +177,10 @@ static const route_t routes[] = {
     {"POST", "/v1/leases/{id}/heartbeat", route_heartbeat},
     {"POST", "/v1/leases/{id}/release", route_release},
     {"POST", "/v1/leases/{id}/submit", route_submit},
+    {"GET", "/v1/screening", route_screening_get},
+    {"POST", "/v1/screening", route_screening_post},
+    {"GET", "/v1/training", route_training_get},
+    {"POST", "/v1/training/complete", route_training_complete},
     {NULL, NULL, NULL},
 };
 

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "http.h"
 #include "metrics.h"
+#include "people.h"
 #include "pg_pool.h"
 #include "work.h"
 
@@ -16,6 +17,7 @@ typedef struct api {
     pg_pool_t *pool;
     const check_rules_t *rules;
     work_t *work;
+    people_t *people;
     metrics_registry_t *metrics;
     /* Scratch for the checker, one per request in flight, reused. */
     pthread_mutex_t scratch_lock;
@@ -23,7 +25,8 @@ typedef struct api {
     size_t nscratch, capscratch;
 } api_t;
 
-void api_init(api_t *api, pg_pool_t *pool, const check_rules_t *rules, work_t *work, metrics_registry_t *metrics);
+void api_init(api_t *api, pg_pool_t *pool, const check_rules_t *rules, work_t *work, people_t *people,
+              metrics_registry_t *metrics);
 void api_destroy(api_t *api);
 /* The http_handler_fn of the API server. */
 void api_handle(void *opaque, const http_request_t *req, http_response_t *resp);

@@ -7,6 +7,7 @@
 
 #include "annot/v1/validation.pb-c.h"
 #include "lease_policy.h"
+#include "people.h"
 #include "task_codec.h"
 
 /* Which queue, pool and owner a task goes to; -1 with errstr naming the
@@ -149,8 +150,10 @@ pipeline_result_t intake_apply(void *opaque, pipeline_ctx_t *ctx, const rd_kafka
                                const Annot__V1__EventHeader *hdr, char *errstr, size_t errlen) {
     (void)hdr;
     intake_t *in = opaque;
-    if (strcmp(rd_kafka_topic_name(rkm->rkt), in->assignments_topic) == 0)
-        return intake_assignment(in, ctx, rkm, errstr, errlen);
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    if (strcmp(topic, in->assignments_topic) == 0) return intake_assignment(in, ctx, rkm, errstr, errlen);
+    if (strcmp(topic, in->candidates_topic) == 0) return people_apply_candidate(pipeline_pg(ctx), rkm, errstr, errlen);
+    if (strcmp(topic, in->annotators_topic) == 0) return people_apply_annotator(pipeline_pg(ctx), rkm, errstr, errlen);
     Annot__V1__TaskEvent *ev = annot__v1__task_event__unpack(NULL, rkm->len, rkm->payload);
     if (ev == NULL || ev->task == NULL) {
         snprintf(errstr, errlen, "not a TaskEvent with a task");

@@ -18,7 +18,8 @@
 
 typedef struct intake {
     lease_store_t *leases;
-    const char *assignments_topic; /* messages from it are assignments */
+    /* Messages are told apart by their topic. */
+    const char *assignments_topic, *candidates_topic, *annotators_topic;
 } intake_t;
 
 /* Queues in Redis the tasks recorded but not yet queued (only committed
@@ -27,7 +28,8 @@ typedef struct intake {
  * next call). */
 long intake_drain(intake_t *in, pg_t *pg, char *errstr, size_t errlen);
 
-/* The pipeline's apply for TaskEvents and ValidationAssignmentEvents. */
+/* The pipeline's apply for TaskEvents, ValidationAssignmentEvents, and the
+ * CandidateEvents and AnnotatorStatusEvents of people.h. */
 pipeline_result_t intake_apply(void *opaque, pipeline_ctx_t *ctx, const rd_kafka_message_t *rkm,
                                const Annot__V1__EventHeader *hdr, char *errstr, size_t errlen);
 

@@ -13,28 +13,6 @@
  * so only a dead instance lets it lapse. */
 #define CLAIM_TTL_MS 5000
 
-/* A PostgreSQL text[] literal of the given ids: "{"a","b"}" with " and \
- * escaped. */
-static char *text_array(const char *const *ids, size_t n) {
-    size_t cap = 3;
-    for (size_t i = 0; i < n; i++) cap += 2 * strlen(ids[i]) + 3;
-    char *s = malloc(cap), *p = s;
-    if (s == NULL) abort();
-    *p++ = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i) *p++ = ',';
-        *p++ = '"';
-        for (const char *c = ids[i]; *c; c++) {
-            if (*c == '"' || *c == '\\') *p++ = '\\';
-            *p++ = *c;
-        }
-        *p++ = '"';
-    }
-    *p++ = '}';
-    *p = '\0';
-    return s;
-}
-
 /* Parked tasks leave PostgreSQL's queued state, so a rebuild does not queue
  * them again. */
 static int record_parked(lease_relay_t *r, const lease_stream_entry_t *e, size_t n, char *errstr, size_t errlen) {
@@ -45,7 +23,7 @@ static int record_parked(lease_relay_t *r, const lease_stream_entry_t *e, size_t
         if (e[i].parse_rc == 0 && e[i].rec.kind == LEASE_EVENT_PARKED) ids[k++] = e[i].rec.task_id;
     int rc = 0;
     if (k > 0) {
-        char *arr = text_array(ids, k);
+        char *arr = pg_text_array(ids, k);
         const char *p[1] = {arr};
         rc = pg_command(r->pg, "UPDATE tasks SET state = 'parked' WHERE task_id = ANY($1::text[]) AND state = 'queued'",
                         1, p, errstr, errlen) < 0 ? -1 : 0;
@@ -64,7 +42,7 @@ static PGresult *validation_subjects(lease_relay_t *r, const lease_stream_entry_
     if (ids == NULL) abort();
     for (size_t i = 0; i < n; i++)
         if (e[i].parse_rc == 0) ids[k++] = e[i].rec.task_id;
-    char *arr = text_array(ids, k);
+    char *arr = pg_text_array(ids, k);
     free(ids);
     const char *p[1] = {arr};
     PGresult *res = pg_query(r->pg, PGRES_TUPLES_OK,

@@ -45,6 +45,10 @@ static const config_def_t dispatcher_defs[] = {
      "guideline rules for POST /v1/check, relative to config.dir"},
     {"dispatcher.taxonomy", CONFIG_STRING, "taxonomy.conf", NULL, 0, 0, false,
      "error categories verdicts may use, relative to config.dir"},
+    {"screening.bank", CONFIG_STRING, "screening/bank.json", NULL, 0, 0, false,
+     "the screening test's questions and key, relative to config.dir"},
+    {"training.material", CONFIG_STRING, "training/material.json", NULL, 0, 0, false,
+     "the candidates' training material, relative to config.dir"},
     LEASE_POLICY_CONFIG_DEFS,
     {NULL, 0, NULL, NULL, 0, 0, false, NULL},
 };
@@ -140,6 +144,9 @@ int main(int argc, char **argv) {
     int have_wake = 0, have_work = 0, have_api = 0, have_thread = 0;
     lease_policy_t policy;
     check_taxonomy_t taxonomy = {0};
+    screening_bank_t bank = {0};
+    training_t training = {0};
+    people_t people;
     rc = 1;
     if (auth_init() != 0) {
         log_fatal("libsodium failed to start");
@@ -157,6 +164,16 @@ int main(int argc, char **argv) {
     service_config_path(&svc, config_str(svc.cfg, "dispatcher.taxonomy"), dir, sizeof(dir));
     if (check_taxonomy_load(&taxonomy, dir, err, sizeof(err)) != 0) {
         log_fatal("config key 'dispatcher.taxonomy': %s", err);
+        goto out;
+    }
+    service_config_path(&svc, config_str(svc.cfg, "screening.bank"), dir, sizeof(dir));
+    if (screening_bank_load(&bank, dir, err, sizeof(err)) != 0) {
+        log_fatal("config key 'screening.bank': %s", err);
+        goto out;
+    }
+    service_config_path(&svc, config_str(svc.cfg, "training.material"), dir, sizeof(dir));
+    if (training_load(&training, dir, err, sizeof(err)) != 0) {
+        log_fatal("config key 'training.material': %s", err);
         goto out;
     }
     const char *url = config_str(svc.cfg, "database.url"), *schema = config_str(svc.cfg, "dispatcher.schema");
@@ -208,7 +225,9 @@ int main(int argc, char **argv) {
     if (outputs.results_topic == NULL || outputs.feedback_topic == NULL) goto out;
     work_init(&work, redis_url, ns, &policy, &wake, pool, producer, &outputs, svc.name, svc.metrics);
     have_work = 1;
-    api_init(&api, pool, rules, &work, svc.metrics);
+    people = (people_t){pool, &bank, &training, service_topic(&svc, "candidates"), svc.name};
+    if (people.candidates_topic == NULL) goto out;
+    api_init(&api, pool, rules, &work, &people, svc.metrics);
     have_api = 1;
 
     /* Before taking any work: if Redis lost the queues (or never had
@@ -219,9 +238,12 @@ int main(int argc, char **argv) {
         goto out;
     }
     intake.leases = intake_leases;
-    if ((intake.assignments_topic = service_topic(&svc, "validation-assignments")) == NULL) goto out;
-    static const char *const roles[] = {"tasks", "validation-assignments"};
-    pipeline_def_t def = {config_str(svc.cfg, "dispatcher.group"), roles, 2, intake_apply, &intake};
+    if ((intake.assignments_topic = service_topic(&svc, "validation-assignments")) == NULL ||
+        (intake.candidates_topic = service_topic(&svc, "candidates")) == NULL ||
+        (intake.annotators_topic = service_topic(&svc, "annotators")) == NULL)
+        goto out;
+    static const char *const roles[] = {"tasks", "validation-assignments", "candidates", "annotators"};
+    pipeline_def_t def = {config_str(svc.cfg, "dispatcher.group"), roles, 4, intake_apply, &intake};
     if ((pipe = pipeline_new(&svc, intake_pg, producer, &def, err, sizeof(err))) == NULL) {
         log_fatal("%s", err);
         goto out;
@@ -293,6 +315,8 @@ out:
     pg_close(intake_pg);
     pg_close(pg);
     check_taxonomy_free(&taxonomy);
+    training_free(&training);
+    screening_bank_free(&bank);
     check_rules_destroy(rules);
     service_destroy(&svc);
     return rc;

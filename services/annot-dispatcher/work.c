@@ -96,15 +96,11 @@ static int role_queue(const char *role, lease_queue_t *q) {
 }
 
 void work_acquire(work_t *w, const user_t *user, const http_request_t *req, http_response_t *resp) {
-    json_error_t jerr;
-    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *body = http_request_json(req, resp);
     const char *queue_name = NULL;
     json_int_t wait_s = 0;
     lease_queue_t q, mine;
-    if (body == NULL || !json_is_object(body)) {
-        http_response_error(resp, 400, "invalid_json", "body: %s", body ? "expected a JSON object" : jerr.text);
-        goto out;
-    }
+    if (body == NULL) goto out;
     const char *key;
     json_t *v;
     json_object_foreach(body, key, v) {
@@ -510,18 +506,14 @@ static int description_parse(const json_t *body, const char **description, char 
 
 void work_submit(work_t *w, const user_t *user, const char *lease_id, const http_request_t *req,
                  http_response_t *resp) {
-    json_error_t jerr;
-    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *body = http_request_json(req, resp);
     char err[512];
     const char *description = NULL;
     verdict_t verdict;
     lease_queue_t q;
     lease_ack_t ack = {0};
     work_conn_t c;
-    if (body == NULL || !json_is_object(body)) {
-        http_response_error(resp, 400, "invalid_json", "body: %s", body ? "expected a JSON object" : jerr.text);
-        goto out;
-    }
+    if (body == NULL) goto out;
     if (lease_policy_lease_id_queue(lease_id, &q) != 0) {
         ack.lost = LEASE_LOST_UNKNOWN;
         lost(w, resp, &ack);
