@@ -170,6 +170,9 @@ int lease_policy_lease_id_queue(const char *id, lease_queue_t *q);
  *   {ns:q:Q}:events              EVENTS stream of lease events (lease_event.h), written by
  *                                       the scripts, drained to Kafka by lease_relay.c
  *   {ns:q:Q}:events:relay        RELAY  which dispatcher instance is draining EVENTS
+ *   {ns:q:Q}:unconfirmed         UNCONFIRMED zset task_id -> submitted_at: tasks the submit
+ *                                       script marked done whose PostgreSQL commit is not
+ *                                       yet confirmed (work_reconcile)
  *
  * A task's "home" is the suffix of its queue key (":pool:ja-JP/dish" or
  * ":own:<person>"), so the scripts find the queue of any task as base..home.
@@ -187,6 +190,7 @@ int lease_policy_lease_id_queue(const char *id, lease_queue_t *q);
 #define LEASE_SUFFIX_WAKE   ":wake"
 #define LEASE_SUFFIX_EVENTS ":events"
 #define LEASE_SUFFIX_RELAY  ":events:relay"
+#define LEASE_SUFFIX_UNCONFIRMED ":unconfirmed"
 
 typedef enum {
     LEASE_KEY_BASE = 0,
@@ -203,6 +207,7 @@ typedef enum {
     LEASE_KEY_WAKE,
     LEASE_KEY_EVENTS,
     LEASE_KEY_RELAY,
+    LEASE_KEY_UNCONFIRMED,
 } lease_key_t;
 
 /* A namespace: 1..LEASE_NS_MAX of [A-Za-z0-9_.-]; production uses "annot",

@@ -251,8 +251,9 @@ static const char LEASE_LUA_RELEASE[] =
     "return {'OK', l.task, l.fence, 0, 0, l.attempt, now}\n";
 
 /* submit: ends a live lease whose fencing token is fence and marks its task
- * done (payload deleted, never requeued).  done_ttl > 0 lets the done
- * record expire after that many ms.
+ * done (payload deleted, never requeued), and unconfirmed until the caller's
+ * PostgreSQL commit is confirmed (lease_confirm).  done_ttl > 0 lets the
+ * done record expire after that many ms.
  *   KEYS: 1 lease hash, 2 expiry index, 3 the holder's held set
  *   ARGV: 1 base, 2 lease id, 3 holder, 4 fence, 5 now, 6 done_ttl
  *   Returns {'OK', task_id, fence, 0, 0, attempt, now} or {'LOST', reason}. */
@@ -266,6 +267,7 @@ static const char LEASE_LUA_SUBMIT[] =
     "redis.call('ZREM', KEYS[2], ARGV[2])\n"
     "redis.call('ZREM', KEYS[3], ARGV[2])\n"
     "redis.call('HSET', l.tk, 'state', 'done', 'lease', '', 'done_at', num(now))\n"
+    "redis.call('ZADD', base .. '" LEASE_SUFFIX_UNCONFIRMED "', num(now), l.task)\n"
     "redis.call('DEL', base .. '" LEASE_SUFFIX_PAYLOAD "' .. l.task)\n"
     "local done_ttl = tonumber(ARGV[6])\n"
     "if done_ttl and done_ttl > 0 then redis.call('PEXPIRE', l.tk, done_ttl) end\n"

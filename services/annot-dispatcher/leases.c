@@ -697,6 +697,80 @@ int lease_pool_list(lease_store_t *ls, lease_queue_t q, lease_pool_name_t **pool
     return LEASE_OK;
 }
 
+int lease_peek(lease_store_t *ls, const char *lease_id, const char *holder_id, lease_ack_t *ack, char *errstr,
+               size_t errlen) {
+    memset(ack, 0, sizeof(*ack));
+    lease_queue_t q;
+    if (lease_policy_lease_id_queue(lease_id, &q) != 0) {
+        ack->lost = LEASE_LOST_UNKNOWN;
+        return LEASE_LOST;
+    }
+    args_t a;
+    a.n = 0, a.bad = false;
+    args_str(&a, "HMGET");
+    args_key(&a, ls, q, LEASE_KEY_LEASE, lease_id);
+    args_str(&a, "task");
+    args_str(&a, "holder");
+    args_str(&a, "fence");
+    args_str(&a, "att");
+    redisReply *rep;
+    int rc = command_call(ls, &a, &rep, errstr, errlen);
+    if (rc != LEASE_OK) return rc;
+    if (!reply_is_array(rep, 4)) return bad_reply(rep, "lease", errstr, errlen);
+    redisReply **e = rep->element;
+    if (e[0]->type != REDIS_REPLY_STRING) {
+        ack->lost = LEASE_LOST_UNKNOWN;
+        rc = LEASE_LOST;
+    } else if (e[1]->type != REDIS_REPLY_STRING || strcmp(e[1]->str, holder_id) != 0) {
+        ack->lost = LEASE_LOST_HOLDER;
+        rc = LEASE_LOST;
+    } else if (!reply_copy(e[0], ack->task_id, sizeof(ack->task_id)) || !reply_u64(e[2], &ack->fencing_token)) {
+        return bad_reply(rep, "lease", errstr, errlen);
+    } else {
+        /* Leases restored from PostgreSQL before 'att' existed have none. */
+        if (!reply_u32(e[3], &ack->attempt)) ack->attempt = 0;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+int lease_confirm(lease_store_t *ls, lease_queue_t q, const char *task_id, char *errstr, size_t errlen) {
+    if (!lease_queue_valid((int)q)) return invalid(errstr, errlen, "queue: not a queue");
+    args_t a;
+    a.n = 0, a.bad = false;
+    args_str(&a, "ZREM");
+    args_key(&a, ls, q, LEASE_KEY_UNCONFIRMED, NULL);
+    args_str(&a, task_id);
+    redisReply *rep;
+    int rc = command_call(ls, &a, &rep, errstr, errlen);
+    if (rc != LEASE_OK) return rc;
+    freeReplyObject(rep);
+    return LEASE_OK;
+}
+
+int lease_unconfirmed(lease_store_t *ls, lease_queue_t q, int64_t before_ms, char (*ids)[LEASE_ID_MAX + 1], size_t max,
+                      size_t *n, char *errstr, size_t errlen) {
+    *n = 0;
+    if (!lease_queue_valid((int)q)) return invalid(errstr, errlen, "queue: not a queue");
+    args_t a;
+    a.n = 0, a.bad = false;
+    args_str(&a, "ZRANGEBYSCORE");
+    args_key(&a, ls, q, LEASE_KEY_UNCONFIRMED, NULL);
+    args_str(&a, "-inf");
+    args_int(&a, before_ms);
+    args_str(&a, "LIMIT");
+    args_str(&a, "0");
+    args_int(&a, (long long)max);
+    redisReply *rep;
+    int rc = command_call(ls, &a, &rep, errstr, errlen);
+    if (rc != LEASE_OK) return rc;
+    if (rep->type != REDIS_REPLY_ARRAY) return bad_reply(rep, "unconfirmed", errstr, errlen);
+    for (size_t i = 0; i < rep->elements && *n < max; i++)
+        if (reply_copy(rep->element[i], ids[*n], LEASE_ID_MAX + 1)) (*n)++;
+    freeReplyObject(rep);
+    return LEASE_OK;
+}
+
 int lease_task_info(lease_store_t *ls, lease_queue_t q, const char *task_id,
                     lease_task_info_t *info, char *errstr, size_t errlen) {
     memset(info, 0, sizeof(*info));

@@ -138,6 +138,12 @@ typedef struct lease_ack {
 /* The queue of a lease comes from its id (lease_policy_lease_id_queue); a
  * malformed id is LEASE_LOST / LEASE_LOST_UNKNOWN without a round trip. */
 
+/* Reads a lease of holder_id without changing anything: its task, token
+ * and attempt into ack.  LEASE_OK, or LEASE_LOST (unknown, or another
+ * holder's).  Not a check of liveness: the scripts below decide that
+ * atomically; this only tells a caller what it is about to finish. */
+int lease_peek(lease_store_t *ls, const char *lease_id, const char *holder_id, lease_ack_t *ack, char *errstr,
+               size_t errlen);
 /* Extends the lease to now + ttl_ms (ttl_ms 0: the TTL it was granted with). */
 int lease_heartbeat(lease_store_t *ls, const char *lease_id, const char *holder_id,
                     int64_t now_ms, int64_t ttl_ms, lease_ack_t *ack, char *errstr, size_t errlen);
@@ -150,6 +156,18 @@ int lease_release(lease_store_t *ls, const char *lease_id, const char *holder_id
 int lease_submit(lease_store_t *ls, const char *lease_id, const char *holder_id,
                  uint64_t fencing_token, int64_t now_ms, lease_ack_t *ack, char *errstr,
                  size_t errlen);
+
+/* Submissions the submit script accepted are "unconfirmed" until the
+ * caller's PostgreSQL transaction commits; the dispatcher confirms them
+ * then.  One left unconfirmed (the commit failed, or the dispatcher died
+ * between the script and the commit) is found by lease_unconfirmed and
+ * settled against PostgreSQL (work_reconcile): done there, confirmed;
+ * still queued there, queued again. */
+int lease_confirm(lease_store_t *ls, lease_queue_t q, const char *task_id, char *errstr, size_t errlen);
+/* Up to max task ids of queue q unconfirmed since before_ms, oldest first,
+ * into ids (max entries); *n how many. */
+int lease_unconfirmed(lease_store_t *ls, lease_queue_t q, int64_t before_ms, char (*ids)[LEASE_ID_MAX + 1], size_t max,
+                      size_t *n, char *errstr, size_t errlen);
 
 /* One lease the reaper ended. */
 typedef struct lease_expired {

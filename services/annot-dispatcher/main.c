@@ -278,6 +278,9 @@ int main(int argc, char **argv) {
         if (rebuilt > 0) wake_notify(&wake);
         else if (rebuilt < 0) log_warn("redis rebuild: %s", err);
         work_reap(&work);
+        long settled = reconcile_unconfirmed(pg, main_leases, err, sizeof(err));
+        if (settled > 0) wake_notify(&wake);
+        else if (settled < 0) log_warn("reconcile: %s", err);
         gauges_update(svc.metrics, main_leases);
         size_t published;
         if (outbox_relay(pg, producer, &published, err, sizeof(err)) != 0) log_warn("outbox relay: %s", err);

@@ -19,4 +19,12 @@
  * tasks requeued (0 when nothing was lost), or -1 with errstr. */
 long rebuild_if_lost(pg_t *pg, redis_t *redis, lease_store_t *leases, const char *ns, char *errstr, size_t errlen);
 
+/* Settles the submissions Redis accepted (task marked done) but PostgreSQL
+ * did not record: the commit failed, or the dispatcher died between the two
+ * (leases.h, lease_confirm).  A task whose row an in-flight submission
+ * still holds locked is left for the next call; one PostgreSQL has done is
+ * confirmed; one it still has queued is queued again in Redis.  Returns how
+ * many were queued again, or -1 with errstr. */
+long reconcile_unconfirmed(pg_t *pg, lease_store_t *leases, char *errstr, size_t errlen);
+
 #endif

@@ -9,6 +9,7 @@
 #include "annot/v1/submission.pb-c.h"
 #include "annot/v1/validation.pb-c.h"
 #include "event.h"
+#include "fault.h"
 #include "log.h"
 #include "outbox.h"
 #include "task_codec.h"
@@ -228,11 +229,12 @@ void work_release(work_t *w, const user_t *user, const char *lease_id, http_resp
     }
 }
 
-/* The second fence, inside the caller's transaction: the task is finished
- * unless PostgreSQL already holds a submission with an equal or higher token
- * (or the task is not queued).  Returns the task row's payload, owner and
- * kind (the caller PQclear()s it), or NULL: *lost says whether that is the
- * fence (1) or a failure (0). */
+/* The PostgreSQL fence, inside the caller's transaction: the task is
+ * finished unless PostgreSQL already holds a submission with an equal or
+ * higher token (or the task is not queued).  Returns the task row (the
+ * caller PQclear()s it; columns as FINISH_*), or NULL: *lost says whether
+ * that is the fence (1) or a failure (0). */
+enum { FINISH_PAYLOAD, FINISH_OWNER, FINISH_KIND };
 static PGresult *task_finish(pg_t *pg, const char *task_id, uint64_t token, int *lost, char *errstr, size_t errlen) {
     char fence[24];
     snprintf(fence, sizeof(fence), "%llu", (unsigned long long)token);
@@ -267,7 +269,9 @@ static json_t *verdict_feedback_json(const verdict_t *v) {
 }
 
 /* Records a verdict, its ValidationResultEvent and one GuidelineFeedbackEvent
- * per feedback item; 0, 1 when the fence refuses it, -1 on failure. */
+ * per feedback item; 0, 1 when the fence refuses it, -1 on failure.  On 0
+ * the transaction is still open, for the caller to commit once the Redis
+ * fence agrees (see work_submit). */
 static int validation_record(work_t *w, pg_t *pg, const user_t *user, const char *lease_id, const lease_ack_t *ack,
                              const verdict_t *v, char validation_id[EVENT_ID_LEN], char *errstr, size_t errlen) {
     event_id_derive(validation_id, lease_id, "validation");
@@ -398,7 +402,7 @@ static int validation_record(work_t *w, pg_t *pg, const user_t *user, const char
         ok = outbox_add(pg, w->feedback_topic, a->submission_id, strlen(a->submission_id), fbuf, flen, errstr, errlen) == 0;
         free(fbuf);
     }
-    if (!ok || pg_commit(pg, errstr, errlen) != 0) goto fail;
+    if (!ok) goto fail;
     rc = 0;
     goto out;
 fail:
@@ -410,7 +414,8 @@ out:
 }
 
 /* Records the submission and its event; 0, 1 when PostgreSQL holds a newer
- * submission for the task (lease lost), -1 on failure. */
+ * submission for the task (lease lost), -1 on failure.  As for
+ * validation_record: on 0 the transaction is open. */
 static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char *lease_id, const lease_ack_t *ack,
                              const char *description, char submission_id[EVENT_ID_LEN], char *errstr, size_t errlen) {
     char fence[24];
@@ -436,7 +441,7 @@ static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char
     /* The task snapshot the checker needs, from the payload the lease
      * carried. */
     task_proto_t tp;
-    json_t *payload = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    json_t *payload = json_loads(PQgetvalue(res, 0, FINISH_PAYLOAD), 0, NULL);
     int bad = payload == NULL || task_proto_from_json(payload, &tp, errstr, errlen) != 0;
     json_decref(payload);
     if (bad) {
@@ -461,7 +466,7 @@ static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char
     s.submitted_at_ms = hdr.occurred_at_ms;
     s.attempt = ack->attempt;
     s.task = task;
-    s.candidate_id = PQgetvalue(res, 0, 1);
+    s.candidate_id = PQgetvalue(res, 0, FINISH_OWNER);
     Annot__V1__SubmissionEvent ev = ANNOT__V1__SUBMISSION_EVENT__INIT;
     ev.header = &hdr;
     ev.submission = &s;
@@ -472,8 +477,11 @@ static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char
     int rc = outbox_add(pg, w->submissions_topic, submission_id, strlen(submission_id), buf, len, errstr, errlen);
     free(buf);
     task_proto_clear(&tp);
+    if (rc != 0) {
+        PQclear(res);
+        goto fail;
+    }
     PQclear(res);
-    if (rc != 0 || pg_commit(pg, errstr, errlen) != 0) goto fail;
     return 0;
 fail:
     pg_rollback(pg);
@@ -540,25 +548,20 @@ void work_submit(work_t *w, const user_t *user, const char *lease_id, const http
         unavailable(resp, err);
         goto out;
     }
-    json_int_t fence = fv ? json_integer_value(fv) : 0;
-    if (fv == NULL) {
-        /* No token in the body: the lease's own, read from Redis; the
-         * script still checks that the lease is live and the caller's. */
-        char lk[LEASE_KEY_MAX];
-        redisReply *rep = NULL;
-        if (lease_key(lk, sizeof(lk), w->ns, q, LEASE_KEY_LEASE, lease_id) > 0)
-            rep = redis_command(c.redis, err, sizeof(err), "HGET %s fence", lk);
-        fence = rep && rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : 0;
-        if (rep) freeReplyObject(rep);
-    }
-    int rc = lease_submit(c.leases, lease_id, user->user_id, (uint64_t)fence, 0, &ack, err, sizeof(err));
-    conn_put(w, &c);
-    if (rc == LEASE_LOST) {
-        lost(w, resp, &ack);
-        goto out;
+    /* Both fences, PostgreSQL's inside Redis's: the submission is recorded
+     * in an open transaction, the Redis script then ends the lease if it is
+     * still live with this token, and only then is the transaction
+     * committed.  So PostgreSQL never holds a submission Redis refused, and
+     * a task Redis marked done is either recorded or queued again. */
+    int rc = lease_peek(c.leases, lease_id, user->user_id, &ack, err, sizeof(err));
+    if (rc == LEASE_OK && fv != NULL && (uint64_t)json_integer_value(fv) != ack.fencing_token) {
+        ack.lost = LEASE_LOST_FENCE;
+        rc = LEASE_LOST;
     }
     if (rc != LEASE_OK) {
-        unavailable(resp, err);
+        conn_put(w, &c);
+        if (rc == LEASE_LOST) lost(w, resp, &ack);
+        else unavailable(resp, err);
         goto out;
     }
     pg_t *pg = pg_pool_get(w->pool, 5000);
@@ -568,21 +571,39 @@ void work_submit(work_t *w, const user_t *user, const char *lease_id, const http
                 ? validation_record(w, pg, user, lease_id, &ack, &verdict, id, err, sizeof(err))
                 : submission_record(w, pg, user, lease_id, &ack, description, id, err, sizeof(err));
     if (r == 0) {
-        metrics_inc(w->m_submitted);
-        /* Durable now (a committed outbox row); publish it right away, the
-         * main loop's relay picks up what this one could not. */
-        size_t published;
-        char rerr[256];
-        if (outbox_relay(pg, w->producer, &published, rerr, sizeof(rerr)) != 0) log_warn("outbox relay: %s", rerr);
-        http_response_json(resp, 202, json_pack("{s:s}", q == LEASE_QUEUE_VALIDATION ? "validation_id" : "submission_id", id));
+        lease_ack_t done;
+        rc = lease_submit(c.leases, lease_id, user->user_id, ack.fencing_token, 0, &done, err, sizeof(err));
+        fault_point("dispatcher.submit.before_commit");
+        if (rc == LEASE_OK && pg_commit(pg, err, sizeof(err)) == 0) {
+            metrics_inc(w->m_submitted);
+            /* Recorded: nothing for work_reconcile to look at (should this
+             * fail, it finds the task done in PostgreSQL and agrees). */
+            if (lease_confirm(c.leases, q, ack.task_id, err, sizeof(err)) < 0) log_warn("confirm: %s", err);
+            /* Durable now (a committed outbox row); publish it right away,
+             * the main loop's relay picks up what this one could not. */
+            size_t published;
+            char rerr[256];
+            if (outbox_relay(pg, w->producer, &published, rerr, sizeof(rerr)) != 0) log_warn("outbox relay: %s", rerr);
+            http_response_json(resp, 202,
+                               json_pack("{s:s}", q == LEASE_QUEUE_VALIDATION ? "validation_id" : "submission_id", id));
+        } else if (rc == LEASE_LOST) {
+            pg_rollback(pg);
+            lost(w, resp, &done);
+        } else {
+            /* Redis may have marked the task done (the script ran, then the
+             * commit failed; or the connection broke after the script):
+             * PostgreSQL still has it queued, and work_reconcile queues it
+             * again. */
+            pg_rollback(pg);
+            unavailable(resp, err);
+        }
     } else if (r == 1) {
         metrics_inc(w->m_lost);
         http_response_error(resp, 409, "lease_lost", "a submission with a newer fencing token was recorded");
     } else {
-        /* Redis marked the task done but PostgreSQL has it queued: the
-         * rebuild from PostgreSQL will queue it again. */
         unavailable(resp, pg ? err : "no database connection free");
     }
+    conn_put(w, &c);
     pg_pool_put(w->pool, pg);
 out:
     json_decref(body);

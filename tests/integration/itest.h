@@ -294,8 +294,10 @@ static inline int itest_free_port(void);
 
 /* Starts bin/annot-dispatcher on free ports with its own schema, Redis
  * namespace and consumer group (all named after the run), and waits until
- * /readyz answers 200.  extra: more "-X" arguments, NULL-terminated. */
-static inline pid_t itest_dispatcher_start(const char *schema, int *http_port, int *ops_port, const char *const *extra) {
+ * /readyz answers 200.  extra: more "-X" arguments, NULL-terminated;
+ * crash_at: a fault point (common/fault.h), or NULL. */
+static inline pid_t itest_dispatcher_start_at(const char *schema, int *http_port, int *ops_port,
+                                              const char *const *extra, const char *crash_at) {
     *http_port = itest_free_port();
     *ops_port = itest_free_port();
     char a_schema[160], a_http[64], a_ops[64], a_ns[64], a_group[256];
@@ -304,14 +306,18 @@ static inline pid_t itest_dispatcher_start(const char *schema, int *http_port, i
     snprintf(a_ops, sizeof(a_ops), "ops.addr=127.0.0.1:%d", *ops_port);
     snprintf(a_ns, sizeof(a_ns), "dispatcher.redis.ns=%s", itest_run);
     snprintf(a_group, sizeof(a_group), "dispatcher.group=disp-%s-%s", itest_run, schema);
-    char *argv[32] = {"bin/annot-dispatcher", "-X", a_schema, "-X", a_http, "-X", a_ops, "-X", a_ns, "-X", a_group};
-    int n = 11;
-    for (size_t i = 0; extra && extra[i] && n < 30; i++) {
+    /* A short session: a restarted dispatcher should not wait out the
+     * default 45 s for a member id the group still holds (librdkafka
+     * issue 5569). */
+    char *argv[34] = {"bin/annot-dispatcher", "-X", a_schema, "-X", a_http, "-X", a_ops, "-X", a_ns, "-X", a_group,
+                      "-X", "kafka.session.timeout.ms=6000"};
+    int n = 13;
+    for (size_t i = 0; extra && extra[i] && n < 32; i++) {
         argv[n++] = "-X";
         argv[n++] = (char *)extra[i];
     }
     argv[n] = NULL;
-    pid_t pid = itest_spawn("annot-dispatcher", NULL, argv);
+    pid_t pid = itest_spawn("annot-dispatcher", crash_at, argv);
     char body[1 << 12];
     time_t deadline = time(NULL) + ITEST_DEADLINE_S;
     while (itest_http("GET", *ops_port, "/readyz", NULL, NULL, 0, body, sizeof(body)) != 200) {
@@ -324,6 +330,10 @@ static inline pid_t itest_dispatcher_start(const char *schema, int *http_port, i
 
 /* Deletes every Redis key of this run's namespace in one script, as a
  * Redis restart without persistence would (all at once, never half). */
+static inline pid_t itest_dispatcher_start(const char *schema, int *http_port, int *ops_port, const char *const *extra) {
+    return itest_dispatcher_start_at(schema, http_port, ops_port, extra, NULL);
+}
+
 static inline void itest_redis_lose_everything(void) {
     char err[256];
     redis_t *r = redis_connect(config_str(itest_cfg, "redis.url"), err, sizeof(err));

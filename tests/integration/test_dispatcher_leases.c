@@ -456,6 +456,47 @@ static void test_metrics_show_leases_and_queues(void **state) {
     assert_non_null(strstr(body, "annot_leases_total{outcome=\"submitted\"}"));
 }
 
+/* kill -9 between the Redis script that ends the lease and the PostgreSQL
+ * commit that records the submission: nothing is recorded, and the next
+ * dispatcher queues the task again (it is never stuck "done" in Redis
+ * alone); its new holder submits it. */
+static void test_crash_before_commit_loses_no_task(void **state) {
+    (void)state;
+    /* A fresh annotator: the one above was suspended. */
+    char worker[128], extra[128];
+    snprintf(extra, sizeof(extra), "--locale en-US --skills %s", skill);
+    itest_user_add(schema, "annotator", extra, worker, sizeof(worker));
+    itest_stop_cleanly(dispatcher);
+    static const char *const extra_x[] = {"lease.annotation.ttl.ms=60000", NULL};
+    pid_t crashing = itest_dispatcher_start_at(schema, &http_port, &ops_port, extra_x, "dispatcher.submit.before_commit");
+    produce_task(5);
+    char task[128];
+    snprintf(task, sizeof(task), "%s-task-5", itest_run);
+    lease_resp_t a, b;
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    do {
+        lease(worker, "{\"queue\":\"annotation\",\"wait_s\":20}", &a);
+    } while (a.status == 204 && time(NULL) < deadline);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.task_id, task);
+    char body[4096];
+    const char *sub = "{\"description\":\"curry rice with the sauce poured over the rice\"}";
+    assert_true(post(worker, a.lease_id, "submit", sub, body, sizeof(body)) != 202);
+    int st = itest_wait(crashing);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    pg_t *pg = itest_pg(schema);
+    assert_int_equal(itest_pg_number_p(pg, "SELECT count(*) FROM submissions WHERE task_id = $1", task), 0);
+
+    dispatcher = itest_dispatcher_start(schema, &http_port, &ops_port, extra_x);
+    lease(worker, "{\"queue\":\"annotation\",\"wait_s\":30}", &b);
+    assert_int_equal(b.status, 200);
+    assert_string_equal(b.task_id, task);
+    assert_true(b.fence > a.fence);
+    assert_int_equal(post(worker, b.lease_id, "submit", sub, body, sizeof(body)), 202);
+    assert_int_equal(itest_pg_number_p(pg, "SELECT count(*) FROM submissions WHERE task_id = $1", task), 1);
+    pg_close(pg);
+}
+
 static void test_sigterm_stops_cleanly(void **state) {
     (void)state;
     itest_stop_cleanly(dispatcher);
@@ -472,6 +513,7 @@ int main(void) {
         cmocka_unit_test(test_tasks_import),
         cmocka_unit_test(test_roles_suspension_and_bad_input),
         cmocka_unit_test(test_metrics_show_leases_and_queues),
+        cmocka_unit_test(test_crash_before_commit_loses_no_task),
         cmocka_unit_test(test_sigterm_stops_cleanly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
