@@ -24,6 +24,8 @@ struct http_server {
     size_t max_body;
     int port;
     atomic_int in_flight;
+    _Atomic(http_observer_fn) observer;
+    void *_Atomic observer_opaque;
 };
 
 typedef struct http_ctx {
@@ -77,20 +79,28 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         *upload_data_size = 0;
         return MHD_YES;
     }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     http_response_t resp = {0};
-    if (ctx->too_large) {
-        http_response_error(&resp, 413, "too_large", "request body exceeds %zu bytes", srv->max_body);
-        return http_queue(conn, &resp);
-    }
     http_request_t req = {
         .method = method,
         .path = url,
         .body = ctx->body ? ctx->body : "",
-        .body_len = ctx->len,
+        .body_len = ctx->too_large ? 0 : ctx->len,
         .conn = conn,
     };
-    srv->handler(srv->opaque, &req, &resp);
-    if (resp.status == 0) http_response_error(&resp, 500, "internal", "no response");
+    if (ctx->too_large) {
+        http_response_error(&resp, 413, "too_large", "request body exceeds %zu bytes", srv->max_body);
+    } else {
+        srv->handler(srv->opaque, &req, &resp);
+        if (resp.status == 0) http_response_error(&resp, 500, "internal", "no response");
+    }
+    http_observer_fn observe = atomic_load(&srv->observer);
+    if (observe != NULL) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        observe(atomic_load(&srv->observer_opaque), &req, &resp,
+                (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    }
     return http_queue(conn, &resp);
 }
 
@@ -135,6 +145,11 @@ static int http_addr_parse(const char *addr, struct sockaddr_in *sin) {
     else if (inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, &sin->sin_addr) != 1)
         return -1;
     return 0;
+}
+
+void http_server_observe(http_server_t *srv, http_observer_fn fn, void *opaque) {
+    atomic_store(&srv->observer_opaque, opaque);
+    atomic_store(&srv->observer, fn);
 }
 
 http_server_t *http_server_start(const char *addr, size_t max_body, unsigned threads,

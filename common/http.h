@@ -27,6 +27,10 @@ typedef struct http_response {
 } http_response_t;
 
 typedef void (*http_handler_fn)(void *opaque, const http_request_t *req, http_response_t *resp);
+/* Sees every answer, the server's own 413s included, with the seconds from
+ * the complete request to the filled-in response (metrics). */
+typedef void (*http_observer_fn)(void *opaque, const http_request_t *req, const http_response_t *resp,
+                                 double seconds);
 
 /* Starts serving on "host:port" (port 0: any free port).  threads = 0 gives a
  * thread per connection (for long polls), 1 one thread for all, n a pool. */
@@ -35,6 +39,8 @@ http_server_t *http_server_start(const char *addr, size_t max_body, unsigned thr
                                  size_t errlen);
 /* The port actually bound. */
 int http_server_port(const http_server_t *srv);
+/* Installs the observer (NULL: none). */
+void http_server_observe(http_server_t *srv, http_observer_fn fn, void *opaque);
 /* Stops accepting, waits up to drain_ms for requests in flight, then stops. */
 void http_server_stop(http_server_t *srv, int drain_ms);
 

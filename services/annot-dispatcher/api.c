@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "auth.h"
 #include "log.h"
@@ -199,26 +198,35 @@ static int route_match(const char *pattern, const char *path, char *id, size_t i
     return 1;
 }
 
-static double mono_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+/* The route of method and path, or NULL; *path_known says whether another
+ * method would have matched; id gets the {id} segment. */
+static const route_t *route_find(const http_request_t *req, int *path_known, char *id, size_t idlen) {
+    *path_known = 0;
+    for (const route_t *r = routes; r->path != NULL; r++) {
+        if (!route_match(r->path, req->path, id, idlen)) continue;
+        *path_known = 1;
+        if (strcmp(r->method, req->method) == 0) return r;
+    }
+    return NULL;
+}
+
+void api_observe(void *opaque, const http_request_t *req, const http_response_t *resp, double seconds) {
+    api_t *api = opaque;
+    int path_known;
+    char id[128], labels[256], status[8];
+    const route_t *route = route_find(req, &path_known, id, sizeof(id));
+    snprintf(status, sizeof(status), "%d", resp->status);
+    metrics_labels(labels, sizeof(labels), "route", route ? route->path : "other", "status", status, NULL);
+    metrics_observe(metrics_histogram(api->metrics, "annot_http_request_seconds", "API request latency", labels,
+                                      NULL, 0),
+                    seconds);
 }
 
 void api_handle(void *opaque, const http_request_t *req, http_response_t *resp) {
     api_t *api = opaque;
-    double t0 = mono_s();
-    const route_t *route = NULL;
-    int path_known = 0;
+    int path_known;
     char id[128] = "";
-    for (const route_t *r = routes; r->path != NULL; r++) {
-        if (!route_match(r->path, req->path, id, sizeof(id))) continue;
-        path_known = 1;
-        if (strcmp(r->method, req->method) == 0) {
-            route = r;
-            break;
-        }
-    }
+    const route_t *route = route_find(req, &path_known, id, sizeof(id));
     if (route == NULL) {
         if (path_known) http_response_error(resp, 405, "method_not_allowed", "%s is not allowed on %s", req->method, req->path);
         else http_response_error(resp, 404, "not_found", "no such endpoint");
@@ -240,10 +248,4 @@ void api_handle(void *opaque, const http_request_t *req, http_response_t *resp) 
             route->fn(api, &user, id, req, resp);
         }
     }
-    char labels[256], status[8];
-    snprintf(status, sizeof(status), "%d", resp->status);
-    metrics_labels(labels, sizeof(labels), "route", route ? route->path : "other", "status", status, NULL);
-    metrics_observe(metrics_histogram(api->metrics, "annot_http_request_seconds", "API request latency", labels,
-                                      NULL, 0),
-                    mono_s() - t0);
 }

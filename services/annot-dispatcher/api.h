@@ -30,5 +30,8 @@ void api_init(api_t *api, pg_pool_t *pool, const check_rules_t *rules, work_t *w
 void api_destroy(api_t *api);
 /* The http_handler_fn of the API server. */
 void api_handle(void *opaque, const http_request_t *req, http_response_t *resp);
+/* Its http_observer_fn: the latency histogram by route and status, the
+ * server's 413s included. */
+void api_observe(void *opaque, const http_request_t *req, const http_response_t *resp, double seconds);
 
 #endif

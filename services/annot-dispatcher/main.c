@@ -269,6 +269,7 @@ int main(int argc, char **argv) {
         log_fatal("config key 'http.addr': %s", err);
         goto out;
     }
+    http_server_observe(http, api_observe, &api);
     ready_ctx_t ready = {pool, pipe};
     if (service_ops_start(&svc, dispatcher_ready, &ready) != 0) goto out;
     log_write_fields(LOG_LEVEL_INFO, json_pack("{s:i}", "http_port", http_server_port(http)), "API listening");

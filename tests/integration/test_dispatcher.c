@@ -125,6 +125,8 @@ static void test_bad_input_gets_4xx_and_server_stays_up(void **state) {
     assert_int_equal(itest_http_get(ops_port, "/healthz", body, sizeof(body)), 200);
     assert_int_equal(itest_http_get(ops_port, "/metrics", body, sizeof(body)), 200);
     assert_non_null(strstr(body, "annot_http_request_seconds_count{route=\"/v1/check\",status=\"401\"} 3"));
+    /* The server's own 413 (the handler never ran) is counted too. */
+    assert_non_null(strstr(body, "annot_http_request_seconds_count{route=\"/v1/check\",status=\"413\"} 1"));
 }
 
 static void test_sigterm_stops_cleanly(void **state) {

@@ -355,6 +355,45 @@ static void test_body_too_large_declared(void **state) {
     free(body);
 }
 
+/* The observer sees every answer, the server's own 413 included, with the
+ * request's path. */
+typedef struct observed {
+    pthread_mutex_t lock;
+    int n, last_status;
+    char last_path[64];
+} observed_t;
+
+static void observer(void *opaque, const http_request_t *req, const http_response_t *resp, double seconds) {
+    observed_t *o = opaque;
+    assert_true(seconds >= 0);
+    pthread_mutex_lock(&o->lock);
+    o->n++;
+    o->last_status = resp->status;
+    snprintf(o->last_path, sizeof(o->last_path), "%s", req->path);
+    pthread_mutex_unlock(&o->lock);
+}
+
+static void test_observer_sees_every_answer(void **state) {
+    fixture_t *fx = *state;
+    static observed_t o = {PTHREAD_MUTEX_INITIALIZER, 0, 0, ""};
+    http_server_observe(fx->srv, observer, &o);
+    answer_t a = http_post(fx->port, "/echo", "hi", 2);
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+    assert_int_equal(o.n, 1);
+    assert_int_equal(o.last_status, 200);
+    char *body = malloc(MAX_BODY + 1);
+    memset(body, 'b', MAX_BODY + 1);
+    a = http_post(fx->port, "/echo", body, MAX_BODY + 1);
+    assert_int_equal(a.status, 413);
+    answer_free(&a);
+    free(body);
+    assert_int_equal(o.n, 2);
+    assert_int_equal(o.last_status, 413);
+    assert_string_equal(o.last_path, "/echo");
+    assert_int_equal(calls(fx), 1);
+}
+
 static void test_body_too_large_chunked(void **state) {
     fixture_t *fx = *state;
     /* No Content-Length: the limit must hold while the chunks arrive. */
@@ -491,6 +530,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_body_at_limit_accepted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_too_large_declared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_too_large_chunked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_observer_sees_every_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handler_without_answer_gives_500, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_address_and_port_in_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_waits_thread_per_connection,
