@@ -170,6 +170,11 @@ kafka_consumer_t *kafka_consumer_new(const config_t *cfg, const char *group,
                                     "enable.auto.offset.store", "false",
                                     "enable.auto.commit", "true",
                                     "auto.offset.reset", "earliest",
+                                    /* A killed member's partitions move after
+                                     * 10 s, not librdkafka's 45; and a restart
+                                     * does not wait 45 s for a member id the
+                                     * group still holds (librdkafka #5569). */
+                                    "session.timeout.ms", "10000",
                                     NULL};
     rd_kafka_conf_t *conf = kafka_conf_new(cfg, group, defaults, errstr, errlen);
     if (conf == NULL) {

@@ -306,13 +306,9 @@ static inline pid_t itest_dispatcher_start_at(const char *schema, int *http_port
     snprintf(a_ops, sizeof(a_ops), "ops.addr=127.0.0.1:%d", *ops_port);
     snprintf(a_ns, sizeof(a_ns), "dispatcher.redis.ns=%s", itest_run);
     snprintf(a_group, sizeof(a_group), "dispatcher.group=disp-%s-%s", itest_run, schema);
-    /* A short session: a restarted dispatcher should not wait out the
-     * default 45 s for a member id the group still holds (librdkafka
-     * issue 5569). */
-    char *argv[34] = {"bin/annot-dispatcher", "-X", a_schema, "-X", a_http, "-X", a_ops, "-X", a_ns, "-X", a_group,
-                      "-X", "kafka.session.timeout.ms=6000"};
-    int n = 13;
-    for (size_t i = 0; extra && extra[i] && n < 32; i++) {
+    char *argv[32] = {"bin/annot-dispatcher", "-X", a_schema, "-X", a_http, "-X", a_ops, "-X", a_ns, "-X", a_group};
+    int n = 11;
+    for (size_t i = 0; extra && extra[i] && n < 30; i++) {
         argv[n++] = "-X";
         argv[n++] = (char *)extra[i];
     }
