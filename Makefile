@@ -51,8 +51,12 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .PHONY: all deps test test-unit test-integration test-kafka demo bench up down clean help
 .DEFAULT_GOAL := all
-# Keep objects that only pattern rules produce (make would delete them).
-.SECONDARY:
+# Keep the objects that only pattern rules produce (make would delete them
+# as intermediates).  Named one by one: a bare .SECONDARY would make every
+# file intermediate, and a missing library object would then never be built.
+TEST_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(UNIT_SRCS) $(INTEG_SRCS) $(BENCH_SRCS))
+PROG_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(wildcard services/*/*.c tools/*/*.c))
+.SECONDARY: $(TEST_OBJS) $(PROG_OBJS) $(PROTO_SRCS) $(PROTO_HDRS)
 
 all: $(PROGS) $(UNIT_TESTS) $(INTEG_BINS) $(BENCH_BINS)
 

@@ -21,9 +21,9 @@
 #include "log.h"
 #include "redis.h"
 
-#include "../../services/annot-dispatcher/lease_event.c"
-#include "../../services/annot-dispatcher/lease_policy.c"
-#include "../../services/annot-dispatcher/leases.c"
+
+#include "lease_policy.h"
+#include "leases.h"
 
 #define POOL "en-US/dish"
 #define TASK_JSON_FMT "{\"task_id\":\"%s\",\"kind\":\"production\",\"main_object\":\"katsu curry\",\"locale\":\"en-US\"}"

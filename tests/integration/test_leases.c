@@ -23,9 +23,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../services/annot-dispatcher/lease_policy.c"
-#include "../../services/annot-dispatcher/lease_event.c"
-#include "../../services/annot-dispatcher/leases.c"
+#include "lease_policy.h"
+
+#include "leases.h"
 #include "config.h"
 #include "event.h"
 #include "log.h"

@@ -7,10 +7,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
-#include "../../services/annot-dispatcher/lease_event.c"
-#include "../../services/annot-dispatcher/lease_policy.c"
+#include "lease_event.h"
+#include "lease_policy.h"
 
 #define LEASE "0b1d8e6a-3f0c-4c7e-9a55-2f6f1e0d4a71"
 

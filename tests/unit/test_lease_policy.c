@@ -17,7 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../services/annot-dispatcher/lease_policy.c"
+#include "lease_policy.h"
 #include "event.h"
 
 static char errstr[256];
