@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks docker/ without a Docker engine (CI has none):
 #   1. docker/build.sh, the Dockerfile's build step, run on the host into a
-#      temporary prefix: every binary answers --version, and `ldd` finds
+#      temporary prefix, in a copy of exactly what the build stage COPYs:
+#      every binary answers --version, and `ldd` finds
 #      each shared library in a package the runtime stage installs (the
 #      packages of docker/runtime-packages.txt, their dependencies, and
 #      Debian's required base that debian:bookworm-slim holds);
@@ -32,9 +33,19 @@ design_services=(annot-dispatcher annot-autochecker annot-assigner annot-funnel 
 present_services=()
 for main in services/*/main.c; do present_services+=("$(basename "$(dirname "$main")")"); done
 
-# 1. The build script on the host.
+# 1. The build script on the host, in a tree holding only what the
+# Dockerfile's build stage COPYs, so a file the build needs and the image
+# lacks fails here too.
+ctx=$tmp/context
+mkdir -p "$ctx"
+awk '/^FROM /{n++} n == 1 && /^COPY / && !/--from/ {print $2}' docker/Dockerfile >"$tmp/copied"
+while read -r src; do
+  mkdir -p "$ctx/$(dirname "$src")"
+  cp -R "$src" "$ctx/$src"
+done <"$tmp/copied"
 prefix=$tmp/prefix
-docker/build.sh "$prefix" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log" >&2; fail "docker/build.sh"; exit 1; }
+"$ctx/docker/build.sh" "$prefix" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log" >&2; fail "docker/build.sh"; exit 1; }
+ok "docker/build.sh in a tree of the build stage's COPYs ($(xargs <"$tmp/copied"))"
 for s in "${present_services[@]}" annotctl; do
   [ -x "$prefix/bin/$s" ] || fail "build.sh did not install bin/$s"
 done
