@@ -179,9 +179,10 @@ else
   fail "a missing ANNOT_DATABASE_URL_FILE failed without naming it: $out"
 fi
 
-# 7. The staged tree runs as a container runs it: from the image's WORKDIR
-# (share/annot, where the migrations sit at their default paths), with the
-# image's ANNOT_CONFIG_DIR, secrets from files and --config as compose
+# 7. The staged tree runs as a container runs it: as the image's uid 10001
+# (when we are root), from the image's WORKDIR (share/annot, where the
+# migrations sit at their default paths), with the image's
+# ANNOT_CONFIG_DIR, secrets from files and --config as compose
 # passes them, against a real PostgreSQL, Redis and Kafka (the embedded
 # stack on loopback, ports ANNOT_CHECK_PG_PORT / ANNOT_CHECK_REDIS_PORT);
 # each service must answer the HEALTHCHECK command and /readyz, and stop
@@ -210,9 +211,16 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # container: runs a staged binary the way the image does.  Always called
 # in a subshell (`&` or `$(...)`), so the exec makes the binary that
 # subshell's pid: the one SIGTERM reaches.
+as_image_user=()
+if [ "$(id -u)" -eq 0 ]; then
+  # The image's user (uid 10001, no home, no groups); it must read the tree
+  # and the secrets as the container user does.
+  as_image_user=(setpriv --reuid=10001 --regid=10001 --clear-groups)
+  chmod 0755 "$tmp"
+fi
 container() {
   cd "$prefix/share/annot" &&
-    exec env -u ANNOT_DATABASE_URL -u ANNOT_REDIS_URL ANNOT_CONFIG_DIR=config \
+    exec "${as_image_user[@]}" env -u ANNOT_DATABASE_URL -u ANNOT_REDIS_URL ANNOT_CONFIG_DIR=config \
       ANNOT_KAFKA_BROKERS="$brokers" ANNOT_DATABASE_URL_FILE="$sec/database_url" \
       ANNOT_REDIS_URL_FILE="$sec/redis_url" "$@"
 }
