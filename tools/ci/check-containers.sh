@@ -2,7 +2,8 @@
 # Checks docker/ without a Docker engine (CI has none):
 #   1. docker/build.sh, the Dockerfile's build step, run on the host into a
 #      temporary prefix, in a copy of exactly what the build stage COPYs:
-#      every binary answers --version, and `ldd` finds
+#      every binary answers --version, the package lists resolve in Debian
+#      (apt-get install -s), and `ldd` finds
 #      each shared library in a package the runtime stage installs (the
 #      packages of docker/runtime-packages.txt, their dependencies, and
 #      Debian's required base that debian:bookworm-slim holds);
@@ -64,6 +65,15 @@ done
   fail "build.sh did not install config/"
 for s in "${present_services[@]}"; do
   [ -d "$prefix/share/annot/services/$s/migrations" ] || fail "build.sh did not install $s's migrations"
+done
+
+# The Dockerfile's apt-get lines name packages Debian has (simulated).
+for list in docker/build-packages.txt docker/runtime-packages.txt; do
+  if sed 's/#.*//' "$list" | xargs apt-get install -s --no-install-recommends >"$tmp/apt.log" 2>&1; then
+    ok "apt-get install -s: every package of $list resolves"
+  else
+    fail "$list: $(grep '^E:' "$tmp/apt.log" | xargs)"
+  fi
 done
 
 # The packages the runtime stage ends up with.
@@ -198,7 +208,7 @@ stack_stop() {
   rm -rf "$tmp"
 }
 trap stack_stop EXIT
-tools/stack/down.sh >/dev/null
+tools/stack/down.sh >/dev/null 2>&1
 tools/stack/up.sh >"$tmp/stack.log" 2>&1 || { cat "$tmp/stack.log" >&2; fail "embedded stack did not start"; exit 1; }
 stack_env() { (. "$ANNOT_RUN_DIR/devstack.env" && printenv "$1"); }
 sec=$tmp/smoke-secrets
