@@ -49,7 +49,7 @@ INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRCS))
 BENCH_SRCS := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test test-unit test-integration test-kafka demo bench up down clean help
+.PHONY: all deps test test-unit test-integration test-kafka demo bench up down clean help check-containers
 .DEFAULT_GOAL := all
 # Keep the objects that only pattern rules produce (make would delete them
 # as intermediates).  Named one by one: a bare .SECONDARY would make every
@@ -67,6 +67,7 @@ help:
 	@echo "make demo         the main job on the embedded stack"
 	@echo "make bench        benchmarks (figures, not pass/fail)"
 	@echo "make up / down    start / stop the embedded stack under run/"
+	@echo "make check-containers  docker/ checked without an engine (build script, ldd, compose, promtool, hadolint)"
 
 # Generated headers come first: every object may include them.
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
@@ -134,6 +135,9 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	tools/stack/run-bench.sh
+
+check-containers:
+	tools/ci/check-containers.sh
 
 up: all
 	tools/stack/up.sh

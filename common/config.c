@@ -13,7 +13,7 @@ const config_def_t config_common_defs[] = {
     {"kafka.bootstrap.servers", CONFIG_STRING, "127.0.0.1:9092", "ANNOT_KAFKA_BROKERS", 0, 0, false,
      "Kafka bootstrap brokers (host:port,...)"},
     {"redis.url", CONFIG_STRING, "redis://127.0.0.1:6379/0", "ANNOT_REDIS_URL", 0, 0, false,
-     "Redis URL redis://[:password@]host:port[/db]"},
+     "Redis URL redis://[[user]:password@]host:port[/db] (%XX escapes in user and password)"},
     {"database.url", CONFIG_STRING, "postgresql://127.0.0.1:5432/annot", "ANNOT_DATABASE_URL", 0, 0, false,
      "PostgreSQL connection URI"},
     {"config.dir", CONFIG_STRING, "config", "ANNOT_CONFIG_DIR", 0, 0, false,
@@ -226,15 +226,61 @@ int config_load_file(config_t *cfg, const char *path, bool optional, char *errst
     return rc;
 }
 
+/* Reads the value of a <VAR>_FILE variable: the whole file less its trailing
+ * line breaks (editors and `echo` add one; a secret never ends in one).
+ * Returns a malloc'd string, or NULL with errstr naming the variable.  The
+ * content is never echoed: it is a secret. */
+static char *config_env_file_read(const char *var, const char *path, char *errstr, size_t errlen) {
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(errstr, errlen, "environment %s: cannot read '%s': %s", var, path, strerror(errno));
+        return NULL;
+    }
+    enum { ENV_FILE_MAX = 65536 };
+    char *buf = malloc(ENV_FILE_MAX + 1);
+    if (buf == NULL) abort();
+    size_t n = fread(buf, 1, ENV_FILE_MAX + 1, f);
+    int failed = ferror(f);
+    fclose(f);
+    if (failed || n > ENV_FILE_MAX) {
+        snprintf(errstr, errlen, "environment %s: '%s': %s", var, path,
+                 failed ? "read error" : "larger than 64 KiB");
+        free(buf);
+        return NULL;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) n--;
+    buf[n] = '\0';
+    if (strlen(buf) != n) {
+        snprintf(errstr, errlen, "environment %s: '%s' holds a NUL byte", var, path);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
 int config_load_env(config_t *cfg, char *errstr, size_t errlen) {
     for (size_t t = 0; t < 2; t++) {
         for (const config_def_t *d = cfg->tables[t]; d != NULL && d->key != NULL; d++) {
             if (d->env == NULL) continue;
-            const char *v = getenv(d->env);
-            if (v == NULL) continue;
-            char origin[128];
-            snprintf(origin, sizeof(origin), "env %s", d->env);
-            if (config_set(cfg, d->key, v, origin, errstr, errlen) != 0) return -1;
+            char file_var[128], origin[4200];
+            snprintf(file_var, sizeof(file_var), "%s_FILE", d->env);
+            const char *v = getenv(d->env), *path = getenv(file_var);
+            if (v != NULL && path != NULL) {
+                snprintf(errstr, errlen, "config key '%s': both %s and %s are set; set one", d->key, d->env,
+                         file_var);
+                return -1;
+            }
+            if (v != NULL) {
+                snprintf(origin, sizeof(origin), "env %s", d->env);
+                if (config_set(cfg, d->key, v, origin, errstr, errlen) != 0) return -1;
+            } else if (path != NULL) {
+                char *value = config_env_file_read(file_var, path, errstr, errlen);
+                if (value == NULL) return -1;
+                snprintf(origin, sizeof(origin), "env %s (%s)", file_var, path);
+                int rc = config_set(cfg, d->key, value, origin, errstr, errlen);
+                free(value);
+                if (rc != 0) return -1;
+            }
         }
     }
     return 0;

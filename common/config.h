@@ -49,7 +49,10 @@ int config_set_pair(config_t *cfg, const char *pair, const char *origin,
  * error unless optional is true. */
 int config_load_file(config_t *cfg, const char *path, bool optional,
                      char *errstr, size_t errlen);
-/* Applies every declared key whose environment variable is set. */
+/* Applies every declared key whose environment variable is set.  VAR_FILE
+ * names a file holding the value instead (Docker and compose secrets mount
+ * them under /run/secrets), its trailing line breaks dropped; setting both
+ * VAR and VAR_FILE is an error. */
 int config_load_env(config_t *cfg, char *errstr, size_t errlen);
 /* Checks that every required key has a value. */
 int config_check_required(const config_t *cfg, char *errstr, size_t errlen);

@@ -1,6 +1,7 @@
 /* redis: see redis.h. */
 #include "redis.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,21 +13,51 @@ struct redis {
     char host[256];
     int port;
     int db;
+    char username[256];
     char password[256];
 };
+
+/* Copies the n bytes at src into dst, decoding %XX escapes (RFC 3986), so a
+ * password may hold '@', ':' or '/'. */
+static int redis_url_unescape(char *dst, size_t cap, const char *src, size_t n) {
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (c == '%') {
+            if (i + 2 >= n) return -1;
+            if (!isxdigit((unsigned char)src[i + 1]) || !isxdigit((unsigned char)src[i + 2])) return -1;
+            char hex[3] = {src[i + 1], src[i + 2], '\0'};
+            c = (unsigned char)strtol(hex, NULL, 16);
+            if (c == '\0') return -1;
+            i += 2;
+        }
+        if (o + 1 >= cap) return -1;
+        dst[o++] = (char)c;
+    }
+    dst[o] = '\0';
+    return 0;
+}
 
 static int redis_url_parse(redis_t *r, const char *url, char *errstr, size_t errlen) {
     const char *p = url;
     if (strncmp(p, "redis://", 8) != 0) goto bad;
     p += 8;
-    const char *at = strchr(p, '@');
+    /* userinfo ends at the last '@' before the host (an unescaped '@' in
+     * the password stays in the userinfo). */
+    const char *host_start = strpbrk(p, "/");
+    const char *at = NULL;
+    for (const char *q = p; *q && (host_start == NULL || q < host_start); q++)
+        if (*q == '@') at = q;
     if (at != NULL) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
-        const char *pw = colon ? colon + 1 : p;
-        size_t n = (size_t)(at - pw);
-        if (n >= sizeof(r->password)) goto bad;
-        memcpy(r->password, pw, n);
-        r->password[n] = '\0';
+        if (colon == NULL) {
+            /* redis://password@host, as redis-cli -u accepts */
+            if (redis_url_unescape(r->password, sizeof(r->password), p, (size_t)(at - p)) != 0) goto bad;
+        } else {
+            if (redis_url_unescape(r->username, sizeof(r->username), p, (size_t)(colon - p)) != 0 ||
+                redis_url_unescape(r->password, sizeof(r->password), colon + 1, (size_t)(at - colon - 1)) != 0)
+                goto bad;
+        }
         p = at + 1;
     }
     const char *colon = strchr(p, ':');
@@ -53,7 +84,7 @@ static int redis_url_parse(redis_t *r, const char *url, char *errstr, size_t err
     return 0;
 bad:
     /* Never echo the URL: it may hold the password. */
-    snprintf(errstr, errlen, "bad Redis URL (want redis://[:password@]host:port[/db])");
+    snprintf(errstr, errlen, "bad Redis URL (want redis://[[user]:password@]host:port[/db], %%XX escapes in user and password)");
     return -1;
 }
 
@@ -69,7 +100,10 @@ static int redis_reconnect(redis_t *r, char *errstr, size_t errlen) {
     redisSetTimeout(r->ctx, (struct timeval){5, 0});
     redisReply *rep;
     if (r->password[0]) {
-        rep = redisCommand(r->ctx, "AUTH %s", r->password);
+        /* With a user name: Redis 6 ACL users; without: the default user
+         * (requirepass). */
+        if (r->username[0]) rep = redisCommand(r->ctx, "AUTH %s %s", r->username, r->password);
+        else rep = redisCommand(r->ctx, "AUTH %s", r->password);
         int ok = rep && rep->type == REDIS_REPLY_STATUS;
         if (rep) freeReplyObject(rep);
         if (!ok) {

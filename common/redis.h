@@ -17,7 +17,9 @@ typedef struct redis_script {
     char sha[41]; /* filled in by the first load */
 } redis_script_t;
 
-/* Parses redis://[:password@]host:port[/db] and connects (timeout 2 s). */
+/* Parses redis://[[user]:password@]host:port[/db] (user and password
+ * %XX-escaped; with a user, AUTH user password for a Redis 6 ACL user) and
+ * connects (timeout 2 s).  hiredis 0.14 has no TLS: see docs/OPERATIONS.md. */
 redis_t *redis_connect(const char *url, char *errstr, size_t errlen);
 void redis_close(redis_t *r);
 

@@ -243,6 +243,39 @@ static void test_redis_reconnects(void **state) {
     redis_close(r);
 }
 
+/* A Redis 6 ACL user and a password holding URL delimiters, %-escaped in
+ * the URL: AUTH user password, and a wrong password fails at connect. */
+static void test_redis_acl_user_auth(void **state) {
+    (void)state;
+    redis_t *admin = redis_open();
+    char err[512], user[64];
+    snprintf(user, sizeof(user), "itest-%s", run_id);
+    redisReply *rep = redis_command(admin, err, sizeof(err), "ACL SETUSER %s on >p@ss:w/rd%% ~* &* +@all", user);
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    const char *base = config_str(cfg, "redis.url") + strlen("redis://");
+    char url[512];
+    snprintf(url, sizeof(url), "redis://%s:p%%40ss%%3Aw%%2Frd%%25@%s", user, base);
+    redis_t *r = redis_connect(url, err, sizeof(err));
+    if (r == NULL) fail_msg("connect as ACL user: %s", err);
+    rep = redis_command(r, err, sizeof(err), "ACL WHOAMI");
+    assert_non_null(rep);
+    assert_string_equal(rep->str, user);
+    freeReplyObject(rep);
+    redis_close(r);
+    snprintf(url, sizeof(url), "redis://%s:wrong-pw@%s", user, base);
+    assert_null(redis_connect(url, err, sizeof(err)));
+    assert_non_null(strstr(err, "AUTH failed"));
+    assert_null(strstr(err, "wrong-pw"));
+    snprintf(url, sizeof(url), "redis://%s:bad%%4@%s", user, base);
+    assert_null(redis_connect(url, err, sizeof(err)));
+    assert_non_null(strstr(err, "bad Redis URL"));
+    rep = redis_command(admin, err, sizeof(err), "ACL DELUSER %s", user);
+    freeReplyObject(rep);
+    redis_close(admin);
+}
+
 static void test_redis_bad_url(void **state) {
     (void)state;
     char err[512];
@@ -261,6 +294,7 @@ int main(void) {
         cmocka_unit_test(test_pg_params_errors_reconnect),
         cmocka_unit_test(test_redis_script_survives_flush),
         cmocka_unit_test(test_redis_reconnects),
+        cmocka_unit_test(test_redis_acl_user_auth),
         cmocka_unit_test(test_redis_bad_url),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -43,7 +43,8 @@ static void temp_file_write(char path[64], const char *text) {
 static int setup(void **state) {
     static const char *const vars[] = {"TEST_CONFIG_WORKERS", "TEST_CONFIG_RATIO",
                                        "TEST_CONFIG_VERBOSE", "TEST_CONFIG_NAME",
-                                       "TEST_CONFIG_TOKEN"};
+                                       "TEST_CONFIG_TOKEN", "TEST_CONFIG_WORKERS_FILE",
+                                       "TEST_CONFIG_NAME_FILE", "TEST_CONFIG_TOKEN_FILE"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) unsetenv(vars[i]);
     errstr[0] = '\0';
     *state = config_new(test_defs);
@@ -180,6 +181,50 @@ static void test_env_bad_value_names_variable(void **state) {
     assert_non_null(strstr(errstr, "TEST_CONFIG_RATIO"));
     assert_true(config_double(cfg, "ratio") == 0.5);
     unsetenv("TEST_CONFIG_RATIO");
+}
+
+/* Compose and Docker secrets: VAR_FILE names a file holding the value. */
+static void test_env_file_variant(void **state) {
+    config_t *cfg = *state;
+    char path[64];
+    temp_file_write(path, "s3cret#with:chars@\n");
+    setenv("TEST_CONFIG_TOKEN_FILE", path, 1);
+    assert_int_equal(config_load_env(cfg, errstr, sizeof(errstr)), 0);
+    /* The line break an editor adds is not part of the secret. */
+    assert_string_equal(config_str(cfg, "token"), "s3cret#with:chars@");
+    assert_non_null(strstr(config_origin(cfg, "token"), "TEST_CONFIG_TOKEN_FILE"));
+    assert_int_equal(config_check_required(cfg, errstr, sizeof(errstr)), 0);
+    /* Typed keys are validated as from any other source. */
+    char bad[64];
+    temp_file_write(bad, "many\n");
+    setenv("TEST_CONFIG_WORKERS_FILE", bad, 1);
+    assert_int_equal(config_load_env(cfg, errstr, sizeof(errstr)), -1);
+    assert_non_null(strstr(errstr, "'workers'"));
+    assert_non_null(strstr(errstr, "TEST_CONFIG_WORKERS_FILE"));
+    unsetenv("TEST_CONFIG_WORKERS_FILE");
+    unsetenv("TEST_CONFIG_TOKEN_FILE");
+    unlink(path);
+    unlink(bad);
+}
+
+static void test_env_file_errors_name_variable(void **state) {
+    config_t *cfg = *state;
+    setenv("TEST_CONFIG_NAME_FILE", "/nonexistent/secret", 1);
+    assert_int_equal(config_load_env(cfg, errstr, sizeof(errstr)), -1);
+    assert_non_null(strstr(errstr, "TEST_CONFIG_NAME_FILE"));
+    assert_non_null(strstr(errstr, "/nonexistent/secret"));
+    assert_string_equal(config_str(cfg, "name"), "svc");
+    /* Both forms at once is ambiguous: refused, naming both. */
+    char path[64];
+    temp_file_write(path, "from-file");
+    setenv("TEST_CONFIG_NAME_FILE", path, 1);
+    setenv("TEST_CONFIG_NAME", "from-env", 1);
+    assert_int_equal(config_load_env(cfg, errstr, sizeof(errstr)), -1);
+    assert_non_null(strstr(errstr, "TEST_CONFIG_NAME_FILE"));
+    assert_non_null(strstr(errstr, "TEST_CONFIG_NAME and"));
+    unsetenv("TEST_CONFIG_NAME");
+    unsetenv("TEST_CONFIG_NAME_FILE");
+    unlink(path);
 }
 
 static void test_set_last_wins(void **state) {
@@ -388,6 +433,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_file_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_overrides_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_bad_value_names_variable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_file_variant, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_file_errors_name_variable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_last_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_int_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_double_bounds, setup, teardown),

