@@ -401,6 +401,36 @@ static const char LEASE_LUA_HELD[] =
     LEASE_LUA_PRELUDE
     "return redis.call('ZCOUNT', KEYS[1], '(' .. num(now_ms(ARGV[2])), '+inf')\n";
 
+/* cancel: takes a task out of service whatever its state (queued, leased,
+ * parked): its lease ends (reported as revoked), it leaves its queue and is
+ * parked.  A reassigned validation task, whose replacement went to another
+ * validator.
+ *   KEYS: 1 task hash, 2 parked set; ARGV: 1 base, 2 task_id, 3 now.
+ *   Returns 1, or 0 when the task is unknown. */
+static const char LEASE_LUA_CANCEL[] =
+    LEASE_LUA_PRELUDE
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "local now = now_ms(ARGV[3])\n"
+    "evict(KEYS[1], ARGV[2], now)\n"
+    "redis.call('HSET', KEYS[1], 'state', 'parked', 'lease', '', 'parked_at', num(now))\n"
+    "redis.call('ZADD', KEYS[2], num(now), ARGV[2])\n"
+    "redis.call('DEL', base .. '" LEASE_SUFFIX_PAYLOAD "' .. ARGV[2])\n"
+    "return 1\n";
+
+/* loads: for each person, the tasks queued in their own queue and their
+ * live leases, in one round trip (the assigner's view of validator load).
+ *   KEYS: pairs of (own queue, held set); ARGV: 1 base, 2 now.
+ *   Returns a flat array: queued, live leases, per person. */
+static const char LEASE_LUA_LOADS[] =
+    LEASE_LUA_PRELUDE
+    "local now = now_ms(ARGV[2])\n"
+    "local out = {}\n"
+    "for i = 1, #KEYS, 2 do\n"
+    "  out[#out + 1] = redis.call('ZCARD', KEYS[i])\n"
+    "  out[#out + 1] = redis.call('ZCOUNT', KEYS[i + 1], '(' .. num(now), '+inf')\n"
+    "end\n"
+    "return out\n";
+
 /* claim: makes owner the one dispatcher instance that drains the queue's
  * EVENTS stream for the next ttl ms (renewed while it is), so several
  * instances do not relay the same entries twice over (harmless, since the

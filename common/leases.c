@@ -24,6 +24,8 @@ enum {
     SCRIPT_DEPTHS,
     SCRIPT_HELD,
     SCRIPT_CLAIM,
+    SCRIPT_CANCEL,
+    SCRIPT_LOADS,
     SCRIPT_COUNT,
 };
 
@@ -39,6 +41,8 @@ static const char *const script_source[SCRIPT_COUNT] = {
     [SCRIPT_DEPTHS] = LEASE_LUA_DEPTHS,
     [SCRIPT_HELD] = LEASE_LUA_HELD,
     [SCRIPT_CLAIM] = LEASE_LUA_CLAIM,
+    [SCRIPT_CANCEL] = LEASE_LUA_CANCEL,
+    [SCRIPT_LOADS] = LEASE_LUA_LOADS,
 };
 
 struct lease_store {
@@ -768,6 +772,53 @@ int lease_unconfirmed(lease_store_t *ls, lease_queue_t q, int64_t before_ms, cha
     for (size_t i = 0; i < rep->elements && *n < max; i++)
         if (reply_copy(rep->element[i], ids[*n], LEASE_ID_MAX + 1)) (*n)++;
     freeReplyObject(rep);
+    return LEASE_OK;
+}
+
+int lease_cancel(lease_store_t *ls, lease_queue_t q, const char *task_id, int64_t now_ms, char *errstr,
+                 size_t errlen) {
+    if (!lease_queue_valid((int)q)) return invalid(errstr, errlen, "queue: not a queue");
+    if (!lease_policy_id_valid(task_id)) return invalid(errstr, errlen, "task_id: not a valid id");
+    args_t a;
+    a.n = 0, a.bad = false;
+    args_key(&a, ls, q, LEASE_KEY_TASK, task_id);
+    args_key(&a, ls, q, LEASE_KEY_PARKED, NULL);
+    args_key(&a, ls, q, LEASE_KEY_BASE, NULL);
+    args_str(&a, task_id);
+    args_int(&a, now_ms > 0 ? now_ms : 0);
+    redisReply *rep;
+    int rc = script_call(ls, SCRIPT_CANCEL, 2, &a, &rep, errstr, errlen);
+    if (rc != LEASE_OK) return rc;
+    if (rep->type != REDIS_REPLY_INTEGER) return bad_reply(rep, "cancel", errstr, errlen);
+    freeReplyObject(rep);
+    return LEASE_OK;
+}
+
+int lease_loads(lease_store_t *ls, lease_queue_t q, const char *const *people, size_t n, int64_t now_ms,
+                long long *queued, long long *held, char *errstr, size_t errlen) {
+    if (!lease_queue_valid((int)q)) return invalid(errstr, errlen, "queue: not a queue");
+    /* In slices: args_t holds a bounded number of arguments. */
+    for (size_t from = 0; from < n; from += LEASE_POOLS_MAX / 2) {
+        size_t k = n - from < LEASE_POOLS_MAX / 2 ? n - from : LEASE_POOLS_MAX / 2;
+        args_t a;
+        a.n = 0, a.bad = false;
+        for (size_t i = 0; i < k; i++) {
+            if (!lease_policy_id_valid(people[from + i])) return invalid(errstr, errlen, "person: not a valid id");
+            args_key(&a, ls, q, LEASE_KEY_OWN, people[from + i]);
+            args_key(&a, ls, q, LEASE_KEY_HELD, people[from + i]);
+        }
+        args_key(&a, ls, q, LEASE_KEY_BASE, NULL);
+        args_int(&a, now_ms > 0 ? now_ms : 0);
+        redisReply *rep;
+        int rc = script_call(ls, SCRIPT_LOADS, (int)(2 * k), &a, &rep, errstr, errlen);
+        if (rc != LEASE_OK) return rc;
+        if (!reply_is_array(rep, 2 * k)) return bad_reply(rep, "loads", errstr, errlen);
+        for (size_t i = 0; i < k; i++) {
+            queued[from + i] = rep->element[2 * i]->integer;
+            held[from + i] = rep->element[2 * i + 1]->integer;
+        }
+        freeReplyObject(rep);
+    }
     return LEASE_OK;
 }
 

@@ -232,6 +232,15 @@ int lease_held_count(lease_store_t *ls, lease_queue_t q, const char *holder_id, 
 /* Leases of queue q not yet ended (live, or expired and not yet reaped). */
 int lease_open_count(lease_store_t *ls, lease_queue_t q, long long *count, char *errstr,
                      size_t errlen);
+/* For each of people[0..n), the tasks queued in their own queue of q and
+ * their live leases of q, into queued[] and held[] (one round trip per 16
+ * people). */
+int lease_loads(lease_store_t *ls, lease_queue_t q, const char *const *people, size_t n, int64_t now_ms,
+                long long *queued, long long *held, char *errstr, size_t errlen);
+/* Takes a task out of service: its lease (if any) ends, it leaves its queue
+ * and is parked.  LEASE_OK also when Redis does not know it. */
+int lease_cancel(lease_store_t *ls, lease_queue_t q, const char *task_id, int64_t now_ms, char *errstr,
+                 size_t errlen);
 /* Every pool that ever held a task of queue q: *pools is malloc'ed (free()
  * it), *npools its length. */
 int lease_pool_list(lease_store_t *ls, lease_queue_t q, lease_pool_name_t **pools,

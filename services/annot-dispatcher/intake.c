@@ -7,6 +7,7 @@
 
 #include "annot/v1/validation.pb-c.h"
 #include "lease_policy.h"
+#include "log.h"
 #include "people.h"
 #include "task_codec.h"
 
@@ -61,9 +62,11 @@ static pipeline_result_t intake_queue(intake_t *in, pg_t *pg, lease_queue_t q, c
 
 long intake_drain(intake_t *in, pg_t *pg, char *errstr, size_t errlen) {
     if (pg_ensure(pg, errstr, errlen) != 0) return -1;
+    /* New tasks to queue, and cancelled ones (a reassigned validation task)
+     * to take out of Redis. */
     PGresult *res = pg_query(pg, PGRES_TUPLES_OK,
-                             "SELECT task_id, queue, pool, owner_id, priority, payload::text, author_id FROM tasks "
-                             "WHERE NOT enqueued AND state = 'queued' ORDER BY created_at LIMIT 500",
+                             "SELECT task_id, queue, pool, owner_id, priority, payload::text, author_id, state FROM "
+                             "tasks WHERE NOT enqueued AND state IN ('queued', 'parked') ORDER BY created_at LIMIT 500",
                              0, NULL, errstr, errlen);
     if (res == NULL) return -1;
     int n = PQntuples(res);
@@ -75,7 +78,10 @@ long intake_drain(intake_t *in, pg_t *pg, char *errstr, size_t errlen) {
         lease_item_t item = {PQgetvalue(res, i, 0), q == LEASE_QUEUE_ANNOTATION ? PQgetvalue(res, i, 2) : NULL,
                              q != LEASE_QUEUE_ANNOTATION ? PQgetvalue(res, i, 3) : NULL, atoi(PQgetvalue(res, i, 4)),
                              PQgetvalue(res, i, 5), 0, author[0] ? author : NULL};
-        if (lease_enqueue(in->leases, q, &item, 0, errstr, errlen) < 0) break;
+        int rc = strcmp(PQgetvalue(res, i, 7), "parked") == 0
+                     ? lease_cancel(in->leases, q, item.task_id, 0, errstr, errlen)
+                     : lease_enqueue(in->leases, q, &item, 0, errstr, errlen);
+        if (rc < 0) break;
         const char *params[1] = {PQgetvalue(res, i, 0)};
         if (pg_command(pg, "UPDATE tasks SET enqueued = true WHERE task_id = $1", 1, params, errstr, errlen) < 0) break;
         done++;
@@ -135,6 +141,31 @@ static pipeline_result_t intake_assignment(intake_t *in, pipeline_ctx_t *ctx, co
         goto done;
     }
     PQclear(res);
+    if (a->replaces_assignment_id[0] != '\0') {
+        /* A reassignment: the assignment it replaces leaves its validator's
+         * queue (intake_drain cancels it in Redis after the commit), unless
+         * its verdict is already recorded: then this one is moot. */
+        const char *p1[1] = {a->replaces_assignment_id};
+        res = pg_query(pipeline_pg(ctx), PGRES_TUPLES_OK,
+                       "UPDATE tasks SET state = CASE WHEN state = 'queued' THEN 'parked' ELSE state END, "
+                       "enqueued = CASE WHEN state = 'queued' THEN false ELSE enqueued END "
+                       "WHERE task_id = $1 RETURNING state",
+                       1, p1, errstr, errlen);
+        if (res == NULL) {
+            r = PIPELINE_RETRY;
+            goto done;
+        }
+        bool moot = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "done") == 0;
+        PQclear(res);
+        if (moot) {
+            log_write_fields(LOG_LEVEL_INFO,
+                             json_pack("{s:s, s:s}", "assignment_id", a->assignment_id, "replaces",
+                                       a->replaces_assignment_id),
+                             "reassignment not queued: the replaced assignment was already validated");
+            r = PIPELINE_APPLIED;
+            goto done;
+        }
+    }
     const char *gv = a->task ? a->task->guideline_version : "";
     r = intake_queue(in, pipeline_pg(ctx), LEASE_QUEUE_VALIDATION, a->assignment_id, "validation", "", a->validator_id,
                      0, payload_text, gv, a->author_id, errstr, errlen);

@@ -1,0 +1,303 @@
+/* Integration: annot-assigner with annot-dispatcher on a real stack.
+ * Validators are created with `annotctl users add` (announced on the
+ * annotators topic through the dispatcher's outbox: the assigner's roster);
+ * checked submissions are produced on the checks topic as the autochecker
+ * would.  Then, over the dispatcher's HTTP API:
+ *   - each validator leases exactly the tasks assigned to them, and never
+ *     a submission of their own;
+ *   - a validator who lets a lease expire (parked after
+ *     lease.validation.max.attempts) sees the work go to another;
+ *   - the open work of validators who went quiet moves to one who is
+ *     active, and leaves the quiet ones' queues. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "annot/v1/check.pb-c.h"
+#include "itest.h"
+
+#define NVAL 3
+#define INACTIVE_MS 5000
+
+static char dschema[64], aschema[64], skill[32];
+static int http_port, ops_port, assigner_ops;
+static pid_t dispatcher, assigner;
+static char tokens[NVAL + 1][128], ids[NVAL + 1][64];
+
+static void user_id_of(const char *token, char *out, size_t len) {
+    char me[4096];
+    assert_int_equal(itest_http("GET", http_port, "/v1/me", token, NULL, 0, me, sizeof(me)), 200);
+    json_t *j = json_loads(me, 0, NULL);
+    snprintf(out, len, "%s", json_string_value(json_object_get(j, "user_id")));
+    json_decref(j);
+}
+
+static void validator_add(int i) {
+    char extra[128];
+    snprintf(extra, sizeof(extra), "--locale en-US --skills %s,exam", skill);
+    itest_user_add(dschema, "validator", extra, tokens[i], sizeof(tokens[i]));
+    user_id_of(tokens[i], ids[i], sizeof(ids[i]));
+}
+
+static pid_t assigner_start(void) {
+    char a_schema[128], a_group[128], a_ops[64], a_ns[64], a_inactive[64];
+    assigner_ops = itest_free_port();
+    snprintf(a_schema, sizeof(a_schema), "assigner.schema=%s", aschema);
+    snprintf(a_group, sizeof(a_group), "assigner.group=asg-%s", itest_run);
+    snprintf(a_ops, sizeof(a_ops), "ops.addr=127.0.0.1:%d", assigner_ops);
+    snprintf(a_ns, sizeof(a_ns), "dispatcher.redis.ns=%s", itest_run);
+    snprintf(a_inactive, sizeof(a_inactive), "assigner.inactive.after.ms=%d", INACTIVE_MS);
+    char *const argv[] = {"bin/annot-assigner", "-X", a_schema, "-X", a_group, "-X", a_ops, "-X", a_ns,
+                          "-X", a_inactive, "-X", "assigner.sweep.ms=300", "-X", "assigner.double.share=0",
+                          "-X", "assigner.double.first.k=0", NULL};
+    pid_t pid = itest_spawn("annot-assigner", NULL, argv);
+    char body[4096];
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (itest_http("GET", assigner_ops, "/readyz", NULL, NULL, 0, body, sizeof(body)) != 200) {
+        if (time(NULL) > deadline) fail_msg("assigner never became ready");
+        usleep(100 * 1000);
+    }
+    return pid;
+}
+
+static int setup(void **state) {
+    (void)state;
+    if (itest_setup("test_assigner") != 0) return -1;
+    snprintf(dschema, sizeof(dschema), "dispa_%s", itest_run);
+    snprintf(aschema, sizeof(aschema), "asg_%s", itest_run);
+    snprintf(skill, sizeof(skill), "a%s", itest_run + 1);
+    static const char *const extra_x[] = {"lease.validation.ttl.ms=1000", "lease.validation.max.attempts=1", NULL};
+    dispatcher = itest_dispatcher_start(dschema, &http_port, &ops_port, extra_x);
+    assigner = assigner_start();
+    for (int i = 0; i < NVAL; i++) validator_add(i);
+    /* The roster reaches the assigner through the dispatcher's outbox. */
+    pg_t *pg = itest_pg(aschema);
+    itest_pg_wait_at_least(pg, "SELECT count(*) FROM validators", NVAL);
+    pg_close(pg);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    itest_kill_children(NULL);
+    itest_teardown();
+    return 0;
+}
+
+/* A checked submission by author, as the autochecker publishes it. */
+static void produce_check(const char *submission_id, const char *author) {
+    char id[EVENT_ID_LEN], task_id[128];
+    event_id_new(id);
+    snprintf(task_id, sizeof(task_id), "task-of-%s", submission_id);
+    Annot__V1__EventHeader hdr;
+    event_header_fill(&hdr, id, "annot-autochecker", "", "g-2026.11");
+    char *skills[1] = {skill};
+    Annot__V1__Task t = ANNOT__V1__TASK__INIT;
+    t.task_id = task_id;
+    t.kind = ANNOT__V1__TASK_KIND__TASK_KIND_PRODUCTION;
+    t.main_object = "pad thai";
+    t.locale = "en-US";
+    t.n_skills = 1;
+    t.skills = skills;
+    t.guideline_version = "g-2026.11";
+    Annot__V1__Submission s = ANNOT__V1__SUBMISSION__INIT;
+    s.submission_id = (char *)submission_id;
+    s.task_id = task_id;
+    s.author_id = (char *)author;
+    s.author_role = ANNOT__V1__ROLE__ROLE_ANNOTATOR;
+    s.task_kind = t.kind;
+    s.description = "Pad thai on a white plate: rice noodles with shrimp, a lime wedge on the rim.";
+    s.task = &t;
+    Annot__V1__CheckResult c = ANNOT__V1__CHECK_RESULT__INIT;
+    c.submission_id = (char *)submission_id;
+    c.task_id = task_id;
+    c.author_id = (char *)author;
+    c.task_kind = t.kind;
+    c.locale = "en-US";
+    c.score = 1.0;
+    c.submission = &s;
+    Annot__V1__CheckResultEvent ev = ANNOT__V1__CHECK_RESULT_EVENT__INIT;
+    ev.header = &hdr;
+    ev.check = &c;
+    uint8_t buf[4096];
+    size_t len = annot__v1__check_result_event__pack(&ev, buf);
+    kafka_producer_t *p = itest_producer();
+    itest_produce(p, "checks", submission_id, buf, len, NULL, NULL);
+    kafka_producer_destroy(p, 5000);
+}
+
+/* Leases one validation task as validator i: 200 with the assignment id
+ * and lease id filled, or 204. */
+static int lease_one(int i, int wait_s, char *assignment_id, char *lease_id, size_t len) {
+    char req[64], body[1 << 14];
+    snprintf(req, sizeof(req), "{\"queue\":\"validation\",\"wait_s\":%d}", wait_s);
+    int st = itest_http("POST", http_port, "/v1/leases", tokens[i], req, strlen(req), body, sizeof(body));
+    if (st == 200) {
+        json_t *j = json_loads(body, 0, NULL);
+        snprintf(lease_id, len, "%s", json_string_value(json_object_get(j, "lease_id")));
+        snprintf(assignment_id, len, "%s",
+                 json_string_value(json_object_get(json_object_get(j, "task"), "assignment_id")));
+        json_decref(j);
+    }
+    return st;
+}
+
+static int accept_one(int i, const char *lease_id) {
+    char path[160], body[4096];
+    snprintf(path, sizeof(path), "/v1/leases/%s/submit", lease_id);
+    const char *v = "{\"verdict\":\"accept\",\"errors\":[]}";
+    return itest_http("POST", http_port, path, tokens[i], v, strlen(v), body, sizeof(body));
+}
+
+static long long pg_count_p2(pg_t *pg, const char *sql, const char *a, const char *b) {
+    char err[256];
+    const char *p[2] = {a, b};
+    PGresult *res = pg_query(pg, PGRES_TUPLES_OK, sql, 2, p, err, sizeof(err));
+    if (res == NULL) fail_msg("%s", err);
+    long long n = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return n;
+}
+
+#define N_SUBS 12
+
+static void test_each_validator_leases_exactly_their_assignments(void **state) {
+    (void)state;
+    char sid[96];
+    for (int k = 0; k < N_SUBS; k++) {
+        snprintf(sid, sizeof(sid), "%s-sub-%d", itest_run, k);
+        produce_check(sid, "annotator-x");
+    }
+    /* Validator 0 also annotates: their own submission is never theirs to
+     * validate. */
+    snprintf(sid, sizeof(sid), "%s-sub-own", itest_run);
+    produce_check(sid, ids[0]);
+    pg_t *pg = itest_pg(aschema);
+    itest_pg_wait_at_least(pg, "SELECT count(*) FROM assignments", N_SUBS + 1);
+    assert_int_equal(itest_pg_number_p(pg, "SELECT count(*) FROM assignments WHERE validator_id = $1 AND "
+                                           "submission_id LIKE '%-sub-own'", ids[0]),
+                     0);
+    int per[NVAL] = {0};
+    for (int i = 0; i < NVAL; i++) {
+        char aid[96], lid[96];
+        /* Everything the assigner gave validator i, and nothing else. */
+        long long mine = itest_pg_number_p(pg, "SELECT count(*) FROM assignments WHERE validator_id = $1", ids[i]);
+        while (lease_one(i, per[i] < mine ? 10 : 1, aid, lid, sizeof(aid)) == 200) {
+            assert_int_equal(pg_count_p2(pg, "SELECT count(*) FROM assignments WHERE assignment_id = $1 AND "
+                                             "validator_id = $2",
+                                         aid, ids[i]),
+                             1);
+            assert_int_equal(accept_one(i, lid), 202);
+            per[i]++;
+        }
+        assert_int_equal(per[i], mine);
+    }
+    assert_int_equal(per[0] + per[1] + per[2], N_SUBS + 1);
+    /* Load was spread: nobody got more than half. */
+    for (int i = 0; i < NVAL; i++) assert_true(per[i] <= (N_SUBS + 1) / 2);
+    itest_pg_wait_at_least(pg, "SELECT count(*) FROM assignments WHERE state = 'done'", N_SUBS + 1);
+    pg_close(pg);
+}
+
+/* Lease expiry (max attempts 1 here): parked in the dispatcher, reassigned
+ * by the assigner to someone else, who leases and validates it. */
+static void test_expired_validation_lease_goes_to_another(void **state) {
+    (void)state;
+    char sid[96], owner[64] = "";
+    snprintf(sid, sizeof(sid), "%s-sub-expire", itest_run);
+    produce_check(sid, "annotator-y");
+    pg_t *pg = itest_pg(aschema);
+    itest_pg_wait_at_least(pg, "SELECT count(*) FROM assignments WHERE submission_id LIKE '%-sub-expire'", 1);
+    int x = -1;
+    for (int i = 0; i < NVAL; i++)
+        if (itest_pg_number_p(pg, "SELECT count(*) FROM assignments WHERE validator_id = $1 AND submission_id LIKE "
+                                  "'%-sub-expire'",
+                              ids[i]) == 1)
+            x = i;
+    assert_true(x >= 0);
+    snprintf(owner, sizeof(owner), "%s", ids[x]);
+    char aid[96], lid[96];
+    assert_int_equal(lease_one(x, 10, aid, lid, sizeof(aid)), 200);
+    /* ... and let it expire.  The others long-poll for the reassignment. */
+    int got = -1;
+    char aid2[96], lid2[96];
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (got < 0 && time(NULL) < deadline) {
+        for (int i = 0; i < NVAL && got < 0; i++) {
+            if (i == x) continue;
+            if (lease_one(i, 1, aid2, lid2, sizeof(aid2)) == 200) got = i;
+        }
+    }
+    assert_true(got >= 0 && got != x);
+    assert_string_not_equal(aid2, aid);
+    assert_int_equal(accept_one(got, lid2), 202);
+    /* The old one is replaced, the new one done; the first validator's late
+     * verdict is refused. */
+    assert_int_equal(pg_count_p2(pg, "SELECT count(*) FROM assignments WHERE assignment_id = $1 AND state = $2", aid,
+                                 "replaced"),
+                     1);
+    itest_pg_wait_at_least(pg, "SELECT count(*) FROM assignments WHERE submission_id LIKE '%-sub-expire' AND state = "
+                               "'done'",
+                           1);
+    assert_int_equal(accept_one(x, lid), 409);
+    pg_close(pg);
+}
+
+/* Validators who went quiet: their open work moves to one who is active
+ * (a new validator), and leaves their queues. */
+static void test_quiet_validators_work_moves(void **state) {
+    (void)state;
+    char sid[96];
+    for (int k = 0; k < 3; k++) {
+        snprintf(sid, sizeof(sid), "%s-sub-quiet-%d", itest_run, k);
+        produce_check(sid, "annotator-z");
+    }
+    pg_t *pg = itest_pg(aschema);
+    itest_pg_wait_at_least(pg, "SELECT count(*) FROM assignments WHERE submission_id LIKE '%-sub-quiet-%'", 3);
+    /* Nobody works for longer than the inactivity span; then a new
+     * validator arrives. */
+    sleep(INACTIVE_MS / 1000 + 1);
+    validator_add(NVAL);
+    itest_pg_wait_at_least(pg, "SELECT count(*) FROM validators", NVAL + 1);
+    int got = 0;
+    char aid[96], lid[96];
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (got < 3 && time(NULL) < deadline) {
+        if (lease_one(NVAL, 2, aid, lid, sizeof(aid)) != 200) continue;
+        assert_int_equal(pg_count_p2(pg, "SELECT count(*) FROM assignments WHERE assignment_id = $1 AND "
+                                         "validator_id = $2 AND reason = 'reassigned'",
+                                     aid, ids[NVAL]),
+                         1);
+        assert_int_equal(accept_one(NVAL, lid), 202);
+        got++;
+    }
+    assert_int_equal(got, 3);
+    /* The quiet ones' copies left their queues. */
+    for (int i = 0; i < NVAL; i++) assert_int_equal(lease_one(i, 0, aid, lid, sizeof(aid)), 204);
+    assert_int_equal(itest_pg_number(pg, "SELECT count(*) FROM assignments WHERE submission_id LIKE '%-sub-quiet-%' "
+                                         "AND state = 'replaced'"),
+                     3);
+    pg_close(pg);
+}
+
+static void test_sigterm_stops_cleanly(void **state) {
+    (void)state;
+    char body[1 << 14];
+    assert_int_equal(itest_http_get(assigner_ops, "/metrics", body, sizeof(body)), 200);
+    assert_non_null(strstr(body, "annot_assignments_total{kind=\"reassigned\"} 4"));
+    itest_stop_cleanly(assigner);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_each_validator_leases_exactly_their_assignments),
+        cmocka_unit_test(test_expired_validation_lease_goes_to_another),
+        cmocka_unit_test(test_quiet_validators_work_moves),
+        cmocka_unit_test(test_sigterm_stops_cleanly),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
