@@ -333,9 +333,12 @@ out:
 /* ---- reassignment ------------------------------------------------------------- */
 
 /* Gives assignment_id (open or leased) to another validator: never its
- * current one, never the other of its pair.  1 when reassigned, 0 when it
- * is no longer open or nobody else is eligible, -1 on failure. */
-static int reassign(assigner_t *a, pg_t *pg, const char *assignment_id, const char *detail, char *errstr,
+ * current one, never the other of its pair.  When nobody else is eligible:
+ * with dead set (the dispatcher parked it: its validator will never see it
+ * again) the replacement waits in `unassigned` for the retry; otherwise it
+ * stays with its validator for now.  1 when reassigned or waiting, 0 when
+ * it is no longer open or stays, -1 on failure. */
+static int reassign(assigner_t *a, pg_t *pg, const char *assignment_id, const char *detail, bool dead, char *errstr,
                     size_t errlen) {
     const char *p1[1] = {assignment_id};
     PGresult *res = pg_query(pg, PGRES_TUPLES_OK,
@@ -373,10 +376,14 @@ static int reassign(assigner_t *a, pg_t *pg, const char *assignment_id, const ch
         goto out;
     }
     long pick = choose(a, &roster, old, ex, 2);
+    char exclude[2 * LEASE_ID_MAX + 2];
+    snprintf(exclude, sizeof(exclude), "%s%s%s", ex[0], ex[1][0] ? " " : "", ex[1]);
     PQclear(res);
-    if (pick < 0) {
-        log_write_fields(LOG_LEVEL_WARN, json_pack("{s:s, s:s}", "assignment_id", assignment_id, "why", detail),
-                         "cannot reassign: nobody else is eligible");
+    if (pick < 0 && !dead) {
+        /* Every sweep sees it again until someone is eligible: not a warning
+         * each time. */
+        log_write_fields(LOG_LEVEL_DEBUG, json_pack("{s:s, s:s}", "assignment_id", assignment_id, "why", detail),
+                         "not reassigned: nobody else is eligible");
         rc = 0;
         goto out;
     }
@@ -386,11 +393,16 @@ static int reassign(assigner_t *a, pg_t *pg, const char *assignment_id, const ch
     event_id_derive(new_id, assignment_id, "reassigned");
     Annot__V1__ValidationAssignment as = *old;
     as.assignment_id = new_id;
-    as.validator_id = (char *)roster.v[pick].id;
     as.reason = ANNOT__V1__ASSIGNMENT_REASON__ASSIGNMENT_REASON_REASSIGNED;
     as.replaces_assignment_id = (char *)assignment_id;
     as.previous_validator_id = old_validator;
     as.reassign_detail = (char *)detail;
+    if (pick < 0) {
+        as.validator_id = "";
+        rc = park_slot(a, pg, &as, atoi(slot_s), exclude, errstr, errlen) == 0 ? 1 : -1;
+        goto out;
+    }
+    as.validator_id = (char *)roster.v[pick].id;
     as.assigned_at_ms = event_now_ms();
     if (emit(a, pg, &as, atoi(slot_s), errstr, errlen) != 0) goto out;
     metrics_inc(a->m_reassigned);
@@ -511,7 +523,7 @@ static pipeline_result_t on_lease(assigner_t *a, pg_t *pg, const rd_kafka_messag
     case ANNOT__V1__LEASE_EVENT__EVENT_PARKED: {
         char detail[96];
         snprintf(detail, sizeof(detail), "lease expired %u times", ev->parked->attempts);
-        if (reassign(a, pg, ev->assignment_id, detail, errstr, errlen) < 0) r = PIPELINE_RETRY;
+        if (reassign(a, pg, ev->assignment_id, detail, true, errstr, errlen) < 0) r = PIPELINE_RETRY;
         break;
     }
     default:
@@ -557,7 +569,7 @@ long assigner_sweep_inactive(assigner_t *a, pg_t *pg, char *errstr, size_t errle
             total = -1;
             break;
         }
-        int rc = reassign(a, pg, PQgetvalue(res, i, 0), "validator inactive", errstr, errlen);
+        int rc = reassign(a, pg, PQgetvalue(res, i, 0), "validator inactive", false, errstr, errlen);
         if (rc < 0 || pg_commit(pg, errstr, errlen) != 0) {
             pg_rollback(pg);
             total = -1;
@@ -584,9 +596,14 @@ long assigner_retry_unassigned(assigner_t *a, pg_t *pg, char *errstr, size_t err
         if (as == NULL) continue;
         roster_t roster = {0};
         char *unset = as->validator_id; /* restored before the free below */
-        const char *ex[1] = {PQgetvalue(res, i, 3)};
+        /* "a" or "a b": whoever must not take it (ids hold no space). */
+        char exclude[2 * LEASE_ID_MAX + 2];
+        snprintf(exclude, sizeof(exclude), "%s", PQgetvalue(res, i, 3));
+        char *comma = strchr(exclude, ' ');
+        if (comma) *comma = '\0';
+        const char *ex[2] = {exclude, comma ? comma + 1 : ""};
         int ok = pg_begin(pg, errstr, errlen) == 0 && roster_load(a, pg, &roster, errstr, errlen) == 0;
-        long pick = ok ? choose(a, &roster, as, ex, 1) : -1;
+        long pick = ok ? choose(a, &roster, as, ex, 2) : -1;
         if (ok && pick >= 0) {
             const char *p[2] = {PQgetvalue(res, i, 0), PQgetvalue(res, i, 1)};
             as->validator_id = (char *)roster.v[pick].id;

@@ -43,7 +43,7 @@ CREATE TABLE unassigned (
     submission_id text NOT NULL,
     slot          integer NOT NULL,
     assignment    bytea NOT NULL,  -- the ValidationAssignment without a validator
-    exclude       text NOT NULL DEFAULT '',  -- the validator of the other slot
+    exclude       text NOT NULL DEFAULT '',  -- who may not take it: ids separated by a space
     reason        text NOT NULL,
     since         timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (submission_id, slot)
