@@ -90,10 +90,15 @@ static void roster_free(roster_t *r) {
  * or PostgreSQL: the caller retries). */
 static int roster_load(assigner_t *a, pg_t *pg, roster_t *r, char *errstr, size_t errlen) {
     memset(r, 0, sizeof(*r));
+    char now[24], window[24];
+    snprintf(now, sizeof(now), "%lld", (long long)event_now_ms());
+    snprintf(window, sizeof(window), "%lld", (long long)a->recent_window_ms);
+    const char *p[2] = {now, window};
     r->res = pg_query(pg, PGRES_TUPLES_OK,
-                      "SELECT validator_id, locale, array_to_json(skills)::text, status, last_active_ms "
+                      "SELECT validator_id, locale, array_to_json(skills)::text, status, last_active_ms, "
+                      "CASE WHEN recent_since_ms > $1::bigint - $2::bigint THEN recent_count ELSE 0 END "
                       "FROM validators WHERE status <> 'suspended' ORDER BY validator_id",
-                      0, NULL, errstr, errlen);
+                      2, p, errstr, errlen);
     if (r->res == NULL) return -1;
     size_t n = (size_t)PQntuples(r->res), nskills = 0;
     r->n = n;
@@ -115,7 +120,8 @@ static int roster_load(assigner_t *a, pg_t *pg, roster_t *r, char *errstr, size_
         r->v[i] = (assign_validator_t){.id = r->ids[i], .locale = PQgetvalue(r->res, (int)i, 1),
                                        .skills = r->skill_ptrs + k,
                                        .suspended = strcmp(PQgetvalue(r->res, (int)i, 3), "suspended") == 0,
-                                       .last_active_ms = atoll(PQgetvalue(r->res, (int)i, 4))};
+                                       .last_active_ms = atoll(PQgetvalue(r->res, (int)i, 4)),
+                                       .recent = atoll(PQgetvalue(r->res, (int)i, 5))};
         size_t j;
         json_t *s;
         json_array_foreach(r->skills[i], j, s) {
@@ -125,21 +131,10 @@ static int roster_load(assigner_t *a, pg_t *pg, roster_t *r, char *errstr, size_
     if (n == 0) return 0;
     if (lease_loads(a->leases, LEASE_QUEUE_VALIDATION, r->ids, n, 0, r->queued, r->held, errstr, errlen) < 0)
         return -1;
-    char window[24];
-    snprintf(window, sizeof(window), "%lld", (long long)a->recent_window_ms);
-    const char *p[1] = {window};
-    PGresult *recent = pg_query(pg, PGRES_TUPLES_OK,
-                                "SELECT validator_id, count(*) FROM assignments WHERE created_at > now() - "
-                                "make_interval(secs => $1::double precision / 1000) GROUP BY validator_id",
-                                1, p, errstr, errlen);
-    if (recent == NULL) return -1;
     for (size_t i = 0; i < n; i++) {
         r->v[i].queued = r->queued[i];
         r->v[i].open_leases = r->held[i];
-        for (int row = 0; row < PQntuples(recent); row++)
-            if (strcmp(PQgetvalue(recent, row, 0), r->ids[i]) == 0) r->v[i].recent = atoll(PQgetvalue(recent, row, 1));
     }
-    PQclear(recent);
     return 0;
 }
 
@@ -181,6 +176,18 @@ static int emit(assigner_t *a, pg_t *pg, const Annot__V1__ValidationAssignment *
     int rc = -1;
     if (res != NULL) {
         PQclear(res);
+        /* One more in the validator's recent window (a new window when the
+         * last one is over). */
+        char now[24], window[24];
+        snprintf(now, sizeof(now), "%lld", (long long)event_now_ms());
+        snprintf(window, sizeof(window), "%lld", (long long)a->recent_window_ms);
+        const char *p3[3] = {as->validator_id, now, window};
+        if (pg_command(pg,
+                       "UPDATE validators SET recent_count = CASE WHEN recent_since_ms > $2::bigint - $3::bigint "
+                       "THEN recent_count + 1 ELSE 1 END, recent_since_ms = CASE WHEN recent_since_ms > "
+                       "$2::bigint - $3::bigint THEN recent_since_ms ELSE $2::bigint END WHERE validator_id = $1",
+                       3, p3, errstr, errlen) < 0)
+            goto out;
         if (as->replaces_assignment_id[0] != '\0') {
             const char *p2[2] = {as->assignment_id, as->replaces_assignment_id};
             if (pg_command(pg, "UPDATE assignments SET replaces = $2 WHERE assignment_id = $1", 2, p2, errstr, errlen) < 0)

@@ -7,6 +7,11 @@ CREATE TABLE validators (
     skills         text[] NOT NULL DEFAULT '{}',
     status         text NOT NULL DEFAULT 'active',
     last_active_ms bigint NOT NULL DEFAULT 0,
+    -- Assignments given in the current window (tumbling, of
+    -- assigner.recent.window.ms, starting at recent_since_ms): one update
+    -- per assignment, no count over the assignments table.
+    recent_count    integer NOT NULL DEFAULT 0,
+    recent_since_ms bigint NOT NULL DEFAULT 0,
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
 
@@ -35,8 +40,8 @@ CREATE TABLE assignments (
     created_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX assignments_live_slot ON assignments (submission_id, slot) WHERE state <> 'replaced';
+CREATE INDEX assignments_submission ON assignments (submission_id);
 CREATE INDEX assignments_open ON assignments (validator_id) WHERE state IN ('open', 'leased');
-CREATE INDEX assignments_recent ON assignments (created_at, validator_id);
 
 -- Slots nobody was eligible for yet; the main loop tries them again.
 CREATE TABLE unassigned (
