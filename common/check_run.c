@@ -415,9 +415,11 @@ static void probes_prepare(run_t *r) {
         for (size_t c = 0; c < r->task->component_count; c++) relation |= sc->comp_idx[c * 3 + 2] == n;
         if (relation) {
             /* Only the longer words: "the" and "of" of "in the centre of"
-             * relate nothing (short relation words are in the lexicon). */
+             * relate nothing (short relation words are in the lexicon).
+             * A language without lexicons has only the task's words:
+             * "posé sur une assiette". */
             for (uint32_t w = 0; w < nm->words; w++) {
-                if (cp_count(sc->buf + nm->woff[w], nm->wlen[w]) >= 4)
+                if (r->lang->db == NULL || cp_count(sc->buf + nm->woff[w], nm->wlen[w]) >= 4)
                     probe_add(sc, n, (uint8_t)w, CHECK_PROBE_RELATION);
             }
             continue;
@@ -490,13 +492,11 @@ static size_t group_build(run_t *r, uint32_t g, uint32_t from, uint32_t to, unsi
     return sc->name_mention_count[g];
 }
 
-/* A component name or target: whole, or by its last word if it never
- * occurs whole ("soy sauce" ... "the sauce"). */
+/* A component name or target: whole, and by its last word where it is not
+ * whole ("a fried egg rests on the rice ... next to the egg": a name said in
+ * full once is then shortened to its head). */
 static void group_build_component(run_t *r, uint32_t n) {
-    size_t before = r->sc->mention_count;
-    if (group_build(r, n, n, n + 1, CHECK_PROBE_WHOLE) > 0) return;
-    r->sc->mention_count = before;
-    group_build(r, n, n, n + 1, CHECK_PROBE_HEAD);
+    group_build(r, n, n, n + 1, CHECK_PROBE_WHOLE | CHECK_PROBE_HEAD);
 }
 
 /* Groups: MAIN_GROUP (the main object's names, whole), one per component
