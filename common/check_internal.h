@@ -34,6 +34,8 @@ enum {
     CHECK_CAT_YEAR_WORD,   /* "in", "since": a following year is a history cue */
     CHECK_CAT_ABBREVIATION,/* "approx", "st": a following '.' ends no sentence */
     CHECK_CAT_CONNECTOR,   /* "of", "de": may join the words of a proper name */
+    CHECK_CAT_CONTAINER,   /* "bowl", "plate": what holds a component or target */
+    CHECK_CAT_CONTAINER_LINK, /* "of" of "a bowl of pho" */
     CHECK_CAT_COUNT
 };
 
@@ -53,6 +55,8 @@ enum {
     CHECK_TOK_HYPHEN = 1 << 11,        /* holds a '-': "eye-catching" */
     CHECK_TOK_INNER = 1 << 12,         /* holds a ' or a . or , between digits */
     CHECK_TOK_CLAUSE_AFTER = 1 << 13,  /* the gap after it breaks a clause (set by the sentences) */
+    CHECK_TOK_CONTAINER = 1 << 14,
+    CHECK_TOK_CONTAINER_LINK = 1 << 15,
 };
 
 /* The fold of every single BMP code point, computed once: most clusters are
@@ -96,6 +100,14 @@ typedef struct check_lang {
      * кукол) or drop before the last one (платок -> платка); `vowels` says
      * what is not a consonant. */
     check_words_t strip, endings, vowels, fleeting;
+    /* Words of a task relation that place a thing outside its target
+     * ("beside", "next to"): only those carry over to the target's
+     * container (beside the bowl of ceviche is beside the ceviche; on the
+     * plate of momos is not on the momos). */
+    check_words_t outside;
+    /* Prepositions that put a thing in or on a container: "tamales are
+     * stacked on a plate" makes the plate the tamales' container. */
+    check_words_t container_in;
 } check_lang_t;
 
 typedef struct check_rule_conf {

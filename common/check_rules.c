@@ -48,6 +48,7 @@ static const struct {
 static const char *const cat_names[CHECK_CAT_COUNT] = {
     "subjective", "speculation", "viewer", "reference", "relation", "neutral",
     "anaphora", "conjunctions", "year_words", "abbreviations", "name_connectors",
+    "containers", "container_links",
 };
 
 #define FINDING_CATS                                                                                      \
@@ -610,6 +611,9 @@ static int language_line(load_t *ld, uint32_t file, int lineno, char *line, void
     if (strcmp(key, "noun.endings") == 0) return list_fold(ld, path, lineno, value, &st->lang->endings);
     if (strcmp(key, "noun.vowels") == 0) return list_fold(ld, path, lineno, value, &st->lang->vowels);
     if (strcmp(key, "noun.fleeting") == 0) return list_fold(ld, path, lineno, value, &st->lang->fleeting);
+    if (strcmp(key, "outside_relations") == 0) return list_fold(ld, path, lineno, value, &st->lang->outside);
+    if (strcmp(key, "container_prepositions") == 0)
+        return list_fold(ld, path, lineno, value, &st->lang->container_in);
     for (int cat = CHECK_CAT_ANAPHORA; cat < CHECK_CAT_COUNT; cat++) {
         if (strcmp(key, cat_names[cat]) != 0) continue;
         char *copy = xstrdup(value), *save = NULL;
@@ -675,6 +679,8 @@ static void language_free(check_lang_t *lang) {
     words_free(&lang->endings);
     words_free(&lang->vowels);
     words_free(&lang->fleeting);
+    words_free(&lang->outside);
+    words_free(&lang->container_in);
     memset(lang, 0, sizeof(*lang));
 }
 
@@ -899,6 +905,7 @@ int check_lexicon_scan(const check_lang_t *lang, hs_scratch_t *hs, check_text_t 
         [CHECK_CAT_RELATION] = CHECK_TOK_RELATION,       [CHECK_CAT_ANAPHORA] = CHECK_TOK_ANAPHORA,
         [CHECK_CAT_CONJUNCTION] = CHECK_TOK_CONJUNCTION, [CHECK_CAT_YEAR_WORD] = CHECK_TOK_YEAR_WORD,
         [CHECK_CAT_ABBREVIATION] = CHECK_TOK_ABBREVIATION, [CHECK_CAT_CONNECTOR] = CHECK_TOK_CONNECTOR,
+        [CHECK_CAT_CONTAINER] = CHECK_TOK_CONTAINER,     [CHECK_CAT_CONTAINER_LINK] = CHECK_TOK_CONTAINER_LINK,
     };
     /* Hits start and end on tokens and come sorted by start: one walk
      * finds their tokens. */

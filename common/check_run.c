@@ -862,6 +862,142 @@ static bool refers_back(const check_text_t *t, check_span_t m) {
     return false;
 }
 
+/* The container a mention sits in, as the text says it: "a glass bowl of
+ * ceviche", "миска горячего борща", "a pho bowl", "tamales are stacked on
+ * a plate".  The container word comes right before the mention (a link
+ * word such as "of" and up to two other words between, none of them a
+ * relation word, conjunction or clause break), right after it, or in the
+ * same clause after it behind a container preposition ("on", "in") with at
+ * most three words between.  Returns its token, or -1. */
+static long container_of(const run_t *r, check_span_t m) {
+    const check_text_t *t = r->t;
+    size_t gap = 0;
+    bool linked = false;
+    for (size_t k = m.start; k > 0 && gap <= 2; k--) {
+        const check_token_t *c = &t->tokens[k - 1];
+        if (c->sentence != t->tokens[m.start].sentence || check_text_gap_breaks_clause(t, k - 1)) break;
+        if (c->flags & CHECK_TOK_CONTAINER) return (long)(k - 1);
+        if ((c->flags & CHECK_TOK_CONTAINER_LINK) && !linked) {
+            linked = true;
+            continue;
+        }
+        if (c->flags & (CHECK_TOK_RELATION | CHECK_TOK_TASK_RELATION | CHECK_TOK_CONJUNCTION)) break;
+        gap++;
+    }
+    size_t after = (size_t)m.end + 1;
+    if (after < t->token_count && (t->tokens[after].flags & CHECK_TOK_CONTAINER) &&
+        t->tokens[after].sentence == t->tokens[m.end].sentence && !check_text_gap_breaks_clause(t, m.end))
+        return (long)after;
+    /* "momos are arranged in a circle on a round aluminium plate" */
+    long prep = -1;
+    for (size_t k = m.end + 1; k < t->token_count && k <= (size_t)m.end + 10; k++) {
+        const check_token_t *c = &t->tokens[k];
+        if (check_text_gap_breaks_clause(t, k - 1) || (c->flags & CHECK_TOK_CONJUNCTION)) break;
+        if ((c->flags & CHECK_TOK_CONTAINER) && prep >= 0 && k - (size_t)prep <= 4) return (long)k;
+        if (in_list(&r->lang->container_in, t->norm + c->nstart, c->nend - c->nstart)) prep = (long)k;
+        else if (c->flags & CHECK_TOK_CONTAINER) break;
+    }
+    return -1;
+}
+
+/* The other places where the container of one of the mentions is named:
+ * "a glass bowl of ceviche ... a slice of sweet potato lies next to the
+ * bowl" puts the sweet potato beside the ceviche.  Fills at most cap spans
+ * of out and returns how many. */
+static size_t container_mentions(const run_t *r, const check_span_t *m, size_t n, check_span_t *out, size_t cap) {
+    const check_text_t *t = r->t;
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        long c = container_of(r, m[i]);
+        if (c < 0) continue;
+        const check_token_t *ct = &t->tokens[c];
+        const char *w = t->norm + ct->nstart;
+        uint32_t wl = ct->nend - ct->nstart;
+        uint32_t stem = wl - (uint32_t)longest_suffix(w, wl, &r->lang->strip);
+        size_t e2 = longest_suffix(w, wl, &r->lang->endings);
+        for (size_t k = 0; k < t->token_count && count < cap; k++) {
+            const check_token_t *tok = &t->tokens[k];
+            if ((long)k == c || !(tok->flags & CHECK_TOK_CONTAINER)) continue;
+            if (k >= m[i].start && k <= m[i].end) continue;
+            if (word_matches(r->lang, t->norm + tok->nstart, tok->nend - tok->nstart, w, wl, stem,
+                             e2 ? wl - (uint32_t)e2 : 0))
+                out[count++] = (check_span_t){(uint32_t)k, (uint32_t)k};
+        }
+    }
+    return count;
+}
+
+/* Whether a mention of nm and one of tm are put in relation: in one
+ * sentence (pair_related) or in neighbouring ones (refers_back).  *together
+ * receives the first mention of nm that shares a sentence with tm. */
+static bool mentions_related(const check_text_t *t, const check_span_t *nm, size_t nn, const check_span_t *tm,
+                             size_t tn, const check_span_t **together) {
+    for (size_t i = 0; i < nn; i++) {
+        uint32_t ns = t->tokens[nm[i].start].sentence;
+        for (size_t j = 0; j < tn; j++) {
+            uint32_t ts = t->tokens[tm[j].start].sentence;
+            if (ns == ts) {
+                if (*together == NULL) *together = &nm[i];
+                if (pair_related(t, nm[i], tm[j])) return true;
+            } else if (ns == ts + 1 || ts == ns + 1) {
+                /* "The rice fills the bowl. Sauce is poured over it." */
+                if (refers_back(t, ns > ts ? nm[i] : tm[j])) return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Whether the task relation (a name index, or NAME_NONE) places a thing
+ * outside its target; see check_lang_t.outside. */
+static bool relation_outside(const run_t *r, uint32_t rel) {
+    if (rel == NAME_NONE || rel == NAME_MAIN) return false;
+    const check_name_t *nm = &r->sc->names[rel];
+    for (uint32_t w = 0; w < nm->words; w++) {
+        if (in_list(&r->lang->outside, r->sc->buf + nm->woff[w], nm->wlen[w])) return true;
+    }
+    return false;
+}
+
+/* Whether a mention of the component is followed at once by every word of
+ * the task's relation (the task's words themselves, multi-word, so that
+ * the phrase is unmistakable: "threaded through", "sprinkled over"). */
+static bool relation_follows(const run_t *r, uint32_t rel, const check_span_t *nm, size_t nn) {
+    if (rel == NAME_NONE || rel == NAME_MAIN) return false;
+    const check_text_t *t = r->t;
+    const check_name_t *name = &r->sc->names[rel];
+    if (name->words < 2) return false;
+    for (size_t i = 0; i < nn; i++) {
+        /* "cord is threaded through": one auxiliary may come between */
+        for (size_t skip = 0; skip <= 1; skip++) {
+            size_t k = (size_t)nm[i].end + 1 + skip;
+            if (k + name->words > t->token_count) break;
+            bool all = true;
+            for (uint32_t w = 0; w < name->words && all; w++) {
+                const check_token_t *tok = &t->tokens[k + w];
+                all = tok->sentence == t->tokens[nm[i].end].sentence &&
+                      !check_text_gap_breaks_clause(t, k + w - 1) && tok->nend - tok->nstart == name->wlen[w] &&
+                      memcmp(t->norm + tok->nstart, r->sc->buf + name->woff[w], name->wlen[w]) == 0;
+            }
+            if (all) return true;
+        }
+    }
+    return false;
+}
+
+/* Whether a mention of the component sits in a container that is a mention
+ * of the target: "a jar of kimchi" for "kimchi in jar". */
+static bool contained_in(const run_t *r, const check_span_t *nm, size_t nn, const check_span_t *tm, size_t tn) {
+    for (size_t i = 0; i < nn; i++) {
+        long c = container_of(r, nm[i]);
+        if (c < 0) continue;
+        for (size_t j = 0; j < tn; j++) {
+            if ((uint32_t)c >= tm[j].start && (uint32_t)c <= tm[j].end) return true;
+        }
+    }
+    return false;
+}
+
 static void rule_relations(run_t *r, bool main_missing) {
     const check_text_t *t = r->t;
     check_scratch_t *sc = r->sc;
@@ -891,22 +1027,20 @@ static void rule_relations(run_t *r, bool main_missing) {
                  name, rel);
             continue;
         }
-        bool related = false;
         const check_span_t *together = NULL;
-        for (size_t i = 0; i < nn && !related; i++) {
-            uint32_t ns = t->tokens[nm[i].start].sentence;
-            for (size_t j = 0; j < tn && !related; j++) {
-                uint32_t ts = t->tokens[tm[j].start].sentence;
-                if (ns == ts) {
-                    if (together == NULL) together = &nm[i];
-                    related = pair_related(t, nm[i], tm[j]);
-                } else if (ns == ts + 1 || ts == ns + 1) {
-                    /* "The rice fills the bowl. Sauce is poured over it." */
-                    related = refers_back(t, ns > ts ? nm[i] : tm[j]);
-                }
-            }
+        if (mentions_related(t, nm, nn, tm, tn, &together)) continue;
+        /* the task's own relation right after the component: "a cord
+         * threaded through a hole at the top of the figure's head" */
+        if (relation_follows(r, idx[2], nm, nn)) continue;
+        /* "a jar of kimchi" puts the kimchi in the jar */
+        if (!relation_outside(r, idx[2]) && contained_in(r, nm, nn, tm, tn)) continue;
+        /* the target by its container: "next to the bowl" of ceviche */
+        if (relation_outside(r, idx[2])) {
+            check_span_t alias[16];
+            size_t an = container_mentions(r, tm, tn, alias, sizeof(alias) / sizeof(alias[0]));
+            const check_span_t *unused = NULL;
+            if (an > 0 && mentions_related(t, nm, nn, alias, an, &unused)) continue;
         }
-        if (related) continue;
         if (together) {
             const check_sentence_t *sen = &t->sentences[t->tokens[together->start].sentence];
             emit(r, CHECK_RULE_RELATION_MISSING, sen->ostart, sen->oend, key,
