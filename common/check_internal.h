@@ -64,11 +64,16 @@ enum {
  * decompose and recompose.  ASCII is in it too: an ASCII letter followed by
  * a non-ASCII code point takes the general path. */
 typedef struct check_fold {
-    uint32_t *bmp;  /* 65536 entries: pool offset << 8 | byte length */
+    uint32_t *bmp;  /* 65536 entries: pool offset << 8 | byte length, and CHECK_FOLD_FAST */
     uint8_t *pool;
     size_t pool_len;
     int options;    /* utf8proc_option_t */
 } check_fold_t;
+
+/* In a bmp entry: the code point may take fold_run's fast path (its
+ * cluster is itself when the next code point is ASCII, a space or of
+ * grapheme break class Other).  Covered by test_fold_fast_path. */
+#define CHECK_FOLD_FAST (1u << 31)
 
 /* One literal of a lexicon after expansion and folding; the Vectorscan id of
  * a literal is its index. */

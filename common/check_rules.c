@@ -877,7 +877,8 @@ int check_lexicon_scan(const check_lang_t *lang, hs_scratch_t *hs, check_text_t 
     size_t prev_end = 0;
     for (size_t i = 0; i < t->token_count; i++) {
         const check_token_t *tok = &t->tokens[i];
-        if (tok->nstart > prev_end) memset(sc + 1 + prev_end, ' ', tok->nstart - prev_end);
+        /* the gap before a token is one byte nearly always: no memset */
+        for (size_t k = prev_end; k < tok->nstart; k++) sc[1 + k] = ' ';
         prev_end = tok->nend;
         if (tok->flags & (CHECK_TOK_HYPHEN | CHECK_TOK_INNER)) {
             for (size_t k = tok->nstart; k < tok->nend; k++) {
@@ -907,6 +908,8 @@ int check_lexicon_scan(const check_lang_t *lang, hs_scratch_t *hs, check_text_t 
         [CHECK_CAT_ABBREVIATION] = CHECK_TOK_ABBREVIATION, [CHECK_CAT_CONNECTOR] = CHECK_TOK_CONNECTOR,
         [CHECK_CAT_CONTAINER] = CHECK_TOK_CONTAINER,     [CHECK_CAT_CONTAINER_LINK] = CHECK_TOK_CONTAINER_LINK,
     };
+    unsigned flag_cats = 0; /* the categories that flag tokens */
+    for (int cat = 0; cat < CHECK_CAT_COUNT; cat++) flag_cats |= cat_flag[cat] ? 1u << cat : 0;
     /* Hits start and end on tokens and come sorted by start: one walk
      * finds their tokens. */
     size_t a = 0;
@@ -919,8 +922,10 @@ int check_lexicon_scan(const check_lang_t *lang, hs_scratch_t *hs, check_text_t 
         while (b + 1 < t->token_count && t->tokens[b].nend < h->nend) b++;
         h->tfirst = (uint32_t)a;
         h->tlast = (uint32_t)b;
-        for (int cat = CHECK_CAT_RELATION; cat < CHECK_CAT_COUNT; cat++) {
-            if (!(h->cats & (1u << cat)) || cat_flag[cat] == 0 || t->token_count == 0) continue;
+        unsigned todo = t->token_count ? h->cats & flag_cats : 0;
+        while (todo) {
+            int cat = __builtin_ctz(todo);
+            todo &= todo - 1;
             if (cat == CHECK_CAT_ABBREVIATION) {
                 /* "e.g" covers e and g: the '.' that matters follows g */
                 if (t->tokens[b].nend == h->nend) t->tokens[b].flags |= CHECK_TOK_ABBREVIATION;

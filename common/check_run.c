@@ -1119,8 +1119,11 @@ static uint64_t *token_hashes(const check_text_t *t, uint64_t **buf, size_t *cap
 }
 
 /* Word-level Levenshtein distance over the normalised words, divided by the
- * longer length: punctuation, case and spacing changes are no edit. */
-static double edit_distance(check_scratch_t *sc) {
+ * longer length: punctuation, case and spacing changes are no edit.  Only
+ * a distance under `limit` (a share) matters, so the table is computed in
+ * the band of diagonals a path that short can use (Ukkonen): exact below
+ * the limit, and some share at or above it otherwise. */
+static double edit_distance(check_scratch_t *sc, double limit) {
     size_t n = sc->pre.token_count, m = sc->text.token_count;
     if (n == 0 && m == 0) return 0;
     const uint64_t *a = token_hashes(&sc->pre, &sc->hash_a, &sc->hash_a_cap);
@@ -1131,21 +1134,29 @@ static double edit_distance(check_scratch_t *sc) {
     while (n > 0 && m > 0 && a[0] == b[0]) a++, b++, n--, m--;
     while (n > 0 && m > 0 && a[n - 1] == b[m - 1]) n--, m--;
     if (n == 0 || m == 0) return (double)(n + m) / (double)longer;
-    sc->row = grow(sc->row, &sc->row_cap, 2 * (m + 1), sizeof(*sc->row));
-    uint32_t *prev = sc->row, *cur = sc->row + m + 1;
-    for (size_t j = 0; j <= m; j++) prev[j] = (uint32_t)j;
+    /* a distance above k is at or above the limit */
+    size_t k = (size_t)(limit * (double)longer) + 1;
+    size_t diff = n > m ? n - m : m - n;
+    if (diff > k) return (double)diff / (double)longer;
+    const uint32_t far = UINT32_MAX / 2; /* outside the band */
+    sc->row = grow(sc->row, &sc->row_cap, 2 * (m + 2), sizeof(*sc->row));
+    uint32_t *prev = sc->row, *cur = sc->row + m + 2;
+    for (size_t j = 0; j <= m + 1; j++) prev[j] = j <= k ? (uint32_t)j : far;
     for (size_t i = 1; i <= n; i++) {
-        cur[0] = (uint32_t)i;
-        for (size_t j = 1; j <= m; j++) {
+        size_t lo = i > k ? i - k : 1, hi = i + k < m ? i + k : m;
+        cur[lo - 1] = lo == 1 ? (uint32_t)i : far;
+        for (size_t j = lo; j <= hi; j++) {
             uint32_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
             uint32_t del = prev[j] + 1, ins = cur[j - 1] + 1;
             cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
         }
+        cur[hi + 1] = far;
         uint32_t *tmp = prev;
         prev = cur;
         cur = tmp;
     }
-    return (double)prev[m] / (double)longer;
+    size_t d = prev[m] < k + 1 ? prev[m] : k + 1;
+    return (double)d / (double)longer;
 }
 
 static bool rule_carries_over(check_rule_t rule) {
@@ -1248,7 +1259,7 @@ int check_run(const check_rules_t *rules, check_scratch_t *scratch, const check_
     }
     if (rules_apply(&r, &scratch->text, text ? text : "", len) != 0) goto scan_failed;
     if (editing) {
-        double d = edit_distance(scratch);
+        double d = edit_distance(scratch, rules->edit_min_distance);
         editing_compare(&r);
         if (d < rules->edit_min_distance) {
             emit(&r, CHECK_RULE_NO_MEANINGFUL_EDIT, 0, 0, 0,

@@ -26,6 +26,20 @@
 static uint16_t cp_cls[0x10000];
 static pthread_once_t cp_cls_once = PTHREAD_ONCE_INIT;
 static void cp_cls_build(void);
+/* The classes of cp_cls, from utf8proc's tables: the scanners ask them for
+ * every character. */
+enum {
+    CLS_WORD = 1 << 0,
+    CLS_DIGIT = 1 << 1,
+    CLS_MARK = 1 << 2,
+    CLS_CJK = 1 << 3,
+    CLS_SPACE = 1 << 4,
+    CLS_INVISIBLE = 1 << 5,
+    CLS_SIMPLE = 1 << 6, /* grapheme break class Other: a break on both sides of two of them */
+    CLS_UPPER = 1 << 7,  /* Lu or Lt */
+    CLS_LOWER = 1 << 8,  /* Ll */
+};
+
 /* The fold of ASCII: lower case, and the classes the core loop needs. */
 enum { ASCII_SPACE = 1, ASCII_CONTROL = 2 };
 static uint8_t ascii_fold[128];
@@ -91,6 +105,13 @@ int check_fold_init(check_fold_t *fold, bool strip_marks) {
         fold->pool = grow(fold->pool, &pool_cap, fold->pool_len + (size_t)n, 1);
         memcpy(fold->pool + fold->pool_len, buf, (size_t)n);
         fold->bmp[cp] = (uint32_t)fold->pool_len << 8 | (uint32_t)n;
+        /* The fast path of fold_run: a code point of grapheme break class
+         * Other that the core loop would fold on its own (no space, control,
+         * invisible or damaged character) into bytes without a space. */
+        uint16_t c = cp_cls[cp];
+        if ((c & CLS_SIMPLE) && !(c & (CLS_SPACE | CLS_INVISIBLE)) && cp >= 0xA0 && cp != 0xFFFD &&
+            memchr(buf, ' ', (size_t)n) == NULL)
+            fold->bmp[cp] |= CHECK_FOLD_FAST;
         fold->pool_len += (size_t)n;
     }
     free(buf);
@@ -108,6 +129,18 @@ void check_fold_free(check_fold_t *fold) {
 
 /* ASCII letters and digits. */
 static const uint8_t ascii_word[128] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
+    ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
+    ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,
+    ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+};
+
+/* The same for every byte value: 0 for bytes of multi-byte sequences, so
+ * a run of ASCII word bytes is one table lookup a byte. */
+static const uint8_t byte_word[256] = {
     ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
     ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
     ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
@@ -149,19 +182,8 @@ static bool cp_is_invisible_slow(utf8proc_int32_t cp) {
     return c == UTF8PROC_CATEGORY_CF || c == UTF8PROC_CATEGORY_CO || c == UTF8PROC_CATEGORY_CN;
 }
 
-/* The classes above for every BMP code point, computed once per process
- * from utf8proc's tables: the scanners ask them for every character. */
-enum {
-    CLS_WORD = 1 << 0,
-    CLS_DIGIT = 1 << 1,
-    CLS_MARK = 1 << 2,
-    CLS_CJK = 1 << 3,
-    CLS_SPACE = 1 << 4,
-    CLS_INVISIBLE = 1 << 5,
-    CLS_SIMPLE = 1 << 6, /* grapheme break class Other: a break on both sides of two of them */
-    CLS_UPPER = 1 << 7,  /* Lu or Lt */
-    CLS_LOWER = 1 << 8,  /* Ll */
-};
+/* The classes for every BMP code point, computed once per process from
+ * utf8proc's tables. */
 static void cp_cls_build(void) {
     for (int c = 0; c < 128; c++) {
         if (c == ' ' || (c >= '\t' && c <= '\r')) ascii_fold[c] = ASCII_SPACE;
@@ -371,6 +393,10 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
              * is lower case.  Locals, not t->, so the loop stays in
              * registers. */
             size_t j = i + 1;
+#ifdef __SSE2__
+            /* sixteen bytes a step to the first byte >= 0x80 */
+            while (j + 16 <= len && _mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(s + j))) == 0) j += 16;
+#endif
             while (j < len && s[j] < 0x80) j++;
             size_t stop = j < len ? j - 1 : j;
             char *out = t->norm;
@@ -441,6 +467,36 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
         }
         size_t n;
         utf8proc_int32_t cp = cp_decode(s, len, i, &n);
+        if (cp >= 0 && cp < 0x10000 && (fold->bmp[cp] & CHECK_FOLD_FAST)) {
+            /* Cyrillic, Greek, most letters and punctuation: the cluster is
+             * this code point alone when the next one is ASCII, a space or
+             * also of break class Other (UAX #29 GB999), and its fold is in
+             * the table.  Anything else takes the general path below. */
+            size_t end = i + n;
+            bool alone = end >= len || s[end] < 0x80;
+            if (!alone) {
+                size_t n2;
+                utf8proc_int32_t next = cp_decode(s, len, end, &n2);
+                alone = next < 0 || (cp_class(next) & (CLS_SIMPLE | CLS_SPACE));
+            }
+            if (alone) {
+                uint32_t e = fold->bmp[cp];
+                uint32_t bytes = e & 0xFF;
+                const uint8_t *b = fold->pool + ((e & ~CHECK_FOLD_FAST) >> 8);
+                sink_reserve(k, bytes + (len - end));
+                size_t o = t->norm_len;
+                for (uint32_t j = 0; j < bytes; j++) t->norm[o + j] = (char)b[j];
+                if (k->maps) {
+                    for (uint32_t j = 0; j < bytes; j++) {
+                        t->nmap_start[o + j] = (uint32_t)i;
+                        t->nmap_end[o + j] = (uint32_t)end;
+                    }
+                }
+                t->norm_len = o + bytes;
+                i = end;
+                continue;
+            }
+        }
         if (cp < 0) {
             if (!k->maps) return -1;
             text_issue(t, CHECK_ISSUE_INVALID_UTF8, "invalid UTF-8", i, i + 1);
@@ -492,7 +548,7 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
             uint32_t e = fold->bmp[cp];
             uint32_t bytes = e & 0xFF;
             sink_reserve(k, bytes + (len - end));
-            sink_bytes(k, fold->pool + (e >> 8), bytes, i, end);
+            sink_bytes(k, fold->pool + ((e & ~CHECK_FOLD_FAST) >> 8), bytes, i, end);
         } else {
             ssize_t bytes = fold_cluster(fold->options, s + i, end - i, &k->tmp, &k->tmp_cap);
             if (bytes < 0) {
@@ -579,12 +635,14 @@ CP_INLINE bool norm_next_word(const uint8_t *s, size_t len, size_t *pos, uint32_
     }
     while (i < len) {
         /* runs of ASCII letters and digits without the general decoder */
-        while (i < len && s[i] < 0x80 && ascii_word[s[i]]) last = s[i++];
+        size_t run = i;
+        while (i < len && byte_word[s[i]]) i++;
+        if (i > run) last = s[i - 1];
         if (i >= len) break;
         utf8proc_int32_t c2;
         if (s[i] >= 0x80) {
             c2 = cp_decode(s, len, i, &n);
-            if (c2 >= 0 && cp_is_word(c2) && !cp_is_cjk(c2)) {
+            if (c2 >= 0 && (cp_class(c2) & (CLS_WORD | CLS_CJK)) == CLS_WORD) {
                 last = c2;
                 i += n;
                 continue;
@@ -838,6 +896,23 @@ static const uint8_t scan_interesting[256] = {
     ['<'] = 1,  ['&'] = 1, ['*'] = 1,  ['_'] = 1,  ['`'] = 1,  ['['] = 1,  /* inline markup */
 };
 
+#ifdef __SSE2__
+/* Whether any of the sixteen bytes at s is in scan_interesting. */
+static inline bool interesting16(const uint8_t *s) {
+    __m128i v = _mm_loadu_si128((const __m128i *)s);
+#define EQ(c) _mm_cmpeq_epi8(v, _mm_set1_epi8((char)(c)))
+    /* 0xE2 and 0xE3 differ in the last bit only */
+    __m128i hit = _mm_or_si128(_mm_or_si128(EQ('\n'), EQ('"')),
+                               _mm_or_si128(_mm_cmpeq_epi8(_mm_and_si128(v, _mm_set1_epi8((char)0xFE)),
+                                                           _mm_set1_epi8((char)0xE2)),
+                                            EQ(0xC2)));
+    hit = _mm_or_si128(hit, _mm_or_si128(_mm_or_si128(EQ('<'), EQ('&')), _mm_or_si128(EQ('*'), EQ('_'))));
+    hit = _mm_or_si128(hit, _mm_or_si128(EQ('`'), EQ('[')));
+#undef EQ
+    return _mm_movemask_epi8(hit) != 0;
+}
+#endif
+
 static void text_scan_original(check_text_t *t, size_t quote_max) {
     const uint8_t *s = (const uint8_t *)t->orig;
     size_t len = t->orig_len;
@@ -865,6 +940,10 @@ static void text_scan_original(check_text_t *t, size_t quote_max) {
         /* Only these bytes can start a quote or inline markup. */
         if (!scan_interesting[s[i]]) {
             i++;
+#ifdef __SSE2__
+            /* sixteen bytes a step while none of them is interesting */
+            while (i + 16 <= len && !interesting16(s + i)) i += 16;
+#endif
             /* four bytes a step: most of a text is uninteresting */
             while (i + 4 <= len && !(scan_interesting[s[i]] | scan_interesting[s[i + 1]] | scan_interesting[s[i + 2]] |
                                      scan_interesting[s[i + 3]]))
