@@ -199,6 +199,8 @@ typedef struct check_text {
     check_issue_t *issues;
     size_t issue_count, issue_cap;
     size_t words; /* tokens that count as words */
+    uint64_t *bits; /* the tokeniser's bitmaps of norm, see text_tokenise */
+    size_t bits_cap;
 } check_text_t;
 
 /* A folded name of the task (main object, synonym, component, relation)

@@ -485,12 +485,12 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
                 const uint8_t *b = fold->pool + ((e & ~CHECK_FOLD_FAST) >> 8);
                 sink_reserve(k, bytes + (len - end));
                 size_t o = t->norm_len;
-                for (uint32_t j = 0; j < bytes; j++) t->norm[o + j] = (char)b[j];
+                char *out = t->norm + o; /* locals: a char store aliases t's fields */
+                if (bytes == 2) out[0] = (char)b[0], out[1] = (char)b[1];
+                else memcpy(out, b, bytes);
                 if (k->maps) {
-                    for (uint32_t j = 0; j < bytes; j++) {
-                        t->nmap_start[o + j] = (uint32_t)i;
-                        t->nmap_end[o + j] = (uint32_t)end;
-                    }
+                    uint32_t *ms = t->nmap_start + o, *me = t->nmap_end + o;
+                    for (uint32_t j = 0; j < bytes; j++) ms[j] = (uint32_t)i, me[j] = (uint32_t)end;
                 }
                 t->norm_len = o + bytes;
                 i = end;
@@ -676,12 +676,86 @@ bool check_norm_next_word(const char *norm, size_t len, size_t *pos, uint32_t *s
     return norm_next_word((const uint8_t *)norm, len, pos, start, end, flags);
 }
 
+/* The first set bit at or after from in bits (nw words), or limit. */
+static inline size_t bits_next(const uint64_t *bits, size_t nw, size_t from, size_t limit) {
+    size_t w = from >> 6;
+    if (w >= nw) return limit;
+    uint64_t m = bits[w] & (~0ull << (from & 63));
+    while (m == 0) {
+        if (++w >= nw || w * 64 >= limit) return limit;
+        m = bits[w];
+    }
+    size_t p = w * 64 + (size_t)__builtin_ctzll(m);
+    return p < limit ? p : limit;
+}
+
+/* Bitmaps of norm, a bit a byte: begin[] for the bytes a word may start
+ * with as far as bytes tell (ASCII letters and digits, bytes >= 0x80),
+ * other[] for the bytes that are not ASCII letters or digits (every bit
+ * past the end set). */
+static size_t text_bitmaps(check_text_t *t, uint64_t **begin, uint64_t **other) {
+    size_t len = t->norm_len, nw = (len + 63) / 64;
+    t->bits = grow(t->bits, &t->bits_cap, 2 * nw + 2, sizeof(*t->bits));
+    *begin = t->bits;
+    *other = t->bits + nw;
+    const uint8_t *s = (const uint8_t *)t->norm;
+    for (size_t w = 0; w < nw; w++) {
+        uint64_t wb = 0, hb = 0;
+        size_t base = w * 64;
+        size_t i = 0;
+#ifdef __SSE2__
+        const __m128i bit5 = _mm_set1_epi8(0x20), a1 = _mm_set1_epi8('a' - 1), z1 = _mm_set1_epi8('z' + 1);
+        const __m128i d1 = _mm_set1_epi8('0' - 1), d9 = _mm_set1_epi8('9' + 1);
+        for (; i < 64 && base + i + 16 <= len; i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + base + i));
+            __m128i lower = _mm_or_si128(v, bit5);
+            __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lower, a1), _mm_cmplt_epi8(lower, z1));
+            __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, d1), _mm_cmplt_epi8(v, d9));
+            wb |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(letter, digit)) << i;
+            hb |= (uint64_t)(unsigned)_mm_movemask_epi8(v) << i;
+        }
+#endif
+        for (; i < 64 && base + i < len; i++) {
+            uint8_t c = s[base + i];
+            wb |= (uint64_t)byte_word[c] << i;
+            hb |= (uint64_t)(c >> 7) << i;
+        }
+        (*begin)[w] = wb | hb;
+        (*other)[w] = ~wb;
+    }
+    return nw;
+}
+
+/* Tokens of norm.  A word of ASCII letters and digits that ends in an
+ * ASCII byte other than a connector (' - . ,) is found on the bitmaps;
+ * anything else (non-ASCII, connectors) goes to norm_next_word from where
+ * the word starts, which gives what it would have given from the end of
+ * the previous token, since only ASCII non-word bytes lie between. */
 static void text_tokenise(check_text_t *t) {
     t->token_count = 0;
     size_t pos = 0;
     uint32_t start, end, flags;
     const uint8_t *o = (const uint8_t *)t->orig;
-    while (norm_next_word((const uint8_t *)t->norm, t->norm_len, &pos, &start, &end, &flags)) {
+    const uint8_t *s = (const uint8_t *)t->norm;
+    const size_t len = t->norm_len;
+    uint64_t *begin, *other;
+    size_t nw = text_bitmaps(t, &begin, &other);
+    for (;;) {
+        size_t p = bits_next(begin, nw, pos, len);
+        if (p >= len) break;
+        size_t e = p;
+        /* a connector only joins when a word character follows it */
+        if (s[p] >= 0x80 || ((e = bits_next(other, nw, p, len)) < len &&
+                             (s[e] >= 0x80 || ((s[e] == '\'' || s[e] == '-' || s[e] == '.' || s[e] == ',') &&
+                                               e + 1 < len && (s[e + 1] >= 0x80 || byte_word[s[e + 1]]))))) {
+            pos = p;
+            if (!norm_next_word(s, len, &pos, &start, &end, &flags)) break;
+        } else {
+            start = (uint32_t)p;
+            end = (uint32_t)e;
+            flags = s[p] <= '9' ? CHECK_TOK_DIGIT : 0;
+            pos = e;
+        }
         if (t->token_count == t->token_cap)
             t->tokens = grow(t->tokens, &t->token_cap, t->token_count + 1, sizeof(*t->tokens));
         check_token_t *tok = &t->tokens[t->token_count++];
@@ -1102,5 +1176,6 @@ void check_text_free(check_text_t *t) {
     free(t->quotes);
     free(t->hits);
     free(t->issues);
+    free(t->bits);
     memset(t, 0, sizeof(*t));
 }
