@@ -89,6 +89,9 @@ typedef struct check_words {
     char **w;
     uint8_t *len;
     size_t count;
+    /* The words are ordered by their last byte: those ending in byte b are
+     * [by_last[b], by_last[b + 1]). */
+    uint16_t by_last[257];
 } check_words_t;
 
 typedef struct check_lang {

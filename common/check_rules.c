@@ -592,6 +592,29 @@ static int list_fold(load_t *ld, const char *path, int lineno, const char *value
         out->len[out->count++] = (uint8_t)flen;
     }
     free(copy);
+    if (out->count > UINT16_MAX) {
+        snprintf(ld->errstr, ld->errlen, "%s:%d: more than %d words", path, lineno, UINT16_MAX);
+        return -1;
+    }
+    /* by last byte (a stable insertion sort: the lists are short) */
+    for (size_t i = 1; i < out->count; i++) {
+        char *w = out->w[i];
+        uint8_t l = out->len[i];
+        size_t j = i;
+        while (j > 0 && (uint8_t)out->w[j - 1][out->len[j - 1] - 1] > (uint8_t)w[l - 1]) {
+            out->w[j] = out->w[j - 1];
+            out->len[j] = out->len[j - 1];
+            j--;
+        }
+        out->w[j] = w;
+        out->len[j] = l;
+    }
+    size_t e = 0;
+    for (int b = 0; b < 256; b++) {
+        out->by_last[b] = (uint16_t)e;
+        while (e < out->count && (uint8_t)out->w[e][out->len[e] - 1] == b) e++;
+    }
+    out->by_last[256] = (uint16_t)out->count;
     return 0;
 }
 

@@ -189,10 +189,11 @@ static inline uint16_t word_key(const char *s, size_t n) {
 /* The longest of list that word ends with and that leaves two letters. */
 static size_t longest_suffix(const char *word, size_t len, const check_words_t *list) {
     size_t best = 0;
-    for (size_t e = 0; e < list->count; e++) {
+    if (len == 0) return 0;
+    uint8_t last = (uint8_t)word[len - 1];
+    for (size_t e = list->by_last[last]; e < list->by_last[last + 1]; e++) {
         size_t el = list->len[e];
-        if (el <= best || el >= len || word[len - 1] != list->w[e][el - 1] ||
-            !bytes_eq(word + len - el, list->w[e], el))
+        if (el <= best || el >= len || !bytes_eq(word + len - el, list->w[e], el))
             continue;
         if (!cp_two(word, len - el)) continue;
         best = el;
@@ -278,8 +279,10 @@ static void names_prepare(run_t *r) {
 }
 
 static bool in_list(const check_words_t *list, const char *s, size_t n) {
-    for (size_t i = 0; i < list->count; i++) {
-        if (list->len[i] == n && list->w[i][0] == s[0] && bytes_eq(list->w[i], s, n)) return true;
+    if (n == 0) return false;
+    uint8_t last = (uint8_t)s[n - 1];
+    for (size_t i = list->by_last[last]; i < list->by_last[last + 1]; i++) {
+        if (list->len[i] == n && bytes_eq(list->w[i], s, n)) return true;
     }
     return false;
 }
@@ -427,7 +430,16 @@ static void probes_prepare(run_t *r) {
         probe_add(sc, n, 0, CHECK_PROBE_WHOLE);
         if (nm->words > 1) probe_add(sc, n, (uint8_t)(nm->words - 1), CHECK_PROBE_HEAD);
     }
-    qsort(sc->probes, sc->probe_count, sizeof(*sc->probes), probe_cmp);
+    /* a few dozen probes at most: insertion sort, no qsort call */
+    for (size_t i = 1; i < sc->probe_count; i++) {
+        check_probe_t p = sc->probes[i];
+        size_t j = i;
+        while (j > 0 && probe_cmp(&sc->probes[j - 1], &p) > 0) {
+            sc->probes[j] = sc->probes[j - 1];
+            j--;
+        }
+        sc->probes[j] = p;
+    }
     memset(sc->probe_filter, 0, sizeof(sc->probe_filter));
     for (size_t p = 0; p < sc->probe_count; p++) {
         unsigned h = probe_hash(sc->probes[p].key);
