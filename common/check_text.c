@@ -467,36 +467,41 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
         }
         size_t n;
         utf8proc_int32_t cp = cp_decode(s, len, i, &n);
-        if (cp >= 0 && cp < 0x10000 && (fold->bmp[cp] & CHECK_FOLD_FAST)) {
-            /* Cyrillic, Greek, most letters and punctuation: the cluster is
-             * this code point alone when the next one is ASCII, a space or
-             * also of break class Other (UAX #29 GB999), and its fold is in
-             * the table.  Anything else takes the general path below. */
-            size_t end = i + n;
-            bool alone = end >= len || s[end] < 0x80;
-            if (!alone) {
-                size_t n2;
-                utf8proc_int32_t next = cp_decode(s, len, end, &n2);
-                alone = next < 0 || (cp_class(next) & (CLS_SIMPLE | CLS_SPACE));
+        /* Cyrillic, Greek, most letters and punctuation, a run at a time:
+         * the cluster is the code point alone when the next one is ASCII, a
+         * space or also of break class Other (UAX #29 GB999), and its fold
+         * is in the table.  Anything else takes the general path below,
+         * with cp and n the code point it stopped at. */
+        bool to_top = false;
+        while (cp >= 0 && cp < 0x10000 && (fold->bmp[cp] & CHECK_FOLD_FAST)) {
+            size_t end = i + n, n2 = 0;
+            utf8proc_int32_t next = -1;
+            if (end < len && s[end] >= 0x80) {
+                next = cp_decode(s, len, end, &n2);
+                if (next >= 0 && !(cp_class(next) & (CLS_SIMPLE | CLS_SPACE))) break; /* a mark may follow */
             }
-            if (alone) {
-                uint32_t e = fold->bmp[cp];
-                uint32_t bytes = e & 0xFF;
-                const uint8_t *b = fold->pool + ((e & ~CHECK_FOLD_FAST) >> 8);
-                sink_reserve(k, bytes + (len - end));
-                size_t o = t->norm_len;
-                char *out = t->norm + o; /* locals: a char store aliases t's fields */
-                if (bytes == 2) out[0] = (char)b[0], out[1] = (char)b[1];
-                else memcpy(out, b, bytes);
-                if (k->maps) {
-                    uint32_t *ms = t->nmap_start + o, *me = t->nmap_end + o;
-                    for (uint32_t j = 0; j < bytes; j++) ms[j] = (uint32_t)i, me[j] = (uint32_t)end;
-                }
-                t->norm_len = o + bytes;
-                i = end;
-                continue;
+            uint32_t e = fold->bmp[cp];
+            uint32_t bytes = e & 0xFF;
+            const uint8_t *b = fold->pool + ((e & ~CHECK_FOLD_FAST) >> 8);
+            sink_reserve(k, bytes + (len - end));
+            size_t o = t->norm_len;
+            char *out = t->norm + o; /* locals: a char store aliases t's fields */
+            if (bytes == 2) out[0] = (char)b[0], out[1] = (char)b[1];
+            else memcpy(out, b, bytes);
+            if (k->maps) {
+                uint32_t *ms = t->nmap_start + o, *me = t->nmap_end + o;
+                for (uint32_t j = 0; j < bytes; j++) ms[j] = (uint32_t)i, me[j] = (uint32_t)end;
             }
+            t->norm_len = o + bytes;
+            i = end;
+            if (n2 == 0) { /* the end, or ASCII next: the loop's top */
+                to_top = true;
+                break;
+            }
+            cp = next;
+            n = n2;
         }
+        if (to_top) continue;
         if (cp < 0) {
             if (!k->maps) return -1;
             text_issue(t, CHECK_ISSUE_INVALID_UTF8, "invalid UTF-8", i, i + 1);
