@@ -980,11 +980,11 @@ static bool relation_follows(const run_t *r, uint32_t rel, const check_span_t *n
     const check_name_t *name = &r->sc->names[rel];
     if (name->words < 2) return false;
     for (size_t i = 0; i < nn; i++) {
-        /* "cord is threaded through": one auxiliary may come between */
+        /* "cord is threaded through": one word may come between */
         for (size_t skip = 0; skip <= 1; skip++) {
             size_t k = (size_t)nm[i].end + 1 + skip;
             if (k + name->words > t->token_count) break;
-            bool all = true;
+            bool all = !check_text_gap_breaks_clause(t, nm[i].end);
             for (uint32_t w = 0; w < name->words && all; w++) {
                 const check_token_t *tok = &t->tokens[k + w];
                 all = tok->sentence == t->tokens[nm[i].end].sentence &&
