@@ -127,19 +127,8 @@ void check_fold_free(check_fold_t *fold) {
 /* ------------------------------------------------------------------ */
 /* code point classes */
 
-/* ASCII letters and digits. */
-static const uint8_t ascii_word[128] = {
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
-    ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
-    ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,
-    ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
-    ['y'] = 1, ['z'] = 1,
-};
-
-/* The same for every byte value: 0 for bytes of multi-byte sequences, so
- * a run of ASCII word bytes is one table lookup a byte. */
+/* ASCII letters and digits, by byte value: 0 for the bytes of multi-byte
+ * sequences, so a run of ASCII word bytes is one table lookup a byte. */
 static const uint8_t byte_word[256] = {
     ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
     ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
@@ -232,7 +221,7 @@ static __attribute__((noinline)) uint16_t cp_class_slow(utf8proc_int32_t cp) {
 }
 
 CP_INLINE bool cp_is_word(utf8proc_int32_t cp) {
-    if (cp < 0x80) return cp >= 0 && ascii_word[cp];
+    if (cp < 0x80) return cp >= 0 && byte_word[cp];
     return cp_class(cp) & CLS_WORD;
 }
 
@@ -602,7 +591,7 @@ CP_INLINE bool norm_next_word(const uint8_t *s, size_t len, size_t *pos, uint32_
     size_t i = *pos, n;
     while (i < len) {
         if (s[i] < 0x80) {
-            if (ascii_word[s[i]]) break;
+            if (byte_word[s[i]]) break;
             i++;
             continue;
         }
