@@ -885,32 +885,14 @@ static int hit_cmp(const void *a, const void *b) {
 int check_lexicon_scan(const check_lang_t *lang, hs_scratch_t *hs, check_text_t *t) {
     t->hit_count = 0;
     if (lang->db == NULL || t->norm_len == 0) return 0;
-    /* The scan form: every byte that is not part of a word (and the
-     * connectors inside words: don't, eye-catching) becomes a space, and a
-     * space goes at each end, so a literal can only match whole words and
-     * the engine never stops inside one (" i " instead of every "i"). */
-    if (t->scan_cap < t->norm_len + 3) {
-        t->scan_cap = t->norm_cap + 3;
-        t->scan = xrealloc(t->scan, t->scan_cap);
-    }
+    /* The scan form, written by text_tokenise: every byte that is not part
+     * of a word (and the connectors inside words: don't, eye-catching)
+     * became a space; a space goes at each end, so a literal can only match
+     * whole words and the engine never stops inside one (" i " instead of
+     * every "i"). */
     char *sc = t->scan;
     sc[0] = ' ';
-    memcpy(sc + 1, t->norm, t->norm_len);
     sc[t->norm_len + 1] = ' ';
-    size_t prev_end = 0;
-    for (size_t i = 0; i < t->token_count; i++) {
-        const check_token_t *tok = &t->tokens[i];
-        /* the gap before a token is one byte nearly always: no memset */
-        for (size_t k = prev_end; k < tok->nstart; k++) sc[1 + k] = ' ';
-        prev_end = tok->nend;
-        if (tok->flags & (CHECK_TOK_HYPHEN | CHECK_TOK_INNER)) {
-            for (size_t k = tok->nstart; k < tok->nend; k++) {
-                char ch = sc[1 + k];
-                if (ch == '\'' || ch == '-' || ch == '.' || ch == ',') sc[1 + k] = ' ';
-            }
-        }
-    }
-    if (t->norm_len > prev_end) memset(sc + 1 + prev_end, ' ', t->norm_len - prev_end);
     sc[t->norm_len + 2] = '\0';
     scan_ctx_t ctx = {lang, t};
     if (hs_scan(lang->db, sc, (unsigned)t->norm_len + 2, 0, hs, scan_on_match, &ctx) != HS_SUCCESS) return -1;

@@ -693,6 +693,11 @@ static size_t text_bitmaps(check_text_t *t, uint64_t **begin, uint64_t **other) 
     *begin = t->bits;
     *other = t->bits + nw;
     const uint8_t *s = (const uint8_t *)t->norm;
+    /* The scan form on the way (see check_lexicon_scan): every ASCII byte
+     * that is not a letter or digit becomes a space here; text_tokenise
+     * blanks the non-ASCII bytes between words. */
+    t->scan = grow(t->scan, &t->scan_cap, len + 3, 1);
+    uint8_t *sc = (uint8_t *)t->scan + 1;
     for (size_t w = 0; w < nw; w++) {
         uint64_t wb = 0, hb = 0;
         size_t base = w * 64;
@@ -705,12 +710,16 @@ static size_t text_bitmaps(check_text_t *t, uint64_t **begin, uint64_t **other) 
             __m128i lower = _mm_or_si128(v, bit5);
             __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lower, a1), _mm_cmplt_epi8(lower, z1));
             __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, d1), _mm_cmplt_epi8(v, d9));
+            __m128i keep = _mm_or_si128(_mm_or_si128(letter, digit), _mm_cmplt_epi8(v, _mm_setzero_si128()));
+            _mm_storeu_si128((__m128i *)(sc + base + i),
+                             _mm_or_si128(_mm_and_si128(keep, v), _mm_andnot_si128(keep, _mm_set1_epi8(' '))));
             wb |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(letter, digit)) << i;
             hb |= (uint64_t)(unsigned)_mm_movemask_epi8(v) << i;
         }
 #endif
         for (; i < 64 && base + i < len; i++) {
             uint8_t c = s[base + i];
+            sc[base + i] = byte_word[c] || c >= 0x80 ? c : ' ';
             wb |= (uint64_t)byte_word[c] << i;
             hb |= (uint64_t)(c >> 7) << i;
         }
@@ -743,7 +752,12 @@ static void text_tokenise(check_text_t *t) {
                              (s[e] >= 0x80 || ((s[e] == '\'' || s[e] == '-' || s[e] == '.' || s[e] == ',') &&
                                                e + 1 < len && (s[e + 1] >= 0x80 || byte_word[s[e + 1]]))))) {
             pos = p;
-            if (!norm_next_word(s, len, &pos, &start, &end, &flags)) break;
+            bool found = norm_next_word(s, len, &pos, &start, &end, &flags);
+            /* what it skipped is no word: blank its non-ASCII bytes too */
+            for (size_t k = p, gap_end = found ? start : len; k < gap_end; k++) {
+                if (s[k] >= 0x80) t->scan[1 + k] = ' ';
+            }
+            if (!found) break;
         } else {
             start = (uint32_t)p;
             end = (uint32_t)e;

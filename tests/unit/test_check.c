@@ -1075,6 +1075,35 @@ static void test_holdout_precision_recall(void **state) {
     if (corpus_score("holdout", false)) printf("holdout: some rules are below 0.9 / 0.85 (measured, not enforced)\n");
 }
 
+/* The scan form text_tokenise writes on the way equals the one made from
+ * the finished tokens (check_norm_scan_form, as the lexicon entries are
+ * made), for every corpus text and a few odd ones. */
+static void test_scan_form(void **state) {
+    (void)state;
+    static const char *const odd[] = {
+        "— «Вкусно» — don't eye-catching 3.5 1,000 a-b- -c 'q' 親子丼は、美味しい。 café\xCC\x81 x\xE2\x80\x8By",
+        "\xF0\x9F\x8D\x9C ramen \xE2\x80\x94 end \xC2\xAB", "...", "",
+    };
+    check_text_t t;
+    memset(&t, 0, sizeof(t));
+    for (size_t i = 0; i < corpus_count + sizeof(odd) / sizeof(odd[0]); i++) {
+        const char *text = i < corpus_count ? corpus[i].text : odd[i - corpus_count];
+        size_t len = i < corpus_count ? corpus[i].len : strlen(text);
+        check_text_prepare(&t, rules, text, len);
+        char *want = malloc(t.norm_len + 1);
+        memcpy(want, t.norm, t.norm_len);
+        size_t wl = check_norm_scan_form(want, t.norm_len);
+        /* the same without the spaces at the ends */
+        size_t a = 1, b = t.norm_len + 1;
+        while (a < b && t.scan[a] == ' ') a++;
+        while (b > a && t.scan[b - 1] == ' ') b--;
+        assert_int_equal(b - a, wl);
+        assert_memory_equal(t.scan + a, want, wl);
+        free(want);
+    }
+    check_text_free(&t);
+}
+
 /* ------------------------------------------------------------------ */
 /* threads and reloads */
 
@@ -1192,6 +1221,7 @@ int main(void) {
         cmocka_unit_test(test_taxonomy),
         cmocka_unit_test_prestate_setup_teardown(test_corpus_precision_recall, corpus_load, corpus_free, CORPUS),
         cmocka_unit_test_prestate_setup_teardown(test_holdout_precision_recall, corpus_load, corpus_free, HOLDOUT),
+        cmocka_unit_test_prestate_setup_teardown(test_scan_form, corpus_load, corpus_free, CORPUS),
         cmocka_unit_test_prestate_setup_teardown(test_threads_agree, corpus_load, corpus_free, CORPUS),
         cmocka_unit_test(test_scratch_follows_reload),
     };
