@@ -479,7 +479,12 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
             else memcpy(out, b, bytes);
             if (k->maps) {
                 uint32_t *ms = t->nmap_start + o, *me = t->nmap_end + o;
-                for (uint32_t j = 0; j < bytes; j++) ms[j] = (uint32_t)i, me[j] = (uint32_t)end;
+                if (bytes == 2) {
+                    ms[0] = ms[1] = (uint32_t)i;
+                    me[0] = me[1] = (uint32_t)end;
+                } else {
+                    for (uint32_t j = 0; j < bytes; j++) ms[j] = (uint32_t)i, me[j] = (uint32_t)end;
+                }
             }
             t->norm_len = o + bytes;
             i = end;
@@ -769,7 +774,7 @@ static void text_tokenise(check_text_t *t) {
         check_token_t *tok = &t->tokens[t->token_count++];
         tok->nstart = start;
         tok->nend = end;
-        tok->key = (uint16_t)((uint8_t)t->norm[start] | (end - start > 1 ? (uint8_t)t->norm[start + 1] << 8 : 0));
+        tok->key = (uint16_t)(s[start] | (end - start > 1 ? s[start + 1] << 8 : 0));
         tok->ostart = t->nmap_start[start];
         tok->oend = t->nmap_end[end - 1];
         tok->sentence = 0;
