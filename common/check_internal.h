@@ -34,6 +34,8 @@ enum {
     CHECK_CAT_YEAR_WORD,   /* "in", "since": a following year is a history cue */
     CHECK_CAT_ABBREVIATION,/* "approx", "st": a following '.' ends no sentence */
     CHECK_CAT_CONNECTOR,   /* "of", "de": may join the words of a proper name */
+    CHECK_CAT_CONTAINER,   /* "bowl", "plate": what holds a component or target */
+    CHECK_CAT_CONTAINER_LINK, /* "of" of "a bowl of pho" */
     CHECK_CAT_COUNT
 };
 
@@ -53,6 +55,8 @@ enum {
     CHECK_TOK_HYPHEN = 1 << 11,        /* holds a '-': "eye-catching" */
     CHECK_TOK_INNER = 1 << 12,         /* holds a ' or a . or , between digits */
     CHECK_TOK_CLAUSE_AFTER = 1 << 13,  /* the gap after it breaks a clause (set by the sentences) */
+    CHECK_TOK_CONTAINER = 1 << 14,
+    CHECK_TOK_CONTAINER_LINK = 1 << 15,
 };
 
 /* The fold of every single BMP code point, computed once: most clusters are
@@ -60,11 +64,16 @@ enum {
  * decompose and recompose.  ASCII is in it too: an ASCII letter followed by
  * a non-ASCII code point takes the general path. */
 typedef struct check_fold {
-    uint32_t *bmp;  /* 65536 entries: pool offset << 8 | byte length */
+    uint32_t *bmp;  /* 65536 entries: pool offset << 8 | byte length, and CHECK_FOLD_FAST */
     uint8_t *pool;
     size_t pool_len;
     int options;    /* utf8proc_option_t */
 } check_fold_t;
+
+/* In a bmp entry: the code point may take fold_run's fast path (its
+ * cluster is itself when the next code point is ASCII, a space or of
+ * grapheme break class Other).  Covered by test_fold_fast_path. */
+#define CHECK_FOLD_FAST (1u << 31)
 
 /* One literal of a lexicon after expansion and folding; the Vectorscan id of
  * a literal is its index. */
@@ -80,6 +89,9 @@ typedef struct check_words {
     char **w;
     uint8_t *len;
     size_t count;
+    /* The words are ordered by their last byte: those ending in byte b are
+     * [by_last[b], by_last[b + 1]). */
+    uint16_t by_last[257];
 } check_words_t;
 
 typedef struct check_lang {
@@ -96,6 +108,14 @@ typedef struct check_lang {
      * кукол) or drop before the last one (платок -> платка); `vowels` says
      * what is not a consonant. */
     check_words_t strip, endings, vowels, fleeting;
+    /* Words of a task relation that place a thing outside its target
+     * ("beside", "next to"): only those carry over to the target's
+     * container (beside the bowl of ceviche is beside the ceviche; on the
+     * plate of momos is not on the momos). */
+    check_words_t outside;
+    /* Prepositions that put a thing in or on a container: "tamales are
+     * stacked on a plate" makes the plate the tamales' container. */
+    check_words_t container_in;
 } check_lang_t;
 
 typedef struct check_rule_conf {
@@ -182,6 +202,8 @@ typedef struct check_text {
     check_issue_t *issues;
     size_t issue_count, issue_cap;
     size_t words; /* tokens that count as words */
+    uint64_t *bits; /* the tokeniser's bitmaps of norm, see text_tokenise */
+    size_t bits_cap;
 } check_text_t;
 
 /* A folded name of the task (main object, synonym, component, relation)

@@ -48,6 +48,7 @@ static const struct {
 static const char *const cat_names[CHECK_CAT_COUNT] = {
     "subjective", "speculation", "viewer", "reference", "relation", "neutral",
     "anaphora", "conjunctions", "year_words", "abbreviations", "name_connectors",
+    "containers", "container_links",
 };
 
 #define FINDING_CATS                                                                                      \
@@ -591,6 +592,29 @@ static int list_fold(load_t *ld, const char *path, int lineno, const char *value
         out->len[out->count++] = (uint8_t)flen;
     }
     free(copy);
+    if (out->count > UINT16_MAX) {
+        snprintf(ld->errstr, ld->errlen, "%s:%d: more than %d words", path, lineno, UINT16_MAX);
+        return -1;
+    }
+    /* by last byte (a stable insertion sort: the lists are short) */
+    for (size_t i = 1; i < out->count; i++) {
+        char *w = out->w[i];
+        uint8_t l = out->len[i];
+        size_t j = i;
+        while (j > 0 && (uint8_t)out->w[j - 1][out->len[j - 1] - 1] > (uint8_t)w[l - 1]) {
+            out->w[j] = out->w[j - 1];
+            out->len[j] = out->len[j - 1];
+            j--;
+        }
+        out->w[j] = w;
+        out->len[j] = l;
+    }
+    size_t e = 0;
+    for (int b = 0; b < 256; b++) {
+        out->by_last[b] = (uint16_t)e;
+        while (e < out->count && (uint8_t)out->w[e][out->len[e] - 1] == b) e++;
+    }
+    out->by_last[256] = (uint16_t)out->count;
     return 0;
 }
 
@@ -610,6 +634,9 @@ static int language_line(load_t *ld, uint32_t file, int lineno, char *line, void
     if (strcmp(key, "noun.endings") == 0) return list_fold(ld, path, lineno, value, &st->lang->endings);
     if (strcmp(key, "noun.vowels") == 0) return list_fold(ld, path, lineno, value, &st->lang->vowels);
     if (strcmp(key, "noun.fleeting") == 0) return list_fold(ld, path, lineno, value, &st->lang->fleeting);
+    if (strcmp(key, "outside_relations") == 0) return list_fold(ld, path, lineno, value, &st->lang->outside);
+    if (strcmp(key, "container_prepositions") == 0)
+        return list_fold(ld, path, lineno, value, &st->lang->container_in);
     for (int cat = CHECK_CAT_ANAPHORA; cat < CHECK_CAT_COUNT; cat++) {
         if (strcmp(key, cat_names[cat]) != 0) continue;
         char *copy = xstrdup(value), *save = NULL;
@@ -675,6 +702,8 @@ static void language_free(check_lang_t *lang) {
     words_free(&lang->endings);
     words_free(&lang->vowels);
     words_free(&lang->fleeting);
+    words_free(&lang->outside);
+    words_free(&lang->container_in);
     memset(lang, 0, sizeof(*lang));
 }
 
@@ -856,31 +885,14 @@ static int hit_cmp(const void *a, const void *b) {
 int check_lexicon_scan(const check_lang_t *lang, hs_scratch_t *hs, check_text_t *t) {
     t->hit_count = 0;
     if (lang->db == NULL || t->norm_len == 0) return 0;
-    /* The scan form: every byte that is not part of a word (and the
-     * connectors inside words: don't, eye-catching) becomes a space, and a
-     * space goes at each end, so a literal can only match whole words and
-     * the engine never stops inside one (" i " instead of every "i"). */
-    if (t->scan_cap < t->norm_len + 3) {
-        t->scan_cap = t->norm_cap + 3;
-        t->scan = xrealloc(t->scan, t->scan_cap);
-    }
+    /* The scan form, written by text_tokenise: every byte that is not part
+     * of a word (and the connectors inside words: don't, eye-catching)
+     * became a space; a space goes at each end, so a literal can only match
+     * whole words and the engine never stops inside one (" i " instead of
+     * every "i"). */
     char *sc = t->scan;
     sc[0] = ' ';
-    memcpy(sc + 1, t->norm, t->norm_len);
     sc[t->norm_len + 1] = ' ';
-    size_t prev_end = 0;
-    for (size_t i = 0; i < t->token_count; i++) {
-        const check_token_t *tok = &t->tokens[i];
-        if (tok->nstart > prev_end) memset(sc + 1 + prev_end, ' ', tok->nstart - prev_end);
-        prev_end = tok->nend;
-        if (tok->flags & (CHECK_TOK_HYPHEN | CHECK_TOK_INNER)) {
-            for (size_t k = tok->nstart; k < tok->nend; k++) {
-                char ch = sc[1 + k];
-                if (ch == '\'' || ch == '-' || ch == '.' || ch == ',') sc[1 + k] = ' ';
-            }
-        }
-    }
-    if (t->norm_len > prev_end) memset(sc + 1 + prev_end, ' ', t->norm_len - prev_end);
     sc[t->norm_len + 2] = '\0';
     scan_ctx_t ctx = {lang, t};
     if (hs_scan(lang->db, sc, (unsigned)t->norm_len + 2, 0, hs, scan_on_match, &ctx) != HS_SUCCESS) return -1;
@@ -899,7 +911,10 @@ int check_lexicon_scan(const check_lang_t *lang, hs_scratch_t *hs, check_text_t 
         [CHECK_CAT_RELATION] = CHECK_TOK_RELATION,       [CHECK_CAT_ANAPHORA] = CHECK_TOK_ANAPHORA,
         [CHECK_CAT_CONJUNCTION] = CHECK_TOK_CONJUNCTION, [CHECK_CAT_YEAR_WORD] = CHECK_TOK_YEAR_WORD,
         [CHECK_CAT_ABBREVIATION] = CHECK_TOK_ABBREVIATION, [CHECK_CAT_CONNECTOR] = CHECK_TOK_CONNECTOR,
+        [CHECK_CAT_CONTAINER] = CHECK_TOK_CONTAINER,     [CHECK_CAT_CONTAINER_LINK] = CHECK_TOK_CONTAINER_LINK,
     };
+    unsigned flag_cats = 0; /* the categories that flag tokens */
+    for (int cat = 0; cat < CHECK_CAT_COUNT; cat++) flag_cats |= cat_flag[cat] ? 1u << cat : 0;
     /* Hits start and end on tokens and come sorted by start: one walk
      * finds their tokens. */
     size_t a = 0;
@@ -912,8 +927,10 @@ int check_lexicon_scan(const check_lang_t *lang, hs_scratch_t *hs, check_text_t 
         while (b + 1 < t->token_count && t->tokens[b].nend < h->nend) b++;
         h->tfirst = (uint32_t)a;
         h->tlast = (uint32_t)b;
-        for (int cat = CHECK_CAT_RELATION; cat < CHECK_CAT_COUNT; cat++) {
-            if (!(h->cats & (1u << cat)) || cat_flag[cat] == 0 || t->token_count == 0) continue;
+        unsigned todo = t->token_count ? h->cats & flag_cats : 0;
+        while (todo) {
+            int cat = __builtin_ctz(todo);
+            todo &= todo - 1;
             if (cat == CHECK_CAT_ABBREVIATION) {
                 /* "e.g" covers e and g: the '.' that matters follows g */
                 if (t->tokens[b].nend == h->nend) t->tokens[b].flags |= CHECK_TOK_ABBREVIATION;

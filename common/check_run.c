@@ -189,10 +189,11 @@ static inline uint16_t word_key(const char *s, size_t n) {
 /* The longest of list that word ends with and that leaves two letters. */
 static size_t longest_suffix(const char *word, size_t len, const check_words_t *list) {
     size_t best = 0;
-    for (size_t e = 0; e < list->count; e++) {
+    if (len == 0) return 0;
+    uint8_t last = (uint8_t)word[len - 1];
+    for (size_t e = list->by_last[last]; e < list->by_last[last + 1]; e++) {
         size_t el = list->len[e];
-        if (el <= best || el >= len || word[len - 1] != list->w[e][el - 1] ||
-            !bytes_eq(word + len - el, list->w[e], el))
+        if (el <= best || el >= len || !bytes_eq(word + len - el, list->w[e], el))
             continue;
         if (!cp_two(word, len - el)) continue;
         best = el;
@@ -278,8 +279,10 @@ static void names_prepare(run_t *r) {
 }
 
 static bool in_list(const check_words_t *list, const char *s, size_t n) {
-    for (size_t i = 0; i < list->count; i++) {
-        if (list->len[i] == n && list->w[i][0] == s[0] && bytes_eq(list->w[i], s, n)) return true;
+    if (n == 0) return false;
+    uint8_t last = (uint8_t)s[n - 1];
+    for (size_t i = list->by_last[last]; i < list->by_last[last + 1]; i++) {
+        if (list->len[i] == n && bytes_eq(list->w[i], s, n)) return true;
     }
     return false;
 }
@@ -415,9 +418,11 @@ static void probes_prepare(run_t *r) {
         for (size_t c = 0; c < r->task->component_count; c++) relation |= sc->comp_idx[c * 3 + 2] == n;
         if (relation) {
             /* Only the longer words: "the" and "of" of "in the centre of"
-             * relate nothing (short relation words are in the lexicon). */
+             * relate nothing (short relation words are in the lexicon).
+             * A language without lexicons has only the task's words:
+             * "posé sur une assiette". */
             for (uint32_t w = 0; w < nm->words; w++) {
-                if (cp_count(sc->buf + nm->woff[w], nm->wlen[w]) >= 4)
+                if (r->lang->db == NULL || cp_count(sc->buf + nm->woff[w], nm->wlen[w]) >= 4)
                     probe_add(sc, n, (uint8_t)w, CHECK_PROBE_RELATION);
             }
             continue;
@@ -425,7 +430,16 @@ static void probes_prepare(run_t *r) {
         probe_add(sc, n, 0, CHECK_PROBE_WHOLE);
         if (nm->words > 1) probe_add(sc, n, (uint8_t)(nm->words - 1), CHECK_PROBE_HEAD);
     }
-    qsort(sc->probes, sc->probe_count, sizeof(*sc->probes), probe_cmp);
+    /* a few dozen probes at most: insertion sort, no qsort call */
+    for (size_t i = 1; i < sc->probe_count; i++) {
+        check_probe_t p = sc->probes[i];
+        size_t j = i;
+        while (j > 0 && probe_cmp(&sc->probes[j - 1], &p) > 0) {
+            sc->probes[j] = sc->probes[j - 1];
+            j--;
+        }
+        sc->probes[j] = p;
+    }
     memset(sc->probe_filter, 0, sizeof(sc->probe_filter));
     for (size_t p = 0; p < sc->probe_count; p++) {
         unsigned h = probe_hash(sc->probes[p].key);
@@ -490,13 +504,11 @@ static size_t group_build(run_t *r, uint32_t g, uint32_t from, uint32_t to, unsi
     return sc->name_mention_count[g];
 }
 
-/* A component name or target: whole, or by its last word if it never
- * occurs whole ("soy sauce" ... "the sauce"). */
+/* A component name or target: whole, and by its last word where it is not
+ * whole ("a fried egg rests on the rice ... next to the egg": a name said in
+ * full once is then shortened to its head). */
 static void group_build_component(run_t *r, uint32_t n) {
-    size_t before = r->sc->mention_count;
-    if (group_build(r, n, n, n + 1, CHECK_PROBE_WHOLE) > 0) return;
-    r->sc->mention_count = before;
-    group_build(r, n, n, n + 1, CHECK_PROBE_HEAD);
+    group_build(r, n, n, n + 1, CHECK_PROBE_WHOLE | CHECK_PROBE_HEAD);
 }
 
 /* Groups: MAIN_GROUP (the main object's names, whole), one per component
@@ -862,6 +874,142 @@ static bool refers_back(const check_text_t *t, check_span_t m) {
     return false;
 }
 
+/* The container a mention sits in, as the text says it: "a glass bowl of
+ * ceviche", "миска горячего борща", "a pho bowl", "tamales are stacked on
+ * a plate".  The container word comes right before the mention (a link
+ * word such as "of" and up to two other words between, none of them a
+ * relation word, conjunction or clause break), right after it, or in the
+ * same clause after it behind a container preposition ("on", "in") with at
+ * most three words between.  Returns its token, or -1. */
+static long container_of(const run_t *r, check_span_t m) {
+    const check_text_t *t = r->t;
+    size_t gap = 0;
+    bool linked = false;
+    for (size_t k = m.start; k > 0 && gap <= 2; k--) {
+        const check_token_t *c = &t->tokens[k - 1];
+        if (c->sentence != t->tokens[m.start].sentence || check_text_gap_breaks_clause(t, k - 1)) break;
+        if (c->flags & CHECK_TOK_CONTAINER) return (long)(k - 1);
+        if ((c->flags & CHECK_TOK_CONTAINER_LINK) && !linked) {
+            linked = true;
+            continue;
+        }
+        if (c->flags & (CHECK_TOK_RELATION | CHECK_TOK_TASK_RELATION | CHECK_TOK_CONJUNCTION)) break;
+        gap++;
+    }
+    size_t after = (size_t)m.end + 1;
+    if (after < t->token_count && (t->tokens[after].flags & CHECK_TOK_CONTAINER) &&
+        t->tokens[after].sentence == t->tokens[m.end].sentence && !check_text_gap_breaks_clause(t, m.end))
+        return (long)after;
+    /* "momos are arranged in a circle on a round aluminium plate" */
+    long prep = -1;
+    for (size_t k = m.end + 1; k < t->token_count && k <= (size_t)m.end + 10; k++) {
+        const check_token_t *c = &t->tokens[k];
+        if (check_text_gap_breaks_clause(t, k - 1) || (c->flags & CHECK_TOK_CONJUNCTION)) break;
+        if ((c->flags & CHECK_TOK_CONTAINER) && prep >= 0 && k - (size_t)prep <= 4) return (long)k;
+        if (in_list(&r->lang->container_in, t->norm + c->nstart, c->nend - c->nstart)) prep = (long)k;
+        else if (c->flags & CHECK_TOK_CONTAINER) break;
+    }
+    return -1;
+}
+
+/* The other places where the container of one of the mentions is named:
+ * "a glass bowl of ceviche ... a slice of sweet potato lies next to the
+ * bowl" puts the sweet potato beside the ceviche.  Fills at most cap spans
+ * of out and returns how many. */
+static size_t container_mentions(const run_t *r, const check_span_t *m, size_t n, check_span_t *out, size_t cap) {
+    const check_text_t *t = r->t;
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        long c = container_of(r, m[i]);
+        if (c < 0) continue;
+        const check_token_t *ct = &t->tokens[c];
+        const char *w = t->norm + ct->nstart;
+        uint32_t wl = ct->nend - ct->nstart;
+        uint32_t stem = wl - (uint32_t)longest_suffix(w, wl, &r->lang->strip);
+        size_t e2 = longest_suffix(w, wl, &r->lang->endings);
+        for (size_t k = 0; k < t->token_count && count < cap; k++) {
+            const check_token_t *tok = &t->tokens[k];
+            if ((long)k == c || !(tok->flags & CHECK_TOK_CONTAINER)) continue;
+            if (k >= m[i].start && k <= m[i].end) continue;
+            if (word_matches(r->lang, t->norm + tok->nstart, tok->nend - tok->nstart, w, wl, stem,
+                             e2 ? wl - (uint32_t)e2 : 0))
+                out[count++] = (check_span_t){(uint32_t)k, (uint32_t)k};
+        }
+    }
+    return count;
+}
+
+/* Whether a mention of nm and one of tm are put in relation: in one
+ * sentence (pair_related) or in neighbouring ones (refers_back).  *together
+ * receives the first mention of nm that shares a sentence with tm. */
+static bool mentions_related(const check_text_t *t, const check_span_t *nm, size_t nn, const check_span_t *tm,
+                             size_t tn, const check_span_t **together) {
+    for (size_t i = 0; i < nn; i++) {
+        uint32_t ns = t->tokens[nm[i].start].sentence;
+        for (size_t j = 0; j < tn; j++) {
+            uint32_t ts = t->tokens[tm[j].start].sentence;
+            if (ns == ts) {
+                if (*together == NULL) *together = &nm[i];
+                if (pair_related(t, nm[i], tm[j])) return true;
+            } else if (ns == ts + 1 || ts == ns + 1) {
+                /* "The rice fills the bowl. Sauce is poured over it." */
+                if (refers_back(t, ns > ts ? nm[i] : tm[j])) return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Whether the task relation (a name index, or NAME_NONE) places a thing
+ * outside its target; see check_lang_t.outside. */
+static bool relation_outside(const run_t *r, uint32_t rel) {
+    if (rel == NAME_NONE || rel == NAME_MAIN) return false;
+    const check_name_t *nm = &r->sc->names[rel];
+    for (uint32_t w = 0; w < nm->words; w++) {
+        if (in_list(&r->lang->outside, r->sc->buf + nm->woff[w], nm->wlen[w])) return true;
+    }
+    return false;
+}
+
+/* Whether a mention of the component is followed at once by every word of
+ * the task's relation (the task's words themselves, multi-word, so that
+ * the phrase is unmistakable: "threaded through", "sprinkled over"). */
+static bool relation_follows(const run_t *r, uint32_t rel, const check_span_t *nm, size_t nn) {
+    if (rel == NAME_NONE || rel == NAME_MAIN) return false;
+    const check_text_t *t = r->t;
+    const check_name_t *name = &r->sc->names[rel];
+    if (name->words < 2) return false;
+    for (size_t i = 0; i < nn; i++) {
+        /* "cord is threaded through": one word may come between */
+        for (size_t skip = 0; skip <= 1; skip++) {
+            size_t k = (size_t)nm[i].end + 1 + skip;
+            if (k + name->words > t->token_count) break;
+            bool all = !check_text_gap_breaks_clause(t, nm[i].end);
+            for (uint32_t w = 0; w < name->words && all; w++) {
+                const check_token_t *tok = &t->tokens[k + w];
+                all = tok->sentence == t->tokens[nm[i].end].sentence &&
+                      !check_text_gap_breaks_clause(t, k + w - 1) && tok->nend - tok->nstart == name->wlen[w] &&
+                      memcmp(t->norm + tok->nstart, r->sc->buf + name->woff[w], name->wlen[w]) == 0;
+            }
+            if (all) return true;
+        }
+    }
+    return false;
+}
+
+/* Whether a mention of the component sits in a container that is a mention
+ * of the target: "a jar of kimchi" for "kimchi in jar". */
+static bool contained_in(const run_t *r, const check_span_t *nm, size_t nn, const check_span_t *tm, size_t tn) {
+    for (size_t i = 0; i < nn; i++) {
+        long c = container_of(r, nm[i]);
+        if (c < 0) continue;
+        for (size_t j = 0; j < tn; j++) {
+            if ((uint32_t)c >= tm[j].start && (uint32_t)c <= tm[j].end) return true;
+        }
+    }
+    return false;
+}
+
 static void rule_relations(run_t *r, bool main_missing) {
     const check_text_t *t = r->t;
     check_scratch_t *sc = r->sc;
@@ -891,22 +1039,20 @@ static void rule_relations(run_t *r, bool main_missing) {
                  name, rel);
             continue;
         }
-        bool related = false;
         const check_span_t *together = NULL;
-        for (size_t i = 0; i < nn && !related; i++) {
-            uint32_t ns = t->tokens[nm[i].start].sentence;
-            for (size_t j = 0; j < tn && !related; j++) {
-                uint32_t ts = t->tokens[tm[j].start].sentence;
-                if (ns == ts) {
-                    if (together == NULL) together = &nm[i];
-                    related = pair_related(t, nm[i], tm[j]);
-                } else if (ns == ts + 1 || ts == ns + 1) {
-                    /* "The rice fills the bowl. Sauce is poured over it." */
-                    related = refers_back(t, ns > ts ? nm[i] : tm[j]);
-                }
-            }
+        if (mentions_related(t, nm, nn, tm, tn, &together)) continue;
+        /* the task's own relation right after the component: "a cord
+         * threaded through a hole at the top of the figure's head" */
+        if (relation_follows(r, idx[2], nm, nn)) continue;
+        /* "a jar of kimchi" puts the kimchi in the jar */
+        if (!relation_outside(r, idx[2]) && contained_in(r, nm, nn, tm, tn)) continue;
+        /* the target by its container: "next to the bowl" of ceviche */
+        if (relation_outside(r, idx[2])) {
+            check_span_t alias[16];
+            size_t an = container_mentions(r, tm, tn, alias, sizeof(alias) / sizeof(alias[0]));
+            const check_span_t *unused = NULL;
+            if (an > 0 && mentions_related(t, nm, nn, alias, an, &unused)) continue;
         }
-        if (related) continue;
         if (together) {
             const check_sentence_t *sen = &t->sentences[t->tokens[together->start].sentence];
             emit(r, CHECK_RULE_RELATION_MISSING, sen->ostart, sen->oend, key,
@@ -985,8 +1131,11 @@ static uint64_t *token_hashes(const check_text_t *t, uint64_t **buf, size_t *cap
 }
 
 /* Word-level Levenshtein distance over the normalised words, divided by the
- * longer length: punctuation, case and spacing changes are no edit. */
-static double edit_distance(check_scratch_t *sc) {
+ * longer length: punctuation, case and spacing changes are no edit.  Only
+ * a distance under `limit` (a share) matters, so the table is computed in
+ * the band of diagonals a path that short can use (Ukkonen): exact below
+ * the limit, and some share at or above it otherwise. */
+static double edit_distance(check_scratch_t *sc, double limit) {
     size_t n = sc->pre.token_count, m = sc->text.token_count;
     if (n == 0 && m == 0) return 0;
     const uint64_t *a = token_hashes(&sc->pre, &sc->hash_a, &sc->hash_a_cap);
@@ -997,21 +1146,29 @@ static double edit_distance(check_scratch_t *sc) {
     while (n > 0 && m > 0 && a[0] == b[0]) a++, b++, n--, m--;
     while (n > 0 && m > 0 && a[n - 1] == b[m - 1]) n--, m--;
     if (n == 0 || m == 0) return (double)(n + m) / (double)longer;
-    sc->row = grow(sc->row, &sc->row_cap, 2 * (m + 1), sizeof(*sc->row));
-    uint32_t *prev = sc->row, *cur = sc->row + m + 1;
-    for (size_t j = 0; j <= m; j++) prev[j] = (uint32_t)j;
+    /* a distance above k is at or above the limit */
+    size_t k = (size_t)(limit * (double)longer) + 1;
+    size_t diff = n > m ? n - m : m - n;
+    if (diff > k) return (double)diff / (double)longer;
+    const uint32_t far = UINT32_MAX / 2; /* outside the band */
+    sc->row = grow(sc->row, &sc->row_cap, 2 * (m + 2), sizeof(*sc->row));
+    uint32_t *prev = sc->row, *cur = sc->row + m + 2;
+    for (size_t j = 0; j <= m + 1; j++) prev[j] = j <= k ? (uint32_t)j : far;
     for (size_t i = 1; i <= n; i++) {
-        cur[0] = (uint32_t)i;
-        for (size_t j = 1; j <= m; j++) {
+        size_t lo = i > k ? i - k : 1, hi = i + k < m ? i + k : m;
+        cur[lo - 1] = lo == 1 ? (uint32_t)i : far;
+        for (size_t j = lo; j <= hi; j++) {
             uint32_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
             uint32_t del = prev[j] + 1, ins = cur[j - 1] + 1;
             cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
         }
+        cur[hi + 1] = far;
         uint32_t *tmp = prev;
         prev = cur;
         cur = tmp;
     }
-    return (double)prev[m] / (double)longer;
+    size_t d = prev[m] < k + 1 ? prev[m] : k + 1;
+    return (double)d / (double)longer;
 }
 
 static bool rule_carries_over(check_rule_t rule) {
@@ -1114,7 +1271,7 @@ int check_run(const check_rules_t *rules, check_scratch_t *scratch, const check_
     }
     if (rules_apply(&r, &scratch->text, text ? text : "", len) != 0) goto scan_failed;
     if (editing) {
-        double d = edit_distance(scratch);
+        double d = edit_distance(scratch, rules->edit_min_distance);
         editing_compare(&r);
         if (d < rules->edit_min_distance) {
             emit(&r, CHECK_RULE_NO_MEANINGFUL_EDIT, 0, 0, 0,

@@ -26,6 +26,20 @@
 static uint16_t cp_cls[0x10000];
 static pthread_once_t cp_cls_once = PTHREAD_ONCE_INIT;
 static void cp_cls_build(void);
+/* The classes of cp_cls, from utf8proc's tables: the scanners ask them for
+ * every character. */
+enum {
+    CLS_WORD = 1 << 0,
+    CLS_DIGIT = 1 << 1,
+    CLS_MARK = 1 << 2,
+    CLS_CJK = 1 << 3,
+    CLS_SPACE = 1 << 4,
+    CLS_INVISIBLE = 1 << 5,
+    CLS_SIMPLE = 1 << 6, /* grapheme break class Other: a break on both sides of two of them */
+    CLS_UPPER = 1 << 7,  /* Lu or Lt */
+    CLS_LOWER = 1 << 8,  /* Ll */
+};
+
 /* The fold of ASCII: lower case, and the classes the core loop needs. */
 enum { ASCII_SPACE = 1, ASCII_CONTROL = 2 };
 static uint8_t ascii_fold[128];
@@ -91,6 +105,13 @@ int check_fold_init(check_fold_t *fold, bool strip_marks) {
         fold->pool = grow(fold->pool, &pool_cap, fold->pool_len + (size_t)n, 1);
         memcpy(fold->pool + fold->pool_len, buf, (size_t)n);
         fold->bmp[cp] = (uint32_t)fold->pool_len << 8 | (uint32_t)n;
+        /* The fast path of fold_run: a code point of grapheme break class
+         * Other that the core loop would fold on its own (no space, control,
+         * invisible or damaged character) into bytes without a space. */
+        uint16_t c = cp_cls[cp];
+        if ((c & CLS_SIMPLE) && !(c & (CLS_SPACE | CLS_INVISIBLE)) && cp >= 0xA0 && cp != 0xFFFD &&
+            memchr(buf, ' ', (size_t)n) == NULL)
+            fold->bmp[cp] |= CHECK_FOLD_FAST;
         fold->pool_len += (size_t)n;
     }
     free(buf);
@@ -106,8 +127,9 @@ void check_fold_free(check_fold_t *fold) {
 /* ------------------------------------------------------------------ */
 /* code point classes */
 
-/* ASCII letters and digits. */
-static const uint8_t ascii_word[128] = {
+/* ASCII letters and digits, by byte value: 0 for the bytes of multi-byte
+ * sequences, so a run of ASCII word bytes is one table lookup a byte. */
+static const uint8_t byte_word[256] = {
     ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
     ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
     ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
@@ -149,19 +171,8 @@ static bool cp_is_invisible_slow(utf8proc_int32_t cp) {
     return c == UTF8PROC_CATEGORY_CF || c == UTF8PROC_CATEGORY_CO || c == UTF8PROC_CATEGORY_CN;
 }
 
-/* The classes above for every BMP code point, computed once per process
- * from utf8proc's tables: the scanners ask them for every character. */
-enum {
-    CLS_WORD = 1 << 0,
-    CLS_DIGIT = 1 << 1,
-    CLS_MARK = 1 << 2,
-    CLS_CJK = 1 << 3,
-    CLS_SPACE = 1 << 4,
-    CLS_INVISIBLE = 1 << 5,
-    CLS_SIMPLE = 1 << 6, /* grapheme break class Other: a break on both sides of two of them */
-    CLS_UPPER = 1 << 7,  /* Lu or Lt */
-    CLS_LOWER = 1 << 8,  /* Ll */
-};
+/* The classes for every BMP code point, computed once per process from
+ * utf8proc's tables. */
 static void cp_cls_build(void) {
     for (int c = 0; c < 128; c++) {
         if (c == ' ' || (c >= '\t' && c <= '\r')) ascii_fold[c] = ASCII_SPACE;
@@ -210,7 +221,7 @@ static __attribute__((noinline)) uint16_t cp_class_slow(utf8proc_int32_t cp) {
 }
 
 CP_INLINE bool cp_is_word(utf8proc_int32_t cp) {
-    if (cp < 0x80) return cp >= 0 && ascii_word[cp];
+    if (cp < 0x80) return cp >= 0 && byte_word[cp];
     return cp_class(cp) & CLS_WORD;
 }
 
@@ -371,6 +382,10 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
              * is lower case.  Locals, not t->, so the loop stays in
              * registers. */
             size_t j = i + 1;
+#ifdef __SSE2__
+            /* sixteen bytes a step to the first byte >= 0x80 */
+            while (j + 16 <= len && _mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(s + j))) == 0) j += 16;
+#endif
             while (j < len && s[j] < 0x80) j++;
             size_t stop = j < len ? j - 1 : j;
             char *out = t->norm;
@@ -441,6 +456,46 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
         }
         size_t n;
         utf8proc_int32_t cp = cp_decode(s, len, i, &n);
+        /* Cyrillic, Greek, most letters and punctuation, a run at a time:
+         * the cluster is the code point alone when the next one is ASCII, a
+         * space or also of break class Other (UAX #29 GB999), and its fold
+         * is in the table.  Anything else takes the general path below,
+         * with cp and n the code point it stopped at. */
+        bool to_top = false;
+        while (cp >= 0 && cp < 0x10000 && (fold->bmp[cp] & CHECK_FOLD_FAST)) {
+            size_t end = i + n, n2 = 0;
+            utf8proc_int32_t next = -1;
+            if (end < len && s[end] >= 0x80) {
+                next = cp_decode(s, len, end, &n2);
+                if (next >= 0 && !(cp_class(next) & (CLS_SIMPLE | CLS_SPACE))) break; /* a mark may follow */
+            }
+            uint32_t e = fold->bmp[cp];
+            uint32_t bytes = e & 0xFF;
+            const uint8_t *b = fold->pool + ((e & ~CHECK_FOLD_FAST) >> 8);
+            sink_reserve(k, bytes + (len - end));
+            size_t o = t->norm_len;
+            char *out = t->norm + o; /* locals: a char store aliases t's fields */
+            if (bytes == 2) out[0] = (char)b[0], out[1] = (char)b[1];
+            else memcpy(out, b, bytes);
+            if (k->maps) {
+                uint32_t *ms = t->nmap_start + o, *me = t->nmap_end + o;
+                if (bytes == 2) {
+                    ms[0] = ms[1] = (uint32_t)i;
+                    me[0] = me[1] = (uint32_t)end;
+                } else {
+                    for (uint32_t j = 0; j < bytes; j++) ms[j] = (uint32_t)i, me[j] = (uint32_t)end;
+                }
+            }
+            t->norm_len = o + bytes;
+            i = end;
+            if (n2 == 0) { /* the end, or ASCII next: the loop's top */
+                to_top = true;
+                break;
+            }
+            cp = next;
+            n = n2;
+        }
+        if (to_top) continue;
         if (cp < 0) {
             if (!k->maps) return -1;
             text_issue(t, CHECK_ISSUE_INVALID_UTF8, "invalid UTF-8", i, i + 1);
@@ -492,7 +547,7 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
             uint32_t e = fold->bmp[cp];
             uint32_t bytes = e & 0xFF;
             sink_reserve(k, bytes + (len - end));
-            sink_bytes(k, fold->pool + (e >> 8), bytes, i, end);
+            sink_bytes(k, fold->pool + ((e & ~CHECK_FOLD_FAST) >> 8), bytes, i, end);
         } else {
             ssize_t bytes = fold_cluster(fold->options, s + i, end - i, &k->tmp, &k->tmp_cap);
             if (bytes < 0) {
@@ -541,7 +596,7 @@ CP_INLINE bool norm_next_word(const uint8_t *s, size_t len, size_t *pos, uint32_
     size_t i = *pos, n;
     while (i < len) {
         if (s[i] < 0x80) {
-            if (ascii_word[s[i]]) break;
+            if (byte_word[s[i]]) break;
             i++;
             continue;
         }
@@ -579,12 +634,14 @@ CP_INLINE bool norm_next_word(const uint8_t *s, size_t len, size_t *pos, uint32_
     }
     while (i < len) {
         /* runs of ASCII letters and digits without the general decoder */
-        while (i < len && s[i] < 0x80 && ascii_word[s[i]]) last = s[i++];
+        size_t run = i;
+        while (i < len && byte_word[s[i]]) i++;
+        if (i > run) last = s[i - 1];
         if (i >= len) break;
         utf8proc_int32_t c2;
         if (s[i] >= 0x80) {
             c2 = cp_decode(s, len, i, &n);
-            if (c2 >= 0 && cp_is_word(c2) && !cp_is_cjk(c2)) {
+            if (c2 >= 0 && (cp_class(c2) & (CLS_WORD | CLS_CJK)) == CLS_WORD) {
                 last = c2;
                 i += n;
                 continue;
@@ -618,18 +675,106 @@ bool check_norm_next_word(const char *norm, size_t len, size_t *pos, uint32_t *s
     return norm_next_word((const uint8_t *)norm, len, pos, start, end, flags);
 }
 
+/* The first set bit at or after from in bits (nw words), or limit. */
+static inline size_t bits_next(const uint64_t *bits, size_t nw, size_t from, size_t limit) {
+    size_t w = from >> 6;
+    if (w >= nw) return limit;
+    uint64_t m = bits[w] & (~0ull << (from & 63));
+    while (m == 0) {
+        if (++w >= nw || w * 64 >= limit) return limit;
+        m = bits[w];
+    }
+    size_t p = w * 64 + (size_t)__builtin_ctzll(m);
+    return p < limit ? p : limit;
+}
+
+/* Bitmaps of norm, a bit a byte: begin[] for the bytes a word may start
+ * with as far as bytes tell (ASCII letters and digits, bytes >= 0x80),
+ * other[] for the bytes that are not ASCII letters or digits (every bit
+ * past the end set). */
+static size_t text_bitmaps(check_text_t *t, uint64_t **begin, uint64_t **other) {
+    size_t len = t->norm_len, nw = (len + 63) / 64;
+    t->bits = grow(t->bits, &t->bits_cap, 2 * nw + 2, sizeof(*t->bits));
+    *begin = t->bits;
+    *other = t->bits + nw;
+    const uint8_t *s = (const uint8_t *)t->norm;
+    /* The scan form on the way (see check_lexicon_scan): every ASCII byte
+     * that is not a letter or digit becomes a space here; text_tokenise
+     * blanks the non-ASCII bytes between words. */
+    t->scan = grow(t->scan, &t->scan_cap, len + 3, 1);
+    uint8_t *sc = (uint8_t *)t->scan + 1;
+    for (size_t w = 0; w < nw; w++) {
+        uint64_t wb = 0, hb = 0;
+        size_t base = w * 64;
+        size_t i = 0;
+#ifdef __SSE2__
+        const __m128i bit5 = _mm_set1_epi8(0x20), a1 = _mm_set1_epi8('a' - 1), z1 = _mm_set1_epi8('z' + 1);
+        const __m128i d1 = _mm_set1_epi8('0' - 1), d9 = _mm_set1_epi8('9' + 1);
+        for (; i < 64 && base + i + 16 <= len; i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + base + i));
+            __m128i lower = _mm_or_si128(v, bit5);
+            __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lower, a1), _mm_cmplt_epi8(lower, z1));
+            __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, d1), _mm_cmplt_epi8(v, d9));
+            __m128i keep = _mm_or_si128(_mm_or_si128(letter, digit), _mm_cmplt_epi8(v, _mm_setzero_si128()));
+            _mm_storeu_si128((__m128i *)(sc + base + i),
+                             _mm_or_si128(_mm_and_si128(keep, v), _mm_andnot_si128(keep, _mm_set1_epi8(' '))));
+            wb |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(letter, digit)) << i;
+            hb |= (uint64_t)(unsigned)_mm_movemask_epi8(v) << i;
+        }
+#endif
+        for (; i < 64 && base + i < len; i++) {
+            uint8_t c = s[base + i];
+            sc[base + i] = byte_word[c] || c >= 0x80 ? c : ' ';
+            wb |= (uint64_t)byte_word[c] << i;
+            hb |= (uint64_t)(c >> 7) << i;
+        }
+        (*begin)[w] = wb | hb;
+        (*other)[w] = ~wb;
+    }
+    return nw;
+}
+
+/* Tokens of norm.  A word of ASCII letters and digits that ends in an
+ * ASCII byte other than a connector (' - . ,) is found on the bitmaps;
+ * anything else (non-ASCII, connectors) goes to norm_next_word from where
+ * the word starts, which gives what it would have given from the end of
+ * the previous token, since only ASCII non-word bytes lie between. */
 static void text_tokenise(check_text_t *t) {
     t->token_count = 0;
     size_t pos = 0;
     uint32_t start, end, flags;
     const uint8_t *o = (const uint8_t *)t->orig;
-    while (norm_next_word((const uint8_t *)t->norm, t->norm_len, &pos, &start, &end, &flags)) {
+    const uint8_t *s = (const uint8_t *)t->norm;
+    const size_t len = t->norm_len;
+    uint64_t *begin, *other;
+    size_t nw = text_bitmaps(t, &begin, &other);
+    for (;;) {
+        size_t p = bits_next(begin, nw, pos, len);
+        if (p >= len) break;
+        size_t e = p;
+        /* a connector only joins when a word character follows it */
+        if (s[p] >= 0x80 || ((e = bits_next(other, nw, p, len)) < len &&
+                             (s[e] >= 0x80 || ((s[e] == '\'' || s[e] == '-' || s[e] == '.' || s[e] == ',') &&
+                                               e + 1 < len && (s[e + 1] >= 0x80 || byte_word[s[e + 1]]))))) {
+            pos = p;
+            bool found = norm_next_word(s, len, &pos, &start, &end, &flags);
+            /* what it skipped is no word: blank its non-ASCII bytes too */
+            for (size_t k = p, gap_end = found ? start : len; k < gap_end; k++) {
+                if (s[k] >= 0x80) t->scan[1 + k] = ' ';
+            }
+            if (!found) break;
+        } else {
+            start = (uint32_t)p;
+            end = (uint32_t)e;
+            flags = s[p] <= '9' ? CHECK_TOK_DIGIT : 0;
+            pos = e;
+        }
         if (t->token_count == t->token_cap)
             t->tokens = grow(t->tokens, &t->token_cap, t->token_count + 1, sizeof(*t->tokens));
         check_token_t *tok = &t->tokens[t->token_count++];
         tok->nstart = start;
         tok->nend = end;
-        tok->key = (uint16_t)((uint8_t)t->norm[start] | (end - start > 1 ? (uint8_t)t->norm[start + 1] << 8 : 0));
+        tok->key = (uint16_t)(s[start] | (end - start > 1 ? s[start + 1] << 8 : 0));
         tok->ostart = t->nmap_start[start];
         tok->oend = t->nmap_end[end - 1];
         tok->sentence = 0;
@@ -838,6 +983,23 @@ static const uint8_t scan_interesting[256] = {
     ['<'] = 1,  ['&'] = 1, ['*'] = 1,  ['_'] = 1,  ['`'] = 1,  ['['] = 1,  /* inline markup */
 };
 
+#ifdef __SSE2__
+/* Whether any of the sixteen bytes at s is in scan_interesting. */
+static inline bool interesting16(const uint8_t *s) {
+    __m128i v = _mm_loadu_si128((const __m128i *)s);
+#define EQ(c) _mm_cmpeq_epi8(v, _mm_set1_epi8((char)(c)))
+    /* 0xE2 and 0xE3 differ in the last bit only */
+    __m128i hit = _mm_or_si128(_mm_or_si128(EQ('\n'), EQ('"')),
+                               _mm_or_si128(_mm_cmpeq_epi8(_mm_and_si128(v, _mm_set1_epi8((char)0xFE)),
+                                                           _mm_set1_epi8((char)0xE2)),
+                                            EQ(0xC2)));
+    hit = _mm_or_si128(hit, _mm_or_si128(_mm_or_si128(EQ('<'), EQ('&')), _mm_or_si128(EQ('*'), EQ('_'))));
+    hit = _mm_or_si128(hit, _mm_or_si128(EQ('`'), EQ('[')));
+#undef EQ
+    return _mm_movemask_epi8(hit) != 0;
+}
+#endif
+
 static void text_scan_original(check_text_t *t, size_t quote_max) {
     const uint8_t *s = (const uint8_t *)t->orig;
     size_t len = t->orig_len;
@@ -865,6 +1027,10 @@ static void text_scan_original(check_text_t *t, size_t quote_max) {
         /* Only these bytes can start a quote or inline markup. */
         if (!scan_interesting[s[i]]) {
             i++;
+#ifdef __SSE2__
+            /* sixteen bytes a step while none of them is interesting */
+            while (i + 16 <= len && !interesting16(s + i)) i += 16;
+#endif
             /* four bytes a step: most of a text is uninteresting */
             while (i + 4 <= len && !(scan_interesting[s[i]] | scan_interesting[s[i + 1]] | scan_interesting[s[i + 2]] |
                                      scan_interesting[s[i + 3]]))
@@ -1023,5 +1189,6 @@ void check_text_free(check_text_t *t) {
     free(t->quotes);
     free(t->hits);
     free(t->issues);
+    free(t->bits);
     memset(t, 0, sizeof(*t));
 }

@@ -2,7 +2,9 @@
  * sentences, quotes, spans into the original bytes), every rule with the
  * hard cases of issue 4, the JSON edges, configuration errors that name
  * file and line, thread safety, and the labelled corpus
- * (tests/corpus/checker.ndjson) with precision and recall per rule. */
+ * (tests/corpus/checker.ndjson) and its independently labelled holdout
+ * batch (tests/corpus/checker-holdout.ndjson) with precision and recall per
+ * rule, each reported on its own. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,10 +19,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <utf8proc.h>
+
 #include "check.h"
 #include "check_internal.h"
 
 #define CORPUS "tests/corpus/checker.ndjson"
+#define HOLDOUT "tests/corpus/checker-holdout.ndjson"
 #define RULES_DIR "config/guideline"
 
 static check_rules_t *rules;
@@ -141,6 +146,58 @@ static void test_fold(void **state) {
     char *buf = NULL;
     size_t len = 0, cap = 0;
     assert_int_equal(check_fold_append(&rules->fold, "a\xFF", 2, &buf, &len, &cap), -1);
+    free(buf);
+}
+
+/* fold_run's fast path (a BMP code point folded from the table, skipping
+ * the cluster rules) against utf8proc itself, for every code point it
+ * covers, between ASCII letters, doubled, and before a space: the texts'
+ * normalised form and a name's fold must be utf8proc's bytes exactly. */
+static void test_fold_fast_path(void **state) {
+    (void)state;
+    const check_fold_t *fold = &rules->fold;
+    check_text_t t;
+    memset(&t, 0, sizeof(t));
+    char *buf = NULL;
+    size_t cap = 0, covered = 0;
+    for (utf8proc_int32_t cp = 0; cp < 0x10000; cp++) {
+        if (!(fold->bmp[cp] & CHECK_FOLD_FAST)) continue;
+        covered++;
+        uint8_t enc[4];
+        utf8proc_ssize_t n = utf8proc_encode_char(cp, enc);
+        char in[3][32];
+        size_t in_len[3];
+        in_len[0] = (size_t)snprintf(in[0], sizeof(in[0]), "a%.*sb", (int)n, (const char *)enc);
+        in_len[1] = (size_t)snprintf(in[1], sizeof(in[1]), "%.*s%.*s", (int)n, (const char *)enc, (int)n,
+                                     (const char *)enc);
+        in_len[2] = (size_t)snprintf(in[2], sizeof(in[2]), "%.*s x", (int)n, (const char *)enc);
+        for (int v = 0; v < 3; v++) {
+            utf8proc_uint8_t *want = NULL;
+            assert_true(utf8proc_map((const utf8proc_uint8_t *)in[v], (utf8proc_ssize_t)in_len[v], &want,
+                                     (utf8proc_option_t)fold->options) >= 0);
+            /* as the pipeline does with every text: no space at the ends
+             * (a mark stripped to nothing leaves " x") */
+            size_t wl = strlen((char *)want), a = 0;
+            while (a < wl && want[a] == ' ') a++;
+            while (wl > a && want[wl - 1] == ' ') wl--;
+            memmove(want, want + a, wl - a);
+            want[wl - a] = '\0';
+            check_text_prepare(&t, rules, in[v], in_len[v]);
+            if (strcmp((const char *)want, t.norm) != 0)
+                fail_msg("U+%04X in \"%s\": utf8proc \"%s\", fast path \"%s\"", (unsigned)cp, in[v], want, t.norm);
+            size_t len = 0;
+            assert_int_equal(check_fold_append(fold, in[v], in_len[v], &buf, &len, &cap), 0);
+            assert_string_equal(buf, (const char *)want);
+            free(want);
+        }
+    }
+    printf("fast path: %zu BMP code points checked against utf8proc\n", covered);
+    /* Cyrillic, Greek, Latin-1 letters, punctuation: most of the BMP */
+    assert_true(covered > 30000);
+    assert_true(fold->bmp[0x0416] & CHECK_FOLD_FAST); /* Ж */
+    assert_false(fold->bmp[0x0301] & CHECK_FOLD_FAST); /* a combining mark */
+    assert_false(fold->bmp[0x00A0] & CHECK_FOLD_FAST); /* a space */
+    check_text_free(&t);
     free(buf);
 }
 
@@ -432,6 +489,42 @@ static void test_relations(void **state) {
     r = check_spec(&ru, "Тарелка борща стоит на столе. В борще плавает ложка сметаны.");
     assert_int_equal(count_rule(r, CHECK_RULE_RELATION_MISSING), 0);
     r = check_spec(&ru, "Тарелка борща стоит на столе. Борщ, сметана, хлеб.");
+    assert_int_equal(count_rule(r, CHECK_RULE_RELATION_MISSING), 1);
+}
+
+/* A target named in full once and then by its head word; a target by its
+ * container; the task's own relation after the component. */
+static void test_relations_by_reference(void **state) {
+    (void)state;
+    task_spec_t s = {.main_object = "bibimbap", .comps = {{"gochujang", "beside", "fried egg"}}};
+    const check_result_t *r = check_spec(&s, "A bibimbap fills a stone bowl. A fried egg rests on the rice. A spoonful "
+                                             "of gochujang sits next to the egg." PAD);
+    assert_int_equal(count_rule(r, CHECK_RULE_RELATION_MISSING), 0);
+    /* beside the bowl of ceviche is beside the ceviche ... */
+    task_spec_t c = {.main_object = "plate", .comps = {{"sweet potato", "beside", "ceviche"}}};
+    r = check_spec(&c, "A plate holds a glass bowl of ceviche. A slice of sweet potato lies next to the bowl." PAD);
+    assert_int_equal(count_rule(r, CHECK_RULE_RELATION_MISSING), 0);
+    r = check_spec(&c, "A plate holds ten pieces of ceviche arranged on a round white dish. A slice of sweet potato "
+                       "lies next to the dish." PAD);
+    assert_int_equal(count_rule(r, CHECK_RULE_RELATION_MISSING), 0);
+    /* ... but a bowl beside something else is no container of it */
+    r = check_spec(&c, "A plate holds a bowl beside the ceviche. A slice of sweet potato lies next to the bowl." PAD);
+    assert_int_equal(count_rule(r, CHECK_RULE_RELATION_MISSING), 1);
+    /* and on the plate of ceviche is not on the ceviche */
+    task_spec_t o = {.main_object = "table", .comps = {{"coriander", "on top of", "ceviche"}}};
+    r = check_spec(&o, "A table holds a plate of ceviche. Coriander lies on the plate." PAD);
+    assert_int_equal(count_rule(r, CHECK_RULE_RELATION_MISSING), 1);
+    /* a jar of kimchi puts the kimchi in the jar */
+    task_spec_t k = {.main_object = "counter", .comps = {{"kimchi", "in", "jar"}}};
+    r = check_spec(&k, "A counter holds a glass jar of kimchi." PAD);
+    assert_int_equal(count_rule(r, CHECK_RULE_RELATION_MISSING), 0);
+    r = check_spec(&k, "A counter is wiped clean. There is a glass jar, kimchi and a spoon." PAD);
+    assert_int_equal(count_rule(r, CHECK_RULE_RELATION_MISSING), 1);
+    /* the task's own words after the component, the target said otherwise */
+    task_spec_t h = {.main_object = "hei-tiki", .comps = {{"cord", "threaded through", "hei-tiki"}}};
+    r = check_spec(&h, "A hei-tiki lies on felt. A black cord is threaded through a hole in the figure's head." PAD);
+    assert_int_equal(count_rule(r, CHECK_RULE_RELATION_MISSING), 0);
+    r = check_spec(&h, "A hei-tiki lies on felt. A black cord and a card lie beside the felt." PAD);
     assert_int_equal(count_rule(r, CHECK_RULE_RELATION_MISSING), 1);
 }
 
@@ -866,9 +959,11 @@ typedef struct corpus_line {
 static corpus_line_t *corpus;
 static size_t corpus_count;
 
+/* Loads the corpus file named by *state (set with
+ * cmocka_unit_test_prestate_setup_teardown). */
 static int corpus_load(void **state) {
-    (void)state;
-    FILE *f = fopen(CORPUS, "r");
+    const char *path = *state;
+    FILE *f = fopen(path, "r");
     if (f == NULL) return -1;
     char *line = NULL;
     size_t cap = 0;
@@ -877,7 +972,7 @@ static int corpus_load(void **state) {
         json_error_t jerr;
         json_t *obj = json_loadb(line, (size_t)n, JSON_ALLOW_NUL, &jerr);
         if (obj == NULL) {
-            fprintf(stderr, "%s:%zu: %s\n", CORPUS, corpus_count + 1, jerr.text);
+            fprintf(stderr, "%s:%zu: %s\n", path, corpus_count + 1, jerr.text);
             return -1;
         }
         corpus = realloc(corpus, (corpus_count + 1) * sizeof(*corpus));
@@ -885,7 +980,7 @@ static int corpus_load(void **state) {
         memset(c, 0, sizeof(*c));
         const char *text;
         if (check_request_from_json(obj, &c->task, &text, &c->len, errstr, sizeof(errstr)) != 0) {
-            fprintf(stderr, "%s:%zu: %s\n", CORPUS, corpus_count, errstr);
+            fprintf(stderr, "%s:%zu: %s\n", path, corpus_count, errstr);
             return -1;
         }
         c->text = malloc(c->len + 1);
@@ -894,7 +989,11 @@ static int corpus_load(void **state) {
         size_t i;
         json_array_foreach(json_object_get(obj, "expect"), i, e) {
             check_rule_t rule;
-            if (check_rule_parse(json_string_value(e), &rule) == 0) c->expect[rule] = true;
+            if (check_rule_parse(json_string_value(e), &rule) != 0) {
+                fprintf(stderr, "%s:%zu: unknown rule in expect\n", path, corpus_count);
+                return -1;
+            }
+            c->expect[rule] = true;
         }
         json_decref(obj);
     }
@@ -915,9 +1014,10 @@ static int corpus_free(void **state) {
     return 0;
 }
 
-static void test_corpus_precision_recall(void **state) {
-    (void)state;
-    assert_true(corpus_count >= 150);
+/* Runs the loaded corpus, prints every disagreement and the per-rule table,
+ * and returns true when a rule is below 0.9 precision or 0.85 recall (or,
+ * when every_rule is set, has no labelled example at all). */
+static bool corpus_score(const char *name, bool every_rule) {
     size_t tp[CHECK_RULE_COUNT] = {0}, fp[CHECK_RULE_COUNT] = {0}, fn[CHECK_RULE_COUNT] = {0};
     size_t russian = 0, clean = 0;
     for (size_t i = 0; i < corpus_count; i++) {
@@ -938,20 +1038,70 @@ static void test_corpus_precision_recall(void **state) {
         }
         clean += !any;
     }
-    assert_true(russian >= 10);
-    assert_true(clean >= 50);
-    printf("corpus: %zu descriptions (%zu clean, %zu Russian)\n", corpus_count, clean, russian);
+    printf("%s: %zu descriptions (%zu clean, %zu Russian)\n", name, corpus_count, clean, russian);
     printf("%-28s %4s %4s %4s %9s %7s\n", "rule", "tp", "fp", "fn", "precision", "recall");
     bool failed = false;
     for (int r = 0; r < CHECK_RULE_COUNT; r++) {
         double p = tp[r] + fp[r] ? (double)tp[r] / (double)(tp[r] + fp[r]) : 1.0;
         double rc = tp[r] + fn[r] ? (double)tp[r] / (double)(tp[r] + fn[r]) : 1.0;
-        bool bad = p < 0.9 || rc < 0.85 || tp[r] + fn[r] == 0;
+        bool bad = p < 0.9 || rc < 0.85 || (every_rule && tp[r] + fn[r] == 0);
         printf("%-28s %4zu %4zu %4zu %9.3f %7.3f%s\n", check_rule_name((check_rule_t)r), tp[r], fp[r], fn[r], p, rc,
                bad ? "  <-- below 0.9 / 0.85 or no examples" : "");
         failed |= bad;
     }
-    assert_false(failed);
+    if (strcmp(name, "corpus") == 0) {
+        assert_true(russian >= 10);
+        assert_true(clean >= 50);
+    }
+    return failed;
+}
+
+static void test_corpus_precision_recall(void **state) {
+    (void)state;
+    assert_true(corpus_count >= 150);
+    assert_false(corpus_score("corpus", true));
+}
+
+/* The holdout batch was written and labelled from DESIGN.md section 6 by
+ * someone who had not read the rules or lexicons; its figures are reported
+ * on their own so that they are not diluted by the author's corpus.  They
+ * are a measurement, not a bar: every line must load and run, but a rule
+ * below 0.9 / 0.85 here is reported (and its misses listed) without
+ * failing, since tuning the rules until the holdout passes would make it
+ * one more author's corpus.  docs/ARCHITECTURE.md keeps the figures. */
+static void test_holdout_precision_recall(void **state) {
+    (void)state;
+    assert_true(corpus_count >= 60);
+    if (corpus_score("holdout", false)) printf("holdout: some rules are below 0.9 / 0.85 (measured, not enforced)\n");
+}
+
+/* The scan form text_tokenise writes on the way equals the one made from
+ * the finished tokens (check_norm_scan_form, as the lexicon entries are
+ * made), for every corpus text and a few odd ones. */
+static void test_scan_form(void **state) {
+    (void)state;
+    static const char *const odd[] = {
+        "— «Вкусно» — don't eye-catching 3.5 1,000 a-b- -c 'q' 親子丼は、美味しい。 café\xCC\x81 x\xE2\x80\x8By",
+        "\xF0\x9F\x8D\x9C ramen \xE2\x80\x94 end \xC2\xAB", "...", "",
+    };
+    check_text_t t;
+    memset(&t, 0, sizeof(t));
+    for (size_t i = 0; i < corpus_count + sizeof(odd) / sizeof(odd[0]); i++) {
+        const char *text = i < corpus_count ? corpus[i].text : odd[i - corpus_count];
+        size_t len = i < corpus_count ? corpus[i].len : strlen(text);
+        check_text_prepare(&t, rules, text, len);
+        char *want = malloc(t.norm_len + 1);
+        memcpy(want, t.norm, t.norm_len);
+        size_t wl = check_norm_scan_form(want, t.norm_len);
+        /* the same without the spaces at the ends */
+        size_t a = 1, b = t.norm_len + 1;
+        while (a < b && t.scan[a] == ' ') a++;
+        while (b > a && t.scan[b - 1] == ' ') b--;
+        assert_int_equal(b - a, wl);
+        assert_memory_equal(t.scan + a, want, wl);
+        free(want);
+    }
+    check_text_free(&t);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1032,6 +1182,7 @@ static void test_scratch_follows_reload(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fold),
+        cmocka_unit_test(test_fold_fast_path),
         cmocka_unit_test(test_spans_survive_folding),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_tokens),
@@ -1048,6 +1199,7 @@ int main(void) {
         cmocka_unit_test(test_main_object),
         cmocka_unit_test(test_main_object_underdescribed),
         cmocka_unit_test(test_relations),
+        cmocka_unit_test(test_relations_by_reference),
         cmocka_unit_test(test_reference_overload),
         cmocka_unit_test(test_length),
         cmocka_unit_test(test_invalid_text),
@@ -1067,8 +1219,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_config_missing_file, config_copy, config_remove),
         cmocka_unit_test_setup_teardown(test_config_missing_key, config_copy, config_remove),
         cmocka_unit_test(test_taxonomy),
-        cmocka_unit_test_setup_teardown(test_corpus_precision_recall, corpus_load, corpus_free),
-        cmocka_unit_test_setup_teardown(test_threads_agree, corpus_load, corpus_free),
+        cmocka_unit_test_prestate_setup_teardown(test_corpus_precision_recall, corpus_load, corpus_free, CORPUS),
+        cmocka_unit_test_prestate_setup_teardown(test_holdout_precision_recall, corpus_load, corpus_free, HOLDOUT),
+        cmocka_unit_test_prestate_setup_teardown(test_scan_form, corpus_load, corpus_free, CORPUS),
+        cmocka_unit_test_prestate_setup_teardown(test_threads_agree, corpus_load, corpus_free, CORPUS),
         cmocka_unit_test(test_scratch_follows_reload),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
