@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "annot/v1/check.pb-c.h"
+#include "annot/v1/deadletter.pb-c.h"
 #include "itest.h"
 
 #define NVAL 3
@@ -203,6 +204,57 @@ static void test_each_validator_leases_exactly_their_assignments(void **state) {
     pg_close(pg);
 }
 
+typedef struct dead {
+    const char *key1, *key2;
+    int found1, found2;
+} dead_t;
+
+static void find_dead(const rd_kafka_message_t *m, void *opaque) {
+    dead_t *d = opaque;
+    Annot__V1__DeadLetter *dl = annot__v1__dead_letter__unpack(NULL, m->len, m->payload);
+    if (dl == NULL) return;
+    if (strcmp(dl->service, "annot-assigner") == 0 && dl->key.len == strlen(d->key1) &&
+        memcmp(dl->key.data, d->key1, dl->key.len) == 0)
+        d->found1++;
+    if (strcmp(dl->service, "annot-assigner") == 0 && dl->key.len == strlen(d->key2) &&
+        memcmp(dl->key.data, d->key2, dl->key.len) == 0 && strstr(dl->reason, "submission"))
+        d->found2++;
+    annot__v1__dead_letter__free_unpacked(dl, NULL);
+}
+
+/* Bytes that are no CheckResultEvent, and one without its submission: both
+ * dead-lettered with their reason, and the assigner goes on (the tests
+ * after this one). */
+static void test_bad_input_is_dead_lettered(void **state) {
+    (void)state;
+    char k1[64], k2[64];
+    snprintf(k1, sizeof(k1), "%s-garbage", itest_run);
+    snprintf(k2, sizeof(k2), "%s-nosub", itest_run);
+    kafka_producer_t *p = itest_producer();
+    itest_produce(p, "checks", k1, "\xff\xfe not protobuf", 16, NULL, NULL);
+    char id[EVENT_ID_LEN];
+    event_id_new(id);
+    Annot__V1__EventHeader hdr;
+    event_header_fill(&hdr, id, "test", "", "");
+    Annot__V1__CheckResult c = ANNOT__V1__CHECK_RESULT__INIT;
+    c.submission_id = k2;
+    Annot__V1__CheckResultEvent ev = ANNOT__V1__CHECK_RESULT_EVENT__INIT;
+    ev.header = &hdr;
+    ev.check = &c;
+    uint8_t buf[512];
+    size_t len = annot__v1__check_result_event__pack(&ev, buf);
+    itest_produce(p, "checks", k2, buf, len, NULL, NULL);
+    kafka_producer_destroy(p, 5000);
+    dead_t d;
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    do {
+        d = (dead_t){k1, k2, 0, 0};
+        itest_read_all("dlq", find_dead, &d);
+    } while ((d.found1 == 0 || d.found2 == 0) && time(NULL) < deadline && usleep(200 * 1000) == 0);
+    assert_int_equal(d.found1, 1);
+    assert_int_equal(d.found2, 1);
+}
+
 /* Lease expiry (max attempts 1 here): parked in the dispatcher, reassigned
  * by the assigner to someone else, who leases and validates it. */
 static void test_expired_validation_lease_goes_to_another(void **state) {
@@ -295,6 +347,7 @@ static void test_sigterm_stops_cleanly(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_validator_leases_exactly_their_assignments),
+        cmocka_unit_test(test_bad_input_is_dead_lettered),
         cmocka_unit_test(test_expired_validation_lease_goes_to_another),
         cmocka_unit_test(test_quiet_validators_work_moves),
         cmocka_unit_test(test_sigterm_stops_cleanly),
