@@ -259,9 +259,10 @@ int lease_key(char *buf, size_t len, const char *ns, lease_queue_t q, lease_key_
         [LEASE_KEY_EVENTS] = LEASE_SUFFIX_EVENTS,
         [LEASE_KEY_RELAY] = LEASE_SUFFIX_RELAY,
         [LEASE_KEY_UNCONFIRMED] = LEASE_SUFFIX_UNCONFIRMED,
+        [LEASE_KEY_SEEN] = LEASE_SUFFIX_SEEN,
     };
     if (!lease_policy_ns_valid(ns) || !lease_queue_valid((int)q)) return -1;
-    if ((int)kind < LEASE_KEY_BASE || kind > LEASE_KEY_UNCONFIRMED) return -1;
+    if ((int)kind < LEASE_KEY_BASE || kind > LEASE_KEY_SEEN) return -1;
     bool with_id = kind >= LEASE_KEY_POOL && kind <= LEASE_KEY_PAYLOAD;
     if (with_id) {
         lease_queue_t lq;

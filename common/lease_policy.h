@@ -170,6 +170,8 @@ int lease_policy_lease_id_queue(const char *id, lease_queue_t *q);
  *   {ns:q:Q}:events              EVENTS stream of lease events (lease_event.h), written by
  *                                       the scripts, drained to Kafka by lease_relay.c
  *   {ns:q:Q}:events:relay        RELAY  which dispatcher instance is draining EVENTS
+ *   {ns:q:Q}:seen                SEEN   zset person -> when they last asked for work (any
+ *                                       acquire, even one that found nothing): presence
  *   {ns:q:Q}:unconfirmed         UNCONFIRMED zset task_id -> submitted_at: tasks the submit
  *                                       script marked done whose PostgreSQL commit is not
  *                                       yet confirmed (work_reconcile)
@@ -191,6 +193,7 @@ int lease_policy_lease_id_queue(const char *id, lease_queue_t *q);
 #define LEASE_SUFFIX_EVENTS ":events"
 #define LEASE_SUFFIX_RELAY  ":events:relay"
 #define LEASE_SUFFIX_UNCONFIRMED ":unconfirmed"
+#define LEASE_SUFFIX_SEEN   ":seen"
 
 typedef enum {
     LEASE_KEY_BASE = 0,
@@ -208,6 +211,7 @@ typedef enum {
     LEASE_KEY_EVENTS,
     LEASE_KEY_RELAY,
     LEASE_KEY_UNCONFIRMED,
+    LEASE_KEY_SEEN,
 } lease_key_t;
 
 /* A namespace: 1..LEASE_NS_MAX of [A-Za-z0-9_.-]; production uses "annot",

@@ -149,6 +149,8 @@ static const char LEASE_LUA_ACQUIRE[] =
     "local holder, lease_id = ARGV[2], ARGV[3]\n"
     "local now = now_ms(ARGV[4])\n"
     "local ttl = tonumber(ARGV[5])\n"
+    /* Asking for work is presence, whatever the answer. */
+    "redis.call('ZADD', base .. '" LEASE_SUFFIX_SEEN "', num(now), holder)\n"
     /* Only live leases count: an expired one the reaper has not reached yet
      * must not keep its holder from working. */
     "if redis.call('ZCOUNT', KEYS[2], '(' .. num(now), '+inf') >= tonumber(ARGV[6]) then\n"
@@ -417,10 +419,12 @@ static const char LEASE_LUA_CANCEL[] =
     "redis.call('DEL', base .. '" LEASE_SUFFIX_PAYLOAD "' .. ARGV[2])\n"
     "return 1\n";
 
-/* loads: for each person, the tasks queued in their own queue and their
- * live leases, in one round trip (the assigner's view of validator load).
- *   KEYS: pairs of (own queue, held set); ARGV: 1 base, 2 now.
- *   Returns a flat array: queued, live leases, per person. */
+/* loads: for each person, the tasks queued in their own queue, their live
+ * leases, and when they last asked for work (0: never), in one round trip
+ * (the assigner's view of validators).
+ *   KEYS: pairs of (own queue, held set); ARGV: 1 base, 2 now, 3.. the
+ *   people, in the order of KEYS.
+ *   Returns a flat array: queued, live leases, last seen, per person. */
 static const char LEASE_LUA_LOADS[] =
     LEASE_LUA_PRELUDE
     "local now = now_ms(ARGV[2])\n"
@@ -428,6 +432,8 @@ static const char LEASE_LUA_LOADS[] =
     "for i = 1, #KEYS, 2 do\n"
     "  out[#out + 1] = redis.call('ZCARD', KEYS[i])\n"
     "  out[#out + 1] = redis.call('ZCOUNT', KEYS[i + 1], '(' .. num(now), '+inf')\n"
+    "  local seen = redis.call('ZSCORE', base .. '" LEASE_SUFFIX_SEEN "', ARGV[3 + (i - 1) / 2])\n"
+    "  out[#out + 1] = seen and tonumber(seen) or 0\n"
     "end\n"
     "return out\n";
 

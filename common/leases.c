@@ -795,11 +795,12 @@ int lease_cancel(lease_store_t *ls, lease_queue_t q, const char *task_id, int64_
 }
 
 int lease_loads(lease_store_t *ls, lease_queue_t q, const char *const *people, size_t n, int64_t now_ms,
-                long long *queued, long long *held, char *errstr, size_t errlen) {
+                long long *queued, long long *held, long long *seen, char *errstr, size_t errlen) {
     if (!lease_queue_valid((int)q)) return invalid(errstr, errlen, "queue: not a queue");
     /* In slices: args_t holds a bounded number of arguments. */
-    for (size_t from = 0; from < n; from += LEASE_POOLS_MAX / 2) {
-        size_t k = n - from < LEASE_POOLS_MAX / 2 ? n - from : LEASE_POOLS_MAX / 2;
+    enum { SLICE = LEASE_POOLS_MAX / 3 };
+    for (size_t from = 0; from < n; from += SLICE) {
+        size_t k = n - from < SLICE ? n - from : SLICE;
         args_t a;
         a.n = 0, a.bad = false;
         for (size_t i = 0; i < k; i++) {
@@ -809,13 +810,15 @@ int lease_loads(lease_store_t *ls, lease_queue_t q, const char *const *people, s
         }
         args_key(&a, ls, q, LEASE_KEY_BASE, NULL);
         args_int(&a, now_ms > 0 ? now_ms : 0);
+        for (size_t i = 0; i < k; i++) args_str(&a, people[from + i]);
         redisReply *rep;
         int rc = script_call(ls, SCRIPT_LOADS, (int)(2 * k), &a, &rep, errstr, errlen);
         if (rc != LEASE_OK) return rc;
-        if (!reply_is_array(rep, 2 * k)) return bad_reply(rep, "loads", errstr, errlen);
+        if (!reply_is_array(rep, 3 * k)) return bad_reply(rep, "loads", errstr, errlen);
         for (size_t i = 0; i < k; i++) {
-            queued[from + i] = rep->element[2 * i]->integer;
-            held[from + i] = rep->element[2 * i + 1]->integer;
+            queued[from + i] = rep->element[3 * i]->integer;
+            held[from + i] = rep->element[3 * i + 1]->integer;
+            seen[from + i] = rep->element[3 * i + 2]->integer;
         }
         freeReplyObject(rep);
     }

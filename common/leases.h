@@ -232,11 +232,12 @@ int lease_held_count(lease_store_t *ls, lease_queue_t q, const char *holder_id, 
 /* Leases of queue q not yet ended (live, or expired and not yet reaped). */
 int lease_open_count(lease_store_t *ls, lease_queue_t q, long long *count, char *errstr,
                      size_t errlen);
-/* For each of people[0..n), the tasks queued in their own queue of q and
- * their live leases of q, into queued[] and held[] (one round trip per 16
+/* For each of people[0..n), the tasks queued in their own queue of q,
+ * their live leases of q, and when they last asked for work of q (unix ms,
+ * 0: never), into queued[], held[] and seen[] (one round trip per 10
  * people). */
 int lease_loads(lease_store_t *ls, lease_queue_t q, const char *const *people, size_t n, int64_t now_ms,
-                long long *queued, long long *held, char *errstr, size_t errlen);
+                long long *queued, long long *held, long long *seen, char *errstr, size_t errlen);
 /* Takes a task out of service: its lease (if any) ends, it leaves its queue
  * and is parked.  LEASE_OK also when Redis does not know it. */
 int lease_cancel(lease_store_t *ls, lease_queue_t q, const char *task_id, int64_t now_ms, char *errstr,

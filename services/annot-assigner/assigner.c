@@ -70,7 +70,7 @@ typedef struct roster {
     json_t **skills;          /* per validator, the parsed array */
     const char **skill_ptrs;  /* all skills, v[i].skills points in */
     const char **ids;
-    long long *queued, *held;
+    long long *queued, *held, *seen;
 } roster_t;
 
 static void roster_free(roster_t *r) {
@@ -81,6 +81,7 @@ static void roster_free(roster_t *r) {
     free(r->ids);
     free(r->queued);
     free(r->held);
+    free(r->seen);
     PQclear(r->res);
     memset(r, 0, sizeof(*r));
 }
@@ -107,7 +108,8 @@ static int roster_load(assigner_t *a, pg_t *pg, roster_t *r, char *errstr, size_
     r->ids = calloc(n + 1, sizeof(*r->ids));
     r->queued = calloc(n + 1, sizeof(*r->queued));
     r->held = calloc(n + 1, sizeof(*r->held));
-    if (!r->v || !r->skills || !r->ids || !r->queued || !r->held) abort();
+    r->seen = calloc(n + 1, sizeof(*r->seen));
+    if (!r->v || !r->skills || !r->ids || !r->queued || !r->held || !r->seen) abort();
     for (size_t i = 0; i < n; i++) {
         r->skills[i] = json_loads(PQgetvalue(r->res, (int)i, 2), 0, NULL);
         nskills += json_array_size(r->skills[i]);
@@ -129,11 +131,15 @@ static int roster_load(assigner_t *a, pg_t *pg, roster_t *r, char *errstr, size_
         }
     }
     if (n == 0) return 0;
-    if (lease_loads(a->leases, LEASE_QUEUE_VALIDATION, r->ids, n, 0, r->queued, r->held, errstr, errlen) < 0)
+    if (lease_loads(a->leases, LEASE_QUEUE_VALIDATION, r->ids, n, 0, r->queued, r->held, r->seen, errstr, errlen) <
+        0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         r->v[i].queued = r->queued[i];
         r->v[i].open_leases = r->held[i];
+        /* Asking the dispatcher for validation work is activity too: an
+         * idle validator who waits for work stays eligible for it. */
+        if (r->seen[i] > r->v[i].last_active_ms) r->v[i].last_active_ms = r->seen[i];
     }
     return 0;
 }
@@ -345,8 +351,8 @@ out:
  * again) the replacement waits in `unassigned` for the retry; otherwise it
  * stays with its validator for now.  1 when reassigned or waiting, 0 when
  * it is no longer open or stays, -1 on failure. */
-static int reassign(assigner_t *a, pg_t *pg, const char *assignment_id, const char *detail, bool dead, char *errstr,
-                    size_t errlen) {
+static int reassign(assigner_t *a, pg_t *pg, const roster_t *shared, const char *assignment_id, const char *detail,
+                    bool dead, char *errstr, size_t errlen) {
     const char *p1[1] = {assignment_id};
     PGresult *res = pg_query(pg, PGRES_TUPLES_OK,
                              "SELECT validator_id, slot, proto, submission_id FROM assignments WHERE assignment_id = $1 "
@@ -371,18 +377,26 @@ static int reassign(assigner_t *a, pg_t *pg, const char *assignment_id, const ch
         return -1;
     }
     int rc = -1;
-    roster_t roster = {0};
+    roster_t own = {0};
+    const roster_t *roster = shared ? shared : &own;
     const char *p2[2] = {submission, slot_s};
     res = pg_query(pg, PGRES_TUPLES_OK,
                    "SELECT validator_id FROM assignments WHERE submission_id = $1 AND slot <> $2 AND state <> 'replaced'",
                    2, p2, errstr, errlen);
     if (res == NULL) goto out;
     const char *ex[2] = {old_validator, PQntuples(res) ? PQgetvalue(res, 0, 0) : ""};
-    if (roster_load(a, pg, &roster, errstr, errlen) != 0) {
+    if (shared == NULL && roster_load(a, pg, &own, errstr, errlen) != 0) {
         PQclear(res);
         goto out;
     }
-    long pick = choose(a, &roster, old, ex, 2);
+    /* The sweep read activity from PostgreSQL; the roster adds who asked
+     * the dispatcher for work lately.  Someone still asking keeps it. */
+    bool still_there = false;
+    for (size_t i = 0; !dead && i < roster->n; i++)
+        if (strcmp(roster->v[i].id, old_validator) == 0 &&
+            event_now_ms() - roster->v[i].last_active_ms <= a->policy.inactive_after_ms)
+            still_there = true;
+    long pick = still_there ? -1 : choose(a, roster, old, ex, 2);
     char exclude[2 * LEASE_ID_MAX + 2];
     snprintf(exclude, sizeof(exclude), "%s%s%s", ex[0], ex[1][0] ? " " : "", ex[1]);
     PQclear(res);
@@ -391,7 +405,8 @@ static int reassign(assigner_t *a, pg_t *pg, const char *assignment_id, const ch
          * each time. */
         log_write_fields(LOG_LEVEL_DEBUG, json_pack("{s:s, s:s}", "assignment_id", assignment_id, "why", detail),
                          "not reassigned: nobody else is eligible");
-        rc = 0;
+        rc = pg_command(pg, "UPDATE assignments SET swept_at = now() WHERE assignment_id = $1", 1, p1, errstr,
+                        errlen) < 0 ? -1 : 0;
         goto out;
     }
     if (pg_command(pg, "UPDATE assignments SET state = 'replaced' WHERE assignment_id = $1", 1, p1, errstr, errlen) < 0)
@@ -409,7 +424,7 @@ static int reassign(assigner_t *a, pg_t *pg, const char *assignment_id, const ch
         rc = park_slot(a, pg, &as, atoi(slot_s), exclude, errstr, errlen) == 0 ? 1 : -1;
         goto out;
     }
-    as.validator_id = (char *)roster.v[pick].id;
+    as.validator_id = (char *)roster->v[pick].id;
     as.assigned_at_ms = event_now_ms();
     if (emit(a, pg, &as, atoi(slot_s), errstr, errlen) != 0) goto out;
     metrics_inc(a->m_reassigned);
@@ -419,7 +434,7 @@ static int reassign(assigner_t *a, pg_t *pg, const char *assignment_id, const ch
                      "reassigned");
     rc = 1;
 out:
-    roster_free(&roster);
+    roster_free(&own);
     annot__v1__validation_assignment__free_unpacked(old, NULL);
     return rc;
 }
@@ -447,8 +462,10 @@ static pipeline_result_t on_annotator(pg_t *pg, const rd_kafka_message_t *rkm, c
         snprintf(errstr, errlen, "annotator_id or status: missing or not valid");
         goto out;
     }
+    /* A roster change counts as activity from when the assigner learns of
+     * it: a validator just added is available at once. */
     char at[24];
-    snprintf(at, sizeof(at), "%lld", (long long)(ev->changed_at_ms > 0 ? ev->changed_at_ms : event_now_ms()));
+    snprintf(at, sizeof(at), "%lld", (long long)event_now_ms());
     long n;
     if (ev->role == ANNOT__V1__ROLE__ROLE_VALIDATOR) {
         char *skills = pg_text_array((const char *const *)ev->skills, ev->n_skills);
@@ -530,7 +547,7 @@ static pipeline_result_t on_lease(assigner_t *a, pg_t *pg, const rd_kafka_messag
     case ANNOT__V1__LEASE_EVENT__EVENT_PARKED: {
         char detail[96];
         snprintf(detail, sizeof(detail), "lease expired %u times", ev->parked->attempts);
-        if (reassign(a, pg, ev->assignment_id, detail, true, errstr, errlen) < 0) r = PIPELINE_RETRY;
+        if (reassign(a, pg, NULL, ev->assignment_id, detail, true, errstr, errlen) < 0) r = PIPELINE_RETRY;
         break;
     }
     default:
@@ -567,16 +584,21 @@ long assigner_sweep_inactive(assigner_t *a, pg_t *pg, char *errstr, size_t errle
     PGresult *res = pg_query(pg, PGRES_TUPLES_OK,
                              "SELECT a.assignment_id FROM assignments a JOIN validators v USING (validator_id) "
                              "WHERE a.state = 'open' AND v.last_active_ms < $1 AND a.created_at < now() - "
-                             "make_interval(secs => $2::double precision / 1000) ORDER BY a.created_at LIMIT 100",
+                             "make_interval(secs => $2::double precision / 1000) "
+                             "ORDER BY a.swept_at NULLS FIRST, a.created_at LIMIT 100",
                              2, p, errstr, errlen);
     if (res == NULL) return -1;
     long total = 0;
+    /* One roster for the sweep: the loads it reads change little within
+     * it, and a backlog nobody can take costs one query, not one each. */
+    roster_t roster = {0};
+    if (PQntuples(res) > 0 && roster_load(a, pg, &roster, errstr, errlen) != 0) total = -1;
     for (int i = 0; i < PQntuples(res) && total >= 0; i++) {
         if (pg_begin(pg, errstr, errlen) != 0) {
             total = -1;
             break;
         }
-        int rc = reassign(a, pg, PQgetvalue(res, i, 0), "validator inactive", false, errstr, errlen);
+        int rc = reassign(a, pg, &roster, PQgetvalue(res, i, 0), "validator inactive", false, errstr, errlen);
         if (rc < 0 || pg_commit(pg, errstr, errlen) != 0) {
             pg_rollback(pg);
             total = -1;
@@ -584,6 +606,7 @@ long assigner_sweep_inactive(assigner_t *a, pg_t *pg, char *errstr, size_t errle
             total += rc;
         }
     }
+    roster_free(&roster);
     PQclear(res);
     return total;
 }

@@ -378,7 +378,7 @@ static void test_key_slots(void **state) {
         const char *ids[] = {NULL, "ja-JP/dish", "person-7", "task:1", lid, "holder-9", "task:1"};
         assert_true(lease_key(k, sizeof(k), "annot", (lease_queue_t)q, LEASE_KEY_BASE, NULL) > 0);
         slots[q] = key_slot(k);
-        for (int kind = LEASE_KEY_BASE; kind <= LEASE_KEY_UNCONFIRMED; kind++) {
+        for (int kind = LEASE_KEY_BASE; kind <= LEASE_KEY_SEEN; kind++) {
             const char *id = kind <= LEASE_KEY_PAYLOAD ? ids[kind] : NULL;
             assert_true(lease_key(k, sizeof(k), "annot", (lease_queue_t)q, (lease_key_t)kind, id) > 0);
             assert_int_equal(key_slot(k), slots[q]);

@@ -37,7 +37,11 @@ CREATE TABLE assignments (
     reason        text NOT NULL,
     replaces      text NOT NULL DEFAULT '',
     proto         bytea NOT NULL,  -- the ValidationAssignment as emitted
-    created_at    timestamptz NOT NULL DEFAULT now()
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    -- When the inactivity sweep last looked at it and could not move it:
+    -- the sweep takes the least recently looked at first, so work nobody
+    -- can take never starves the rest.
+    swept_at      timestamptz
 );
 CREATE UNIQUE INDEX assignments_live_slot ON assignments (submission_id, slot) WHERE state <> 'replaced';
 CREATE INDEX assignments_submission ON assignments (submission_id);
