@@ -400,7 +400,8 @@ static int exam_check(flow_t *fl, cand_t *c, funnel_stage_t stage) {
     snprintf(app, sizeof(app), "%u", c->st.application);
     const char *p[3] = {c->id, app, funnel_stage_name(stage)};
     PGresult *res = pg_query(fl->pg, PGRES_TUPLES_OK,
-                             "SELECT r.score, r.critical FROM exam_cases e LEFT JOIN exam_results r USING (task_id) "
+                             "SELECT r.score, r.critical, r.validated_at_ms, e.assigned_at_ms FROM exam_cases e "
+                             "LEFT JOIN exam_results r USING (task_id) "
                              "WHERE e.candidate_id = $1 AND e.application = $2 AND e.stage = $3 ORDER BY e.task_id",
                              3, p, fl->errstr, fl->errlen);
     if (res == NULL) return -1;
@@ -409,19 +410,31 @@ static int exam_check(flow_t *fl, cand_t *c, funnel_stage_t stage) {
     double *scores = calloc((size_t)n + 1, sizeof(*scores));
     unsigned *critical = calloc((size_t)n + 1, sizeof(*critical));
     if (scores == NULL || critical == NULL) abort();
+    /* The stage is decided when its last piece arrived: the last verdict,
+     * or (a replay reading verdicts first) the assignment.  That time, not
+     * the trigger's, stamps the decision, so the cool-down it starts is
+     * the same in every run. */
+    int64_t complete_at = 0;
     for (int i = 0; i < n && complete; i++) {
-        if (PQgetisnull(res, i, 0)) complete = false;
-        else {
-            scores[i] = strtod(PQgetvalue(res, i, 0), NULL);
-            critical[i] = (unsigned)atoi(PQgetvalue(res, i, 1));
+        if (PQgetisnull(res, i, 0)) {
+            complete = false;
+            break;
         }
+        scores[i] = strtod(PQgetvalue(res, i, 0), NULL);
+        critical[i] = (unsigned)atoi(PQgetvalue(res, i, 1));
+        int64_t v = atoll(PQgetvalue(res, i, 2)), a = atoll(PQgetvalue(res, i, 3));
+        if (v > complete_at) complete_at = v;
+        if (a > complete_at) complete_at = a;
     }
     PQclear(res);
     int rc = 0;
     if (complete) {
         funnel_decision_t d;
         funnel_exam_decide(scores, critical, (size_t)n, fl->f->exam_threshold[stage == FUNNEL_EXAM1 ? 0 : 1], &d);
+        int64_t trigger_ms = fl->now_ms;
+        fl->now_ms = complete_at;
         rc = advance(fl, c, stage, &d);
+        fl->now_ms = trigger_ms;
     }
     free(scores);
     free(critical);
