@@ -13,7 +13,9 @@
  * reaches exam 1 on the second application.  `annotctl candidates show`
  * prints the history.  Finally a second funnel with an empty schema
  * replays both topics from the start and ends in the same state, having
- * emitted events with the same ids.
+ * emitted events with the same ids.  In between, A works as an annotator
+ * and production verdicts move their standing: probation, suspension, and
+ * back on probation after the retraining period.
  *
  * annot-assigner does not exist yet: until it does, this test plays its
  * part.  It reads the submissions topic and, for each exam submission of
@@ -59,7 +61,9 @@ static pid_t funnel_start(const char *schema, const char *group, int *ops) {
     snprintf(cool, sizeof(cool), "funnel.retry.cooldown.ms=%d", COOLDOWN_MS);
     char *argv[] = {"bin/annot-funnel", "-X", a_schema, "-X", a_group, "-X", a_ops, "-X", cool,
                     "-X", "funnel.retry.max=1", "-X", "funnel.exam1.threshold=0.85", "-X",
-                    "funnel.exam2.threshold=0.9", NULL};
+                    "funnel.exam2.threshold=0.9", "-X", "standing.window=4", "-X", "standing.min.count=2",
+                    "-X", "standing.probation=0.85", "-X", "standing.suspension=0.5", "-X",
+                    "standing.retraining.ms=3000", NULL};
     pid_t pid = itest_spawn("annot-funnel", NULL, argv);
     char body[1024];
     time_t deadline = time(NULL) + ITEST_DEADLINE_S;
@@ -291,8 +295,9 @@ typedef struct assigned {
 static assigned_t assigned[64];
 static int nassigned;
 
-/* Plays annot-assigner: reads submissions until want new exam submissions
- * of this run's candidates have been assigned to our validator. */
+/* Plays annot-assigner: reads submissions until want new submissions of
+ * this run's candidates (exam cases, and production work once promoted)
+ * have been assigned to our validator. */
 static void assigner_pump(int want) {
     kafka_producer_t *p = itest_producer();
     int done = 0;
@@ -329,10 +334,13 @@ static void assigner_pump(int want) {
         a.task_kind = s->task_kind;
         a.submitted_at_ms = s->submitted_at_ms;
         a.author_role = s->author_role;
-        a.candidate_id = s->candidate_id[0] ? s->candidate_id : s->task->candidate_id;
-        a.exam_stage = s->task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE1
-                           ? ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM1
-                           : ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM2;
+        if (s->task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE1 ||
+            s->task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE2) {
+            a.candidate_id = s->candidate_id[0] ? s->candidate_id : s->task->candidate_id;
+            a.exam_stage = s->task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE1
+                               ? ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM1
+                               : ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM2;
+        }
         Annot__V1__ValidationAssignmentEvent out = ANNOT__V1__VALIDATION_ASSIGNMENT_EVENT__INIT;
         out.header = &hdr;
         out.assignment = &a;
@@ -592,6 +600,77 @@ static void test_funnel_end_to_end(void **state) {
     assert_non_null(strstr(err, "no candidate"));
 }
 
+static void wait_status(int c, const char *status) {
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    char now[32] = "";
+    for (;;) {
+        json_t *me = get_json("/v1/me", cand_token[c], 200);
+        snprintf(now, sizeof(now), "%s", json_string_value(json_object_get(me, "status")));
+        json_decref(me);
+        if (strcmp(now, status) == 0) return;
+        if (time(NULL) > deadline) fail_msg("%s never became %s (status: %s)", cand_names[c], status, now);
+        usleep(100 * 1000);
+    }
+}
+
+/* The annotator leases n production tasks over HTTP and submits them. */
+static void work(int c, int n) {
+    char body[1 << 16];
+    for (int i = 0; i < n; i++) {
+        const char *req = "{\"queue\":\"annotation\",\"wait_s\":20}";
+        int st = itest_http("POST", http_port, "/v1/leases", cand_token[c], req, strlen(req), body, sizeof(body));
+        if (st != 200) fail_msg("production lease for %s: %d %s", cand_names[c], st, body);
+        json_t *l = json_loads(body, 0, NULL);
+        char path[160];
+        snprintf(path, sizeof(path), "/v1/leases/%s/submit", json_string_value(json_object_get(l, "lease_id")));
+        post(path, cand_token[c],
+             json_pack("{s:s}", "description", "A bowl of rice in the centre of the image, with sauce poured over it."),
+             202);
+        json_decref(l);
+    }
+}
+
+/* A, now an annotator, works on production tasks: two verdicts of 0.6 put
+ * them on probation (rolling quality below 0.85), two critical ones
+ * suspend them (below 0.5: no lease, 403), and the retraining period
+ * (3 s here) brings them back on probation.  Every change reached the
+ * dispatcher through an AnnotatorStatusEvent. */
+static void test_standing_from_production_verdicts(void **state) {
+    (void)state;
+    char path[128], text[2048] = "", out[4096], err[4096], args[256];
+    snprintf(path, sizeof(path), "build/tests/funnel-tasks.%s.ndjson", itest_run);
+    for (int i = 0; i < 4; i++) {
+        size_t off = strlen(text);
+        snprintf(text + off, sizeof(text) - off,
+                 "{\"task_id\":\"%s-prod-%d\",\"kind\":\"production\",\"image_uri\":\"file://x.jpg\","
+                 "\"main_object\":\"rice bowl\",\"locale\":\"en-US\",\"skills\":[\"food\"],"
+                 "\"guideline_version\":\"g-2026.11\"}\n",
+                 itest_run, i);
+    }
+    write_file(path, text);
+    snprintf(args, sizeof(args), "tasks import %s", path);
+    if (annotctl(args, out, sizeof(out), err, sizeof(err)) != 0) fail_msg("tasks import: %s", err);
+
+    const verdict_kind_t majors[NCAND] = {VERDICT_MAJORS, VERDICT_MAJORS, VERDICT_MAJORS, VERDICT_MAJORS};
+    const verdict_kind_t critical[NCAND] = {VERDICT_CRITICAL, VERDICT_CRITICAL, VERDICT_CRITICAL, VERDICT_CRITICAL};
+    work(A, 2);
+    assigner_pump(2);
+    validate(2, majors);
+    wait_status(A, "probation");
+    work(A, 2);
+    assigner_pump(2);
+    validate(2, critical);
+    wait_status(A, "suspended");
+    const char *req = "{\"queue\":\"annotation\",\"wait_s\":0}";
+    assert_int_equal(itest_http("POST", http_port, "/v1/leases", cand_token[A], req, strlen(req), out, sizeof(out)),
+                     403);
+    wait_status(A, "probation");
+    assert_int_not_equal(
+        itest_http("POST", http_port, "/v1/leases", cand_token[A], req, strlen(req), out, sizeof(out)), 403);
+    const char *p[1] = {cand_id[A]};
+    assert_int_equal(itest_pg_number_p(fpg, "SELECT changes FROM annotators WHERE annotator_id = $1", p[0]), 4);
+}
+
 /* What a funnel schema says of a candidate: stage, application, retry
  * time, and every event it emitted (by id, sorted). */
 static void state_of(pg_t *pg, int c, char *buf, size_t len) {
@@ -640,6 +719,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_import_refuses_a_bad_file),
         cmocka_unit_test(test_funnel_end_to_end),
+        cmocka_unit_test(test_standing_from_production_verdicts),
         cmocka_unit_test(test_replay_gives_the_same_state),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
