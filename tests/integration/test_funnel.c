@@ -32,6 +32,7 @@
 
 #include "annot/v1/annotator.pb-c.h"
 #include "annot/v1/candidate.pb-c.h"
+#include "annot/v1/deadletter.pb-c.h"
 #include "annot/v1/submission.pb-c.h"
 #include "annot/v1/validation.pb-c.h"
 #include "itest.h"
@@ -51,7 +52,7 @@ static rd_kafka_t *subs; /* the stand-in assigner's consumer */
 
 #define COOLDOWN_MS 4000
 
-static pid_t funnel_start(const char *schema, const char *group, int *ops) {
+static pid_t funnel_start_at(const char *schema, const char *group, int *ops, const char *crash_at) {
     *ops = itest_free_port();
     char a_schema[128], a_group[160], a_ops[64];
     snprintf(a_schema, sizeof(a_schema), "funnel.schema=%s", schema);
@@ -63,8 +64,16 @@ static pid_t funnel_start(const char *schema, const char *group, int *ops) {
                     "-X", "funnel.retry.max=1", "-X", "funnel.exam1.threshold=0.85", "-X",
                     "funnel.exam2.threshold=0.9", "-X", "standing.window=4", "-X", "standing.min.count=2",
                     "-X", "standing.probation=0.85", "-X", "standing.suspension=0.5", "-X",
-                    "standing.retraining.ms=3000", NULL};
-    pid_t pid = itest_spawn("annot-funnel", NULL, argv);
+                    "standing.retraining.ms=3000", NULL, NULL, NULL};
+    if (crash_at) {
+        /* Small batches: the crash point is reached whatever the topics
+         * hold. */
+        size_t n = sizeof(argv) / sizeof(argv[0]) - 3;
+        argv[n] = "-X";
+        argv[n + 1] = "pipeline.batch.max=5";
+    }
+    pid_t pid = itest_spawn("annot-funnel", crash_at, argv);
+    if (crash_at) return pid; /* it may die before it is ever ready */
     char body[1024];
     time_t deadline = time(NULL) + ITEST_DEADLINE_S;
     while (itest_http_get(*ops, "/readyz", body, sizeof(body)) != 200) {
@@ -72,6 +81,10 @@ static pid_t funnel_start(const char *schema, const char *group, int *ops) {
         usleep(100 * 1000);
     }
     return pid;
+}
+
+static pid_t funnel_start(const char *schema, const char *group, int *ops) {
+    return funnel_start_at(schema, group, ops, NULL);
 }
 
 static int setup(void **state) {
@@ -455,6 +468,77 @@ static void test_import_refuses_a_bad_file(void **state) {
     pg_close(dpg);
 }
 
+typedef struct dead {
+    const char *key;
+    char reason[256];
+} dead_t;
+
+static void find_dead(const rd_kafka_message_t *m, void *opaque) {
+    dead_t *d = opaque;
+    Annot__V1__DeadLetter *dl = annot__v1__dead_letter__unpack(NULL, m->len, m->payload);
+    if (dl == NULL) return;
+    if (strcmp(dl->consumer_group, fgroup) == 0 && dl->key.len == strlen(d->key) &&
+        memcmp(dl->key.data, d->key, dl->key.len) == 0) {
+        assert_string_equal(dl->service, "annot-funnel");
+        snprintf(d->reason, sizeof(d->reason), "%s", dl->reason);
+    }
+    annot__v1__dead_letter__free_unpacked(dl, NULL);
+}
+
+static void wait_dead(const char *key, const char *reason) {
+    dead_t d = {key, ""};
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (strstr(d.reason, reason) == NULL) {
+        if (time(NULL) > deadline) fail_msg("no dead letter for %s (%s); last reason '%s'", key, reason, d.reason);
+        itest_read_all("dlq", find_dead, &d);
+        if (strstr(d.reason, reason) == NULL) usleep(200 * 1000);
+    }
+}
+
+/* Input the funnel cannot take goes to the dead-letter topic with its
+ * reason, and the funnel goes on: an application without a name, an exam
+ * verdict scored outside 0..1. */
+static void test_bad_input_is_dead_lettered(void **state) {
+    (void)state;
+    kafka_producer_t *p = itest_producer();
+    char id[EVENT_ID_LEN], cid[EVENT_ID_LEN], sub[64];
+    event_id_new(id);
+    event_id_new(cid);
+    Annot__V1__EventHeader hdr;
+    event_header_fill(&hdr, id, "itest", "", "");
+    Annot__V1__CandidateApplied a = ANNOT__V1__CANDIDATE_APPLIED__INIT;
+    a.locale = "en-US";
+    Annot__V1__CandidateEvent ev = ANNOT__V1__CANDIDATE_EVENT__INIT;
+    ev.header = &hdr;
+    ev.candidate_id = cid;
+    ev.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED;
+    ev.applied = &a;
+    uint8_t buf[1024];
+    size_t len = annot__v1__candidate_event__pack(&ev, buf);
+    itest_produce(p, "candidates", cid, buf, len, NULL, NULL);
+
+    event_id_new(id);
+    snprintf(sub, sizeof(sub), "%s-bad-verdict", itest_run);
+    Annot__V1__ValidationResult r = ANNOT__V1__VALIDATION_RESULT__INIT;
+    r.submission_id = sub;
+    r.task_id = "some-task";
+    r.candidate_id = cid;
+    r.exam_stage = ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM1;
+    r.author_role = ANNOT__V1__ROLE__ROLE_CANDIDATE;
+    r.score = 1.5;
+    Annot__V1__ValidationResultEvent vr = ANNOT__V1__VALIDATION_RESULT_EVENT__INIT;
+    vr.header = &hdr;
+    vr.result = &r;
+    len = annot__v1__validation_result_event__pack(&vr, buf);
+    itest_produce(p, "validation-results", sub, buf, len, NULL, NULL);
+    kafka_producer_destroy(p, 5000);
+
+    wait_dead(cid, "applied.name: required");
+    wait_dead(sub, "result.score: 1.5 is not within 0..1");
+    char body[256];
+    assert_int_equal(itest_http_get(funnel_ops, "/readyz", body, sizeof(body)), 200);
+}
+
 static void test_funnel_end_to_end(void **state) {
     (void)state;
     char path[128], out[8192], err[4096], args[512];
@@ -687,8 +771,9 @@ static void state_of(pg_t *pg, int c, char *buf, size_t len) {
     PQclear(res);
 }
 
-/* A second funnel with an empty schema reads both topics from the start:
- * it reaches the same state and emits the same event ids. */
+/* A second funnel with an empty schema reads both topics from the start,
+ * killed once on the way: it reaches the same state and emits the same
+ * event ids. */
 static void test_replay_gives_the_same_state(void **state) {
     (void)state;
     itest_wait_caught_up(fgroup, "candidates");
@@ -697,6 +782,12 @@ static void test_replay_gives_the_same_state(void **state) {
     snprintf(rschema, sizeof(rschema), "%s_replay", fschema);
     snprintf(rgroup, sizeof(rgroup), "%s-replay", fgroup);
     int rops;
+    /* The replaying funnel is killed (SIGKILL) right after its third
+     * commit, before it published or stored anything of that batch, and
+     * started again: the restart must neither lose nor double a step. */
+    pid_t crashed = funnel_start_at(rschema, rgroup, &rops, "pipeline.after_commit:3");
+    int st = itest_wait(crashed);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     pid_t replay = funnel_start(rschema, rgroup, &rops);
     itest_wait_caught_up(rgroup, "candidates");
     itest_wait_caught_up(rgroup, "validation-results");
@@ -718,6 +809,7 @@ static void test_replay_gives_the_same_state(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_import_refuses_a_bad_file),
+        cmocka_unit_test(test_bad_input_is_dead_lettered),
         cmocka_unit_test(test_funnel_end_to_end),
         cmocka_unit_test(test_standing_from_production_verdicts),
         cmocka_unit_test(test_replay_gives_the_same_state),
