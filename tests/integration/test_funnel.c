@@ -10,7 +10,9 @@
  * whose mean is below the threshold (rejected), A passes everything, is
  * approved, and the dispatcher then knows A as an annotator.  B re-applies:
  * refused during the (short, configured) cool-down, taken after it, and
- * reaches exam 1 on the second application.  `annotctl candidates show`
+ * reaches exam 1 on the second application.  An application for A in the
+ * middle of exam 1 is an illegal transition: refused, recorded, and A's
+ * stage announced again.  Bad input is dead-lettered.  `annotctl candidates show`
  * prints the history.  Finally a second funnel with an empty schema
  * replays both topics from the start and ends in the same state, having
  * emitted events with the same ids.  In between, A works as an annotator
@@ -596,6 +598,36 @@ static void test_funnel_end_to_end(void **state) {
     wait_stage(A, "exam1");
     wait_stage(C, "exam1");
     wait_stage(D, "exam1");
+
+    /* An application for A now (a racing import, say) is an illegal
+     * transition: refused and recorded, and the stage the dispatcher reset
+     * on seeing it is announced again. */
+    kafka_producer_t *prod = itest_producer();
+    char eid[EVENT_ID_LEN];
+    event_id_new(eid);
+    Annot__V1__EventHeader hdr;
+    event_header_fill(&hdr, eid, "itest", "", "");
+    Annot__V1__CandidateApplied again = ANNOT__V1__CANDIDATE_APPLIED__INIT;
+    again.name = "Aiko";
+    again.locale = "en-US";
+    Annot__V1__CandidateEvent aev = ANNOT__V1__CANDIDATE_EVENT__INIT;
+    aev.header = &hdr;
+    aev.candidate_id = cand_id[A];
+    aev.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED;
+    aev.applied = &again;
+    uint8_t abuf[512];
+    size_t alen = annot__v1__candidate_event__pack(&aev, abuf);
+    itest_produce(prod, "candidates", cand_id[A], abuf, alen, NULL, NULL);
+    kafka_producer_destroy(prod, 5000);
+    itest_pg_wait_at_least(fpg, "SELECT count(*) FROM history WHERE kind = 'refused' AND detail LIKE "
+                                "'apply: the candidate is in stage exam1%'", 1);
+    wait_stage(A, "exam1");
+    char dgroup[160];
+    snprintf(dgroup, sizeof(dgroup), "disp-%s-%s", itest_run, dschema);
+    itest_wait_caught_up(dgroup, "candidates");
+    json_t *me = get_json("/v1/me", cand_token[A], 200);
+    assert_string_equal(json_string_value(json_object_get(me, "stage")), "exam1");
+    json_decref(me);
 
     /* Exam 1: every case leased and submitted over HTTP, validated over
      * HTTP; C's verdicts carry a critical error. */
