@@ -129,8 +129,8 @@ static void cand_cause(const cand_t *c, char *buf, size_t len) {
 }
 
 /* Emits ev (its oneof set by the caller) for candidate c with the id
- * derived from (candidate, application, purpose), or from explicit_id's
- * cause when given, and writes it to the history. */
+ * derived from (candidate, application, purpose), and writes it to the
+ * history. */
 static int emit_cand(flow_t *fl, const cand_t *c, Annot__V1__CandidateEvent *ev, const char *purpose,
                      const char *kind, funnel_stage_t stage, const char *detail) {
     char cause[192], id[EVENT_ID_LEN];
@@ -317,11 +317,8 @@ static int assign_exam(flow_t *fl, cand_t *c, funnel_stage_t stage) {
             annot__v1__task_event__pack(&tev, buf);
             int rc = flow_emit(fl, "tasks", task_id, buf, len);
             free(buf);
-            /* task_proto_clear frees what the parser allocated, not ours. */
-            t->task_id = NULL;
-            t->candidate_id = NULL;
-            t->exam_case_set = NULL;
-            if (t->guideline_version == fl->f->training.guideline_version) t->guideline_version = NULL;
+            /* The task's strings live in tp's owner (task_codec.h): clearing
+             * frees those and never the ones set here. */
             task_proto_clear(&tp);
             if (rc != 0) return -1;
 

@@ -1,8 +1,7 @@
 /* results_flow: validators' verdicts as the funnel reads them.  An exam
  * verdict (candidate_id and exam_stage set) counts toward the candidate's
- * stage; a verdict on an annotator's production work moves their standing;
- * anything else (golden items, verdicts on candidates outside exams) is not
- * the funnel's business.  Also where outputs leave: flow_emit. */
+ * stage; a verdict on an annotator's production or golden work moves their
+ * standing; anything else is not the funnel's business.  Also where outputs leave: flow_emit. */
 #include <stdio.h>
 #include <string.h>
 
@@ -32,8 +31,11 @@ pipeline_result_t results_flow_apply(flow_t *fl, const void *payload, size_t len
     pipeline_result_t out = PIPELINE_APPLIED;
     bool exam = r->exam_stage == ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM1 ||
                 r->exam_stage == ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM2;
+    /* Golden items are production work the annotator cannot tell apart:
+     * they count toward standing like any other. */
     bool production = !exam && r->author_role == ANNOT__V1__ROLE__ROLE_ANNOTATOR &&
-                      r->task_kind == ANNOT__V1__TASK_KIND__TASK_KIND_PRODUCTION;
+                      (r->task_kind == ANNOT__V1__TASK_KIND__TASK_KIND_PRODUCTION ||
+                       r->task_kind == ANNOT__V1__TASK_KIND__TASK_KIND_GOLDEN);
     if (!exam && !production) goto done;
     if (!(r->score >= 0.0 && r->score <= 1.0)) {
         snprintf(fl->errstr, fl->errlen, "result.score: %g is not within 0..1", r->score);

@@ -696,6 +696,21 @@ static void test_funnel_end_to_end(void **state) {
     itest_read_all("annotators", collect_status, &st);
     assert_int_equal(st.status_events, 1);
 
+    /* The funnel's own counters saw the same decisions (this process
+     * consumed from the start, so earlier runs' candidates count too:
+     * at least). */
+    static char metrics[1 << 16];
+    assert_int_equal(itest_http_get(funnel_ops, "/metrics", metrics, sizeof(metrics)), 200);
+    const char *series[] = {"annot_funnel_stage_decided_total{stage=\"exam1\",outcome=\"failed\"} ",
+                            "annot_funnel_stage_decided_total{stage=\"exam2\",outcome=\"passed\"} ",
+                            "annot_funnel_stage_decided_total{stage=\"screening\",outcome=\"failed\"} ",
+                            "annot_funnel_stage_entered_total{stage=\"approved\"} ",
+                            "\nannot_funnel_transitions_refused_total "}; /* not its # HELP line */
+    for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++) {
+        const char *at = strstr(metrics, series[i]);
+        if (at == NULL || atof(at + strlen(series[i])) < 1) fail_msg("/metrics: %s is not >= 1", series[i]);
+    }
+
     /* The history, as an operator sees it. */
     char show[256], shown[1 << 15];
     snprintf(show, sizeof(show), "candidates show %s", cand_id[C]);
