@@ -220,7 +220,9 @@ static int reject(flow_t *fl, cand_t *c, funnel_stage_t failed, const char *reas
     return enter(fl, c, FUNNEL_REJECTED);
 }
 
-static int assign_screening(flow_t *fl, cand_t *c) {
+/* suffix tells a re-announcement apart from the assignment itself ("" for
+ * the assignment). */
+static int assign_screening(flow_t *fl, cand_t *c, const char *suffix) {
     const funnel_t *f = fl->f;
     size_t k = f->screening_questions < f->bank.n ? f->screening_questions : f->bank.n;
     size_t idx[CAND_QUESTIONS_MAX];
@@ -250,10 +252,12 @@ static int assign_screening(flow_t *fl, cand_t *c) {
     ev.screening_assigned = &sa;
     char detail[128];
     snprintf(detail, sizeof(detail), "%zu questions of %s", k, f->bank.version);
-    return emit_cand(fl, c, &ev, "screening-assigned", "screening_assigned", FUNNEL_SCREENING, detail);
+    char purpose[EVENT_ID_LEN + 32];
+    snprintf(purpose, sizeof(purpose), "screening-assigned%s", suffix);
+    return emit_cand(fl, c, &ev, purpose, "screening_assigned", FUNNEL_SCREENING, detail);
 }
 
-static int assign_training(flow_t *fl, cand_t *c) {
+static int assign_training(flow_t *fl, cand_t *c, const char *suffix) {
     const training_t *t = &fl->f->training;
     snprintf(c->training_version, sizeof(c->training_version), "%s", t->guideline_version);
     Annot__V1__TrainingAssigned ta = ANNOT__V1__TRAINING_ASSIGNED__INIT;
@@ -264,7 +268,9 @@ static int assign_training(flow_t *fl, cand_t *c) {
     Annot__V1__CandidateEvent ev = ANNOT__V1__CANDIDATE_EVENT__INIT;
     ev.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_TRAINING_ASSIGNED;
     ev.training_assigned = &ta;
-    return emit_cand(fl, c, &ev, "training-assigned", "training_assigned", FUNNEL_TRAINING, t->guideline_version);
+    char purpose[EVENT_ID_LEN + 32];
+    snprintf(purpose, sizeof(purpose), "training-assigned%s", suffix);
+    return emit_cand(fl, c, &ev, purpose, "training_assigned", FUNNEL_TRAINING, t->guideline_version);
 }
 
 static int exam_check(flow_t *fl, cand_t *c, funnel_stage_t stage);
@@ -383,7 +389,7 @@ static int advance(flow_t *fl, cand_t *c, funnel_stage_t stage, const funnel_dec
     }
     if (cand_save(fl, c) != 0 || enter(fl, c, c->st.stage) != 0) return -1;
     switch (c->st.stage) {
-    case FUNNEL_TRAINING: return assign_training(fl, c) != 0 || cand_save(fl, c) != 0 ? -1 : 0;
+    case FUNNEL_TRAINING: return assign_training(fl, c, "") != 0 || cand_save(fl, c) != 0 ? -1 : 0;
     case FUNNEL_EXAM1:
     case FUNNEL_EXAM2: return assign_exam(fl, c, c->st.stage);
     case FUNNEL_APPROVED: return approve(fl, c);
@@ -438,6 +444,28 @@ static int exam_check(flow_t *fl, cand_t *c, funnel_stage_t stage) {
     return rc;
 }
 
+/* The dispatcher resets its view of a candidate on every application,
+ * even one the funnel refuses: tell it again where they stand and what
+ * they were given (the same screening test, drawn again from the same
+ * seed; the same training).  New ids: these are new events. */
+static int reannounce(flow_t *fl, cand_t *c) {
+    char suffix[EVENT_ID_LEN + 16];
+    snprintf(suffix, sizeof(suffix), "/reannounce/%s", fl->cause_id);
+    Annot__V1__StageEntered se = ANNOT__V1__STAGE_ENTERED__INIT;
+    se.stage = (Annot__V1__FunnelStage)c->st.stage;
+    se.entered_at_ms = fl->now_ms;
+    se.cohort_day = c->cohort_day;
+    Annot__V1__CandidateEvent out = ANNOT__V1__CANDIDATE_EVENT__INIT;
+    out.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_ENTERED;
+    out.stage_entered = &se;
+    char purpose[EVENT_ID_LEN + 32];
+    snprintf(purpose, sizeof(purpose), "entered%s", suffix);
+    if (emit_cand(fl, c, &out, purpose, "stage_reannounced", c->st.stage, NULL) != 0) return -1;
+    if (c->st.stage == FUNNEL_SCREENING) return assign_screening(fl, c, suffix);
+    if (c->st.stage == FUNNEL_TRAINING) return assign_training(fl, c, suffix);
+    return 0;
+}
+
 /* ---- inputs ------------------------------------------------------------- */
 
 static pipeline_result_t on_applied(flow_t *fl, const Annot__V1__CandidateEvent *ev) {
@@ -453,20 +481,7 @@ static pipeline_result_t on_applied(flow_t *fl, const Annot__V1__CandidateEvent 
     int rc = step(fl, &c, FUNNEL_INPUT_APPLY, FUNNEL_NONE);
     if (rc < 0) goto out;
     if (rc > 0) {
-        /* The dispatcher reset its view of the candidate on this
-         * application: tell it again where they stand. */
-        if (c.exists) {
-            Annot__V1__StageEntered se = ANNOT__V1__STAGE_ENTERED__INIT;
-            se.stage = (Annot__V1__FunnelStage)c.st.stage;
-            se.entered_at_ms = fl->now_ms;
-            se.cohort_day = c.cohort_day;
-            Annot__V1__CandidateEvent out = ANNOT__V1__CANDIDATE_EVENT__INIT;
-            out.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_ENTERED;
-            out.stage_entered = &se;
-            char purpose[EVENT_ID_LEN + 16];
-            snprintf(purpose, sizeof(purpose), "reannounce/%s", fl->cause_id);
-            if (emit_cand(fl, &c, &out, purpose, "stage_reannounced", c.st.stage, NULL) != 0) goto out;
-        }
+        if (c.exists && reannounce(fl, &c) != 0) goto out;
         r = PIPELINE_APPLIED;
         goto out;
     }
@@ -494,7 +509,7 @@ static pipeline_result_t on_applied(flow_t *fl, const Annot__V1__CandidateEvent 
         r = rc < 0 ? PIPELINE_RETRY : PIPELINE_APPLIED;
         goto out;
     }
-    if (enter(fl, &c, FUNNEL_SCREENING) != 0 || assign_screening(fl, &c) != 0 || cand_save(fl, &c) != 0) goto out;
+    if (enter(fl, &c, FUNNEL_SCREENING) != 0 || assign_screening(fl, &c, "") != 0 || cand_save(fl, &c) != 0) goto out;
     r = PIPELINE_APPLIED;
 out:
     cand_free(&c);

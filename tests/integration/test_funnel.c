@@ -541,6 +541,42 @@ static void test_bad_input_is_dead_lettered(void **state) {
     assert_int_equal(itest_http_get(funnel_ops, "/readyz", body, sizeof(body)), 200);
 }
 
+/* Produces an application for candidate c, who is in stage (a racing
+ * import, say): an illegal transition.  The funnel refuses and records it;
+ * the dispatcher, which reset its row on seeing the application, is told
+ * again where c stands and what c was given. */
+static void illegal_application(int c, const char *stage) {
+    kafka_producer_t *prod = itest_producer();
+    char eid[EVENT_ID_LEN], like[160];
+    event_id_new(eid);
+    Annot__V1__EventHeader hdr;
+    event_header_fill(&hdr, eid, "itest", "", "");
+    Annot__V1__CandidateApplied again = ANNOT__V1__CANDIDATE_APPLIED__INIT;
+    again.name = (char *)cand_names[c];
+    again.locale = "en-US";
+    Annot__V1__CandidateEvent aev = ANNOT__V1__CANDIDATE_EVENT__INIT;
+    aev.header = &hdr;
+    aev.candidate_id = cand_id[c];
+    aev.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED;
+    aev.applied = &again;
+    uint8_t abuf[512];
+    size_t alen = annot__v1__candidate_event__pack(&aev, abuf);
+    itest_produce(prod, "candidates", cand_id[c], abuf, alen, NULL, NULL);
+    kafka_producer_destroy(prod, 5000);
+    snprintf(like, sizeof(like), "apply: the candidate is in stage %s%%", stage);
+    char sql[512];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM history WHERE candidate_id = '%s' AND kind = 'refused' AND "
+                               "detail LIKE '%s' AND event_id = '%s'", cand_id[c], like, eid);
+    itest_pg_wait_at_least(fpg, sql, 1);
+    wait_stage(c, stage);
+    char dgroup[160];
+    snprintf(dgroup, sizeof(dgroup), "disp-%s-%s", itest_run, dschema);
+    itest_wait_caught_up(dgroup, "candidates");
+    json_t *me = get_json("/v1/me", cand_token[c], 200);
+    assert_string_equal(json_string_value(json_object_get(me, "stage")), stage);
+    json_decref(me);
+}
+
 static void test_funnel_end_to_end(void **state) {
     (void)state;
     char path[128], out[8192], err[4096], args[512];
@@ -600,34 +636,8 @@ static void test_funnel_end_to_end(void **state) {
     wait_stage(D, "exam1");
 
     /* An application for A now (a racing import, say) is an illegal
-     * transition: refused and recorded, and the stage the dispatcher reset
-     * on seeing it is announced again. */
-    kafka_producer_t *prod = itest_producer();
-    char eid[EVENT_ID_LEN];
-    event_id_new(eid);
-    Annot__V1__EventHeader hdr;
-    event_header_fill(&hdr, eid, "itest", "", "");
-    Annot__V1__CandidateApplied again = ANNOT__V1__CANDIDATE_APPLIED__INIT;
-    again.name = "Aiko";
-    again.locale = "en-US";
-    Annot__V1__CandidateEvent aev = ANNOT__V1__CANDIDATE_EVENT__INIT;
-    aev.header = &hdr;
-    aev.candidate_id = cand_id[A];
-    aev.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED;
-    aev.applied = &again;
-    uint8_t abuf[512];
-    size_t alen = annot__v1__candidate_event__pack(&aev, abuf);
-    itest_produce(prod, "candidates", cand_id[A], abuf, alen, NULL, NULL);
-    kafka_producer_destroy(prod, 5000);
-    itest_pg_wait_at_least(fpg, "SELECT count(*) FROM history WHERE kind = 'refused' AND detail LIKE "
-                                "'apply: the candidate is in stage exam1%'", 1);
-    wait_stage(A, "exam1");
-    char dgroup[160];
-    snprintf(dgroup, sizeof(dgroup), "disp-%s-%s", itest_run, dschema);
-    itest_wait_caught_up(dgroup, "candidates");
-    json_t *me = get_json("/v1/me", cand_token[A], 200);
-    assert_string_equal(json_string_value(json_object_get(me, "stage")), "exam1");
-    json_decref(me);
+     * transition: refused, recorded, and A still sits exam 1. */
+    illegal_application(A, "exam1");
 
     /* Exam 1: every case leased and submitted over HTTP, validated over
      * HTTP; C's verdicts carry a critical error. */
@@ -657,6 +667,9 @@ static void test_funnel_end_to_end(void **state) {
     assert_non_null(strstr(out, "\"application\":2"));
     assert_non_null(strstr(out, "\"token\":null"));
     wait_stage(B, "screening");
+    /* Mid-screening, an illegal application must not cost B the test:
+     * the dispatcher serves it again after the re-announcement. */
+    illegal_application(B, "screening");
     answer_screening(B, true, b_screening, NULL, 0);
     wait_stage(B, "training");
     acknowledge_training(B);
