@@ -492,8 +492,12 @@ void people_training_complete(people_t *p, const user_t *user, const http_reques
             http_response_error(resp, 409, "already_completed", "this training was already acknowledged");
         } else {
             int64_t now = event_now_ms();
-            char cause[256], event_id[EVENT_ID_LEN];
-            snprintf(cause, sizeof(cause), "%s/%s", user->user_id, version);
+            /* The screening id names this application: a candidate who
+             * re-applies acknowledges the same version again, and that
+             * acknowledgement must not be taken for a duplicate. */
+            char cause[320], event_id[EVENT_ID_LEN];
+            snprintf(cause, sizeof(cause), "%s/%s/%s", user->user_id, row.screening_id ? row.screening_id : "",
+                     version);
             event_id_derive(event_id, cause, "training-completed");
             Annot__V1__EventHeader hdr;
             event_header_fill(&hdr, event_id, p->source, NULL, version);

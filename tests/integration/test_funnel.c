@@ -1,0 +1,878 @@
+/* Integration: the candidate funnel end to end, through annot-dispatcher's
+ * HTTP API, with annot-funnel on a real stack.
+ *
+ * Four candidates are imported with `annotctl candidates import` (a file
+ * with one bad line first: nothing of it is imported).  Over HTTP they
+ * answer the screening test (A, C, D right; B wrong: B is rejected), read
+ * and acknowledge training, lease their exam cases and submit them; a
+ * validator leases the validation tasks and records real verdicts: C's
+ * exam 1 carries a critical error (rejected), D's exam 2 only major errors
+ * whose mean is below the threshold (rejected), A passes everything, is
+ * approved, and the dispatcher then knows A as an annotator.  B re-applies:
+ * refused during the (short, configured) cool-down, taken after it, and
+ * reaches exam 1 on the second application.  An application for A in the
+ * middle of exam 1 is an illegal transition: refused, recorded, and A's
+ * stage announced again.  Bad input is dead-lettered.  `annotctl candidates show`
+ * prints the history.  Finally a second funnel with an empty schema
+ * replays both topics from the start and ends in the same state, having
+ * emitted events with the same ids.  In between, A works as an annotator
+ * and production verdicts move their standing: probation, suspension, and
+ * back on probation after the retraining period.
+ *
+ * annot-assigner does not exist yet: until it does, this test plays its
+ * part.  It reads the submissions topic and, for each exam submission of
+ * its candidates, produces the ValidationAssignmentEvent the assigner
+ * would (validator: ours; candidate_id, exam_stage and exam_case_set from
+ * the submission and its task snapshot). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "annot/v1/annotator.pb-c.h"
+#include "annot/v1/candidate.pb-c.h"
+#include "annot/v1/deadletter.pb-c.h"
+#include "annot/v1/submission.pb-c.h"
+#include "annot/v1/validation.pb-c.h"
+#include "itest.h"
+#include "screening.h"
+
+#define NCAND 4
+enum { A, B, C, D };
+static const char *const cand_names[NCAND] = {"Aiko", "Bruno", "Chitra", "Dmitri"};
+
+static char dschema[64], fschema[64], fgroup[96], validator[128], validator_id[64];
+static char cand_id[NCAND][64], cand_token[NCAND][128];
+static int http_port, ops_port, funnel_ops;
+static pid_t dispatcher, funnel;
+static screening_bank_t bank;
+static pg_t *fpg;
+static rd_kafka_t *subs; /* the stand-in assigner's consumer */
+
+#define COOLDOWN_MS 4000
+
+static pid_t funnel_start_at(const char *schema, const char *group, int *ops, const char *crash_at) {
+    *ops = itest_free_port();
+    char a_schema[128], a_group[160], a_ops[64];
+    snprintf(a_schema, sizeof(a_schema), "funnel.schema=%s", schema);
+    snprintf(a_group, sizeof(a_group), "funnel.group=%s", group);
+    snprintf(a_ops, sizeof(a_ops), "ops.addr=127.0.0.1:%d", *ops);
+    char cool[64];
+    snprintf(cool, sizeof(cool), "funnel.retry.cooldown.ms=%d", COOLDOWN_MS);
+    char *argv[] = {"bin/annot-funnel", "-X", a_schema, "-X", a_group, "-X", a_ops, "-X", cool,
+                    "-X", "funnel.retry.max=1", "-X", "funnel.exam1.threshold=0.85", "-X",
+                    "funnel.exam2.threshold=0.9", "-X", "standing.window=4", "-X", "standing.min.count=2",
+                    "-X", "standing.probation=0.85", "-X", "standing.suspension=0.5", "-X",
+                    "standing.retraining.ms=3000", NULL, NULL, NULL};
+    if (crash_at) {
+        /* Small batches: the crash point is reached whatever the topics
+         * hold. */
+        size_t n = sizeof(argv) / sizeof(argv[0]) - 3;
+        argv[n] = "-X";
+        argv[n + 1] = "pipeline.batch.max=5";
+    }
+    pid_t pid = itest_spawn("annot-funnel", crash_at, argv);
+    if (crash_at) return pid; /* it may die before it is ever ready */
+    char body[1024];
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (itest_http_get(*ops, "/readyz", body, sizeof(body)) != 200) {
+        if (time(NULL) > deadline) fail_msg("funnel never became ready");
+        usleep(100 * 1000);
+    }
+    return pid;
+}
+
+static pid_t funnel_start(const char *schema, const char *group, int *ops) {
+    return funnel_start_at(schema, group, ops, NULL);
+}
+
+static int setup(void **state) {
+    (void)state;
+    if (itest_setup("test_funnel") != 0) return -1;
+    char err[512];
+    if (screening_bank_load(&bank, "config/screening/bank.json", err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    snprintf(dschema, sizeof(dschema), "dispf_%s", itest_run);
+    snprintf(fschema, sizeof(fschema), "funnel_%s", itest_run);
+    snprintf(fgroup, sizeof(fgroup), "funnel-%s", itest_run);
+    itest_user_add(dschema, "validator", "--locale en-US", validator, sizeof(validator));
+    dispatcher = itest_dispatcher_start(dschema, &http_port, &ops_port, NULL);
+    funnel = funnel_start(fschema, fgroup, &funnel_ops);
+    fpg = itest_pg(fschema);
+    char body[4096];
+    assert_int_equal(itest_http("GET", http_port, "/v1/me", validator, NULL, 0, body, sizeof(body)), 200);
+    json_t *me = json_loads(body, 0, NULL);
+    snprintf(validator_id, sizeof(validator_id), "%s", json_string_value(json_object_get(me, "user_id")));
+    json_decref(me);
+
+    /* The stand-in assigner reads every submission from the start and
+     * keeps only those of this run's candidates. */
+    const char *const defaults[] = {"group.id", "itest-assigner", NULL};
+    rd_kafka_conf_t *conf = kafka_conf_new(itest_cfg, "itest-assigner", defaults, err, sizeof(err));
+    subs = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    assert_non_null(subs);
+    const topic_def_t *t = topics_find(&itest_topics, "submissions");
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(t->partitions);
+    for (int i = 0; i < t->partitions; i++)
+        rd_kafka_topic_partition_list_add(parts, t->name, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(subs, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(parts);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    if (subs) {
+        rd_kafka_consumer_close(subs);
+        rd_kafka_destroy(subs);
+    }
+    pg_close(fpg);
+    itest_kill_children(NULL);
+    screening_bank_free(&bank);
+    itest_teardown();
+    return 0;
+}
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static int who(const char *candidate_id) {
+    for (int i = 0; i < NCAND; i++)
+        if (strcmp(cand_id[i], candidate_id) == 0) return i;
+    return -1;
+}
+
+static void stage_of(int c, char *buf, size_t len) {
+    char err[256];
+    const char *p[1] = {cand_id[c]};
+    PGresult *res = pg_query(fpg, PGRES_TUPLES_OK, "SELECT stage FROM candidates WHERE candidate_id = $1", 1, p, err,
+                             sizeof(err));
+    snprintf(buf, len, "%s", res && PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "");
+    PQclear(res);
+}
+
+static void wait_stage(int c, const char *stage) {
+    char now[32] = "";
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    for (;;) {
+        stage_of(c, now, sizeof(now));
+        if (strcmp(now, stage) == 0) return;
+        if (time(NULL) > deadline) fail_msg("candidate %s never reached %s (stage: '%s')", cand_names[c], stage, now);
+        usleep(100 * 1000);
+    }
+}
+
+/* Runs annotctl with this run's schemas; returns its exit status and its
+ * standard output (stderr goes to err_out). */
+static int annotctl(const char *args, char *out, size_t outlen, char *err_out, size_t errlen) {
+    char errfile[128], cmd[1024];
+    snprintf(errfile, sizeof(errfile), "build/tests/annotctl.%s.err", itest_run);
+    snprintf(cmd, sizeof(cmd), "bin/annotctl -X dispatcher.schema=%s -X funnel.schema=%s %s 2>%s", dschema, fschema,
+             args, errfile);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t got = fread(out, 1, outlen - 1, f);
+    out[got] = '\0';
+    int st = pclose(f);
+    FILE *e = fopen(errfile, "r");
+    size_t egot = e ? fread(err_out, 1, errlen - 1, e) : 0;
+    err_out[egot] = '\0';
+    if (e) fclose(e);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static json_t *get_json(const char *path, const char *token, int want) {
+    char body[1 << 16];
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    int st;
+    /* 409 until the funnel's assignment reached the dispatcher. */
+    while ((st = itest_http("GET", http_port, path, token, NULL, 0, body, sizeof(body))) == 409) {
+        if (time(NULL) > deadline) fail_msg("GET %s stayed 409: %s", path, body);
+        usleep(100 * 1000);
+    }
+    if (st != want) fail_msg("GET %s: %d %s", path, st, body);
+    json_t *j = json_loads(body, 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+static void post(const char *path, const char *token, json_t *body, int want) {
+    char *text = json_dumps(body, JSON_COMPACT), out[1 << 14];
+    int st = itest_http("POST", http_port, path, token, text, strlen(text), out, sizeof(out));
+    if (st != want) fail_msg("POST %s: %d %s (sent %s)", path, st, out, text);
+    free(text);
+    json_decref(body);
+}
+
+/* Answers the candidate's current screening test, right or wrong; waits
+ * until the dispatcher serves screening_id other than not_this one. */
+static void answer_screening(int c, bool right, const char *not_this, char *sid_out, size_t sid_len) {
+    json_t *s = NULL;
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    for (;;) {
+        s = get_json("/v1/screening", cand_token[c], 200);
+        if (not_this == NULL || strcmp(json_string_value(json_object_get(s, "screening_id")), not_this) != 0) break;
+        json_decref(s);
+        if (time(NULL) > deadline) fail_msg("no new screening for %s", cand_names[c]);
+        usleep(100 * 1000);
+    }
+    const char *sid = json_string_value(json_object_get(s, "screening_id"));
+    if (sid_out) snprintf(sid_out, sid_len, "%s", sid);
+    json_t *answers = json_array(), *q;
+    size_t i;
+    json_array_foreach(json_object_get(s, "questions"), i, q) {
+        const char *qid = json_string_value(json_object_get(q, "id"));
+        const screening_question_t *sq = screening_find(&bank, qid);
+        assert_non_null(sq);
+        const char *answer = sq->answer;
+        if (!right) {
+            /* Any other option: wrong. */
+            json_t *o;
+            size_t k;
+            json_array_foreach(sq->options, k, o) {
+                const char *oid = json_string_value(json_object_get(o, "id"));
+                if (strcmp(oid, sq->answer) != 0) {
+                    answer = oid;
+                    break;
+                }
+            }
+        }
+        json_array_append_new(answers, json_pack("{s:s, s:s}", "question_id", qid, "answer", answer));
+    }
+    post("/v1/screening", cand_token[c], json_pack("{s:s, s:o}", "screening_id", sid, "answers", answers), 202);
+    json_decref(s);
+}
+
+static void acknowledge_training(int c) {
+    json_t *t = get_json("/v1/training", cand_token[c], 200);
+    const char *version = json_string_value(json_object_get(t, "guideline_version"));
+    assert_non_null(version);
+    assert_true(json_array_size(json_object_get(t, "samples")) > 0);
+    post("/v1/training/complete", cand_token[c], json_pack("{s:s}", "guideline_version", version), 202);
+    json_decref(t);
+}
+
+static long long cases_of(int c, const char *stage) {
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM exam_cases e JOIN candidates c USING (candidate_id) WHERE candidate_id = $1 AND "
+             "e.application = c.application AND e.stage = '%s'",
+             stage);
+    return itest_pg_number_p(fpg, sql, cand_id[c]);
+}
+
+/* The candidate leases and submits every case of the stage over HTTP.
+ * Stage 2 cases come with their pre-generated text, which is edited. */
+static int sit_exam(int c, int stage) {
+    int n = 0;
+    char body[1 << 16];
+    for (;;) {
+        const char *req = "{\"queue\":\"exam\",\"wait_s\":3}";
+        int st = itest_http("POST", http_port, "/v1/leases", cand_token[c], req, strlen(req), body, sizeof(body));
+        if (st == 204) break;
+        if (st != 200) fail_msg("exam lease for %s: %d %s", cand_names[c], st, body);
+        json_t *l = json_loads(body, 0, NULL), *task = json_object_get(l, "task");
+        assert_string_equal(json_string_value(json_object_get(task, "kind")), stage == 1 ? "exam_stage1" : "exam_stage2");
+        const char *main_object = json_string_value(json_object_get(task, "main_object"));
+        if (stage == 2) assert_true(strlen(json_string_value(json_object_get(task, "pregenerated"))) > 0);
+        char description[512], path[160];
+        snprintf(description, sizeof(description),
+                 "The %s stands in the centre of the image. Its parts are arranged as the task describes, each "
+                 "placed on or beside the other, with nothing else in the frame.",
+                 main_object);
+        snprintf(path, sizeof(path), "/v1/leases/%s/submit", json_string_value(json_object_get(l, "lease_id")));
+        post(path, cand_token[c], json_pack("{s:s}", "description", description), 202);
+        json_decref(l);
+        n++;
+    }
+    return n;
+}
+
+/* What the validator will say about each candidate's case. */
+typedef enum { VERDICT_GOOD, VERDICT_CRITICAL, VERDICT_MAJORS } verdict_kind_t;
+
+typedef struct assigned {
+    char submission_id[64];
+    int candidate;
+} assigned_t;
+
+static assigned_t assigned[64];
+static int nassigned;
+
+/* Plays annot-assigner: reads submissions until want new submissions of
+ * this run's candidates (exam cases, and production work once promoted)
+ * have been assigned to our validator. */
+static void assigner_pump(int want) {
+    kafka_producer_t *p = itest_producer();
+    int done = 0;
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (done < want) {
+        if (time(NULL) > deadline) fail_msg("stand-in assigner: %d of %d submissions seen", done, want);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(subs, 200);
+        if (m == NULL) continue;
+        Annot__V1__SubmissionEvent *ev =
+            m->err ? NULL : annot__v1__submission_event__unpack(NULL, m->len, m->payload);
+        rd_kafka_message_destroy(m);
+        if (ev == NULL) continue;
+        const Annot__V1__Submission *s = ev->submission;
+        int c = s ? who(s->author_id) : -1;
+        if (c < 0 || s->task == NULL) {
+            annot__v1__submission_event__free_unpacked(ev, NULL);
+            continue;
+        }
+        char id[EVENT_ID_LEN], aid[EVENT_ID_LEN];
+        event_id_derive(id, ev->header->event_id, "itest-assigner");
+        event_id_derive(aid, ev->header->event_id, "itest-assignment");
+        Annot__V1__EventHeader hdr;
+        event_header_fill(&hdr, id, "itest-assigner", ev->header->event_id, ev->header->guideline_version);
+        Annot__V1__ValidationAssignment a = ANNOT__V1__VALIDATION_ASSIGNMENT__INIT;
+        a.assignment_id = aid;
+        a.submission_id = s->submission_id;
+        a.task_id = s->task_id;
+        a.validator_id = validator_id;
+        a.author_id = s->author_id;
+        a.reason = ANNOT__V1__ASSIGNMENT_REASON__ASSIGNMENT_REASON_INITIAL;
+        a.assigned_at_ms = event_now_ms();
+        a.description = s->description;
+        a.task = s->task;
+        a.task_kind = s->task_kind;
+        a.submitted_at_ms = s->submitted_at_ms;
+        a.author_role = s->author_role;
+        if (s->task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE1 ||
+            s->task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE2) {
+            a.candidate_id = s->candidate_id[0] ? s->candidate_id : s->task->candidate_id;
+            a.exam_stage = s->task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE1
+                               ? ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM1
+                               : ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM2;
+        }
+        Annot__V1__ValidationAssignmentEvent out = ANNOT__V1__VALIDATION_ASSIGNMENT_EVENT__INIT;
+        out.header = &hdr;
+        out.assignment = &a;
+        size_t len = annot__v1__validation_assignment_event__get_packed_size(&out);
+        uint8_t *buf = malloc(len);
+        annot__v1__validation_assignment_event__pack(&out, buf);
+        itest_produce(p, "validation-assignments", s->submission_id, buf, len, NULL, NULL);
+        free(buf);
+        assert_true(nassigned < 64);
+        snprintf(assigned[nassigned].submission_id, sizeof(assigned[0].submission_id), "%s", s->submission_id);
+        assigned[nassigned++].candidate = c;
+        done++;
+        annot__v1__submission_event__free_unpacked(ev, NULL);
+    }
+    kafka_producer_destroy(p, 5000);
+}
+
+/* The validator leases n validation tasks over HTTP and records the
+ * verdict each candidate has coming at this stage. */
+static void validate(int n, const verdict_kind_t *verdicts) {
+    char body[1 << 16];
+    for (int i = 0; i < n; i++) {
+        const char *req = "{\"queue\":\"validation\",\"wait_s\":20}";
+        int st = itest_http("POST", http_port, "/v1/leases", validator, req, strlen(req), body, sizeof(body));
+        if (st != 200) fail_msg("validation lease %d of %d: %d %s", i + 1, n, st, body);
+        json_t *l = json_loads(body, 0, NULL);
+        const char *sid = json_string_value(json_object_get(json_object_get(l, "task"), "submission_id"));
+        int c = -1;
+        for (int k = 0; k < nassigned; k++)
+            if (strcmp(assigned[k].submission_id, sid) == 0) c = assigned[k].candidate;
+        assert_true(c >= 0);
+        json_t *v;
+        switch (verdicts[c]) {
+        case VERDICT_GOOD: v = json_pack("{s:s, s:[]}", "verdict", "accept", "errors"); break;
+        case VERDICT_CRITICAL:
+            v = json_pack("{s:s, s:[{s:s, s:s, s:s}]}", "verdict", "reject", "errors", "category", "factual_error",
+                          "severity", "critical", "section", "1.2");
+            break;
+        default:
+            /* 1 - 0.2 - 0.2 = 0.6 per case: below 0.9, no critical. */
+            v = json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "verdict", "reject", "errors", "category",
+                          "relation_missing", "severity", "major", "category", "language_quality", "severity",
+                          "major");
+            break;
+        }
+        char path[160];
+        snprintf(path, sizeof(path), "/v1/leases/%s/submit", json_string_value(json_object_get(l, "lease_id")));
+        post(path, validator, v, 202);
+        json_decref(l);
+    }
+}
+
+/* Decisions on the candidates topic for candidate c: "stage:passed"... */
+typedef struct decisions {
+    int c;
+    char text[512];
+    int approved, status_events;
+} decisions_t;
+
+static void collect_decisions(const rd_kafka_message_t *m, void *opaque) {
+    decisions_t *d = opaque;
+    Annot__V1__CandidateEvent *ev = annot__v1__candidate_event__unpack(NULL, m->len, m->payload);
+    if (ev == NULL) return;
+    if (strcmp(ev->candidate_id, cand_id[d->c]) == 0) {
+        if (ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_DECIDED) {
+            size_t off = strlen(d->text);
+            snprintf(d->text + off, sizeof(d->text) - off, "%s%d:%s", off ? "," : "", (int)ev->stage_decided->stage,
+                     ev->stage_decided->passed ? "pass" : "fail");
+        } else if (ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_APPROVED) {
+            d->approved++;
+            assert_string_equal(ev->approved->annotator_id, cand_id[d->c]);
+            assert_string_equal(ev->approved->locale, "en-US");
+            assert_int_equal(ev->approved->n_skills, 2);
+        }
+    }
+    annot__v1__candidate_event__free_unpacked(ev, NULL);
+}
+
+static void collect_status(const rd_kafka_message_t *m, void *opaque) {
+    decisions_t *d = opaque;
+    Annot__V1__AnnotatorStatusEvent *ev = annot__v1__annotator_status_event__unpack(NULL, m->len, m->payload);
+    if (ev == NULL) return;
+    if (strcmp(ev->annotator_id, cand_id[d->c]) == 0) {
+        d->status_events++;
+        assert_int_equal(ev->role, ANNOT__V1__ROLE__ROLE_ANNOTATOR);
+        assert_int_equal(ev->status, ANNOT__V1__ANNOTATOR_STATUS__ANNOTATOR_STATUS_ACTIVE);
+        assert_int_equal(ev->previous_status, ANNOT__V1__ANNOTATOR_STATUS__ANNOTATOR_STATUS_UNSPECIFIED);
+        assert_string_equal(ev->candidate_id, cand_id[d->c]);
+        assert_string_equal(ev->locale, "en-US");
+    }
+    annot__v1__annotator_status_event__free_unpacked(ev, NULL);
+}
+
+/* ---- the test ------------------------------------------------------------- */
+
+static void test_import_refuses_a_bad_file(void **state) {
+    (void)state;
+    char path[128], out[4096], err[4096];
+    snprintf(path, sizeof(path), "build/tests/candidates-bad.%s.ndjson", itest_run);
+    write_file(path, "{\"name\":\"Ok\",\"locale\":\"en-US\",\"skills\":[\"food\"]}\n"
+                     "{\"name\":\"Bad\",\"locale\":\"english\",\"skills\":[\"food\"]}\n"
+                     "{\"name\":\"Odd\",\"locale\":\"en-US\",\"age\":30}\n");
+    char args[256];
+    snprintf(args, sizeof(args), "candidates import %s", path);
+    assert_int_equal(annotctl(args, out, sizeof(out), err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "line 2: locale: expected a BCP 47 tag"));
+    assert_non_null(strstr(err, "line 3: age: unknown field"));
+    assert_non_null(strstr(err, "nothing imported"));
+    assert_string_equal(out, "");
+    pg_t *dpg = itest_pg(dschema);
+    assert_int_equal(itest_pg_number(dpg, "SELECT count(*) FROM users WHERE role = 'candidate'"), 0);
+    pg_close(dpg);
+}
+
+typedef struct dead {
+    const char *key;
+    char reason[256];
+} dead_t;
+
+static void find_dead(const rd_kafka_message_t *m, void *opaque) {
+    dead_t *d = opaque;
+    Annot__V1__DeadLetter *dl = annot__v1__dead_letter__unpack(NULL, m->len, m->payload);
+    if (dl == NULL) return;
+    if (strcmp(dl->consumer_group, fgroup) == 0 && dl->key.len == strlen(d->key) &&
+        memcmp(dl->key.data, d->key, dl->key.len) == 0) {
+        assert_string_equal(dl->service, "annot-funnel");
+        snprintf(d->reason, sizeof(d->reason), "%s", dl->reason);
+    }
+    annot__v1__dead_letter__free_unpacked(dl, NULL);
+}
+
+static void wait_dead(const char *key, const char *reason) {
+    dead_t d = {key, ""};
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (strstr(d.reason, reason) == NULL) {
+        if (time(NULL) > deadline) fail_msg("no dead letter for %s (%s); last reason '%s'", key, reason, d.reason);
+        itest_read_all("dlq", find_dead, &d);
+        if (strstr(d.reason, reason) == NULL) usleep(200 * 1000);
+    }
+}
+
+/* Input the funnel cannot take goes to the dead-letter topic with its
+ * reason, and the funnel goes on: an application without a name, an exam
+ * verdict scored outside 0..1. */
+static void test_bad_input_is_dead_lettered(void **state) {
+    (void)state;
+    kafka_producer_t *p = itest_producer();
+    char id[EVENT_ID_LEN], cid[EVENT_ID_LEN], sub[64];
+    event_id_new(id);
+    event_id_new(cid);
+    Annot__V1__EventHeader hdr;
+    event_header_fill(&hdr, id, "itest", "", "");
+    Annot__V1__CandidateApplied a = ANNOT__V1__CANDIDATE_APPLIED__INIT;
+    a.locale = "en-US";
+    Annot__V1__CandidateEvent ev = ANNOT__V1__CANDIDATE_EVENT__INIT;
+    ev.header = &hdr;
+    ev.candidate_id = cid;
+    ev.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED;
+    ev.applied = &a;
+    uint8_t buf[1024];
+    size_t len = annot__v1__candidate_event__pack(&ev, buf);
+    itest_produce(p, "candidates", cid, buf, len, NULL, NULL);
+
+    event_id_new(id);
+    snprintf(sub, sizeof(sub), "%s-bad-verdict", itest_run);
+    Annot__V1__ValidationResult r = ANNOT__V1__VALIDATION_RESULT__INIT;
+    r.submission_id = sub;
+    r.task_id = "some-task";
+    r.candidate_id = cid;
+    r.exam_stage = ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM1;
+    r.author_role = ANNOT__V1__ROLE__ROLE_CANDIDATE;
+    r.score = 1.5;
+    Annot__V1__ValidationResultEvent vr = ANNOT__V1__VALIDATION_RESULT_EVENT__INIT;
+    vr.header = &hdr;
+    vr.result = &r;
+    len = annot__v1__validation_result_event__pack(&vr, buf);
+    itest_produce(p, "validation-results", sub, buf, len, NULL, NULL);
+    kafka_producer_destroy(p, 5000);
+
+    wait_dead(cid, "applied.name: required");
+    wait_dead(sub, "result.score: 1.5 is not within 0..1");
+    char body[256];
+    assert_int_equal(itest_http_get(funnel_ops, "/readyz", body, sizeof(body)), 200);
+}
+
+/* Produces an application for candidate c, who is in stage (a racing
+ * import, say): an illegal transition.  The funnel refuses and records it;
+ * the dispatcher, which reset its row on seeing the application, is told
+ * again where c stands and what c was given. */
+static void illegal_application(int c, const char *stage) {
+    kafka_producer_t *prod = itest_producer();
+    char eid[EVENT_ID_LEN], like[160];
+    event_id_new(eid);
+    Annot__V1__EventHeader hdr;
+    event_header_fill(&hdr, eid, "itest", "", "");
+    Annot__V1__CandidateApplied again = ANNOT__V1__CANDIDATE_APPLIED__INIT;
+    again.name = (char *)cand_names[c];
+    again.locale = "en-US";
+    Annot__V1__CandidateEvent aev = ANNOT__V1__CANDIDATE_EVENT__INIT;
+    aev.header = &hdr;
+    aev.candidate_id = cand_id[c];
+    aev.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED;
+    aev.applied = &again;
+    uint8_t abuf[512];
+    size_t alen = annot__v1__candidate_event__pack(&aev, abuf);
+    itest_produce(prod, "candidates", cand_id[c], abuf, alen, NULL, NULL);
+    kafka_producer_destroy(prod, 5000);
+    snprintf(like, sizeof(like), "apply: the candidate is in stage %s%%", stage);
+    char sql[512];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM history WHERE candidate_id = '%s' AND kind = 'refused' AND "
+                               "detail LIKE '%s' AND event_id = '%s'", cand_id[c], like, eid);
+    itest_pg_wait_at_least(fpg, sql, 1);
+    wait_stage(c, stage);
+    char dgroup[160];
+    snprintf(dgroup, sizeof(dgroup), "disp-%s-%s", itest_run, dschema);
+    itest_wait_caught_up(dgroup, "candidates");
+    json_t *me = get_json("/v1/me", cand_token[c], 200);
+    assert_string_equal(json_string_value(json_object_get(me, "stage")), stage);
+    json_decref(me);
+}
+
+static void test_funnel_end_to_end(void **state) {
+    (void)state;
+    char path[128], out[8192], err[4096], args[512];
+    snprintf(path, sizeof(path), "build/tests/candidates.%s.ndjson", itest_run);
+    char text[1024] = "";
+    for (int i = 0; i < NCAND; i++) {
+        size_t off = strlen(text);
+        snprintf(text + off, sizeof(text) - off, "{\"name\":\"%s\",\"locale\":\"en-US\",\"skills\":[\"food\",\"crafts\"]}\n",
+                 cand_names[i]);
+    }
+    write_file(path, text);
+    snprintf(args, sizeof(args), "candidates import %s", path);
+    if (annotctl(args, out, sizeof(out), err, sizeof(err)) != 0) fail_msg("import: %s", err);
+    /* One JSON line per candidate: id, application 1, token. */
+    char *line = out;
+    for (int i = 0; i < NCAND; i++) {
+        char *nl = strchr(line, '\n');
+        assert_non_null(nl);
+        *nl = '\0';
+        json_t *j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "name")), cand_names[i]);
+        assert_int_equal(json_integer_value(json_object_get(j, "application")), 1);
+        snprintf(cand_id[i], sizeof(cand_id[i]), "%s", json_string_value(json_object_get(j, "candidate_id")));
+        snprintf(cand_token[i], sizeof(cand_token[i]), "%s", json_string_value(json_object_get(j, "token")));
+        json_decref(j);
+        line = nl + 1;
+    }
+
+    /* Screening over HTTP: B answers wrong. */
+    char b_screening[64];
+    for (int i = 0; i < NCAND; i++)
+        answer_screening(i, i != B, NULL, i == B ? b_screening : NULL, sizeof(b_screening));
+    wait_stage(A, "training");
+    wait_stage(C, "training");
+    wait_stage(D, "training");
+    wait_stage(B, "rejected");
+
+    /* B re-applies at once: refused, the cool-down is running. */
+    char reapply[128], reapply_args[512];
+    snprintf(reapply, sizeof(reapply), "build/tests/reapply.%s.ndjson", itest_run);
+    char line_b[256];
+    snprintf(line_b, sizeof(line_b), "{\"candidate_id\":\"%s\",\"name\":\"Bruno\",\"locale\":\"en-US\",\"skills\":[\"food\"]}\n",
+             cand_id[B]);
+    write_file(reapply, line_b);
+    snprintf(reapply_args, sizeof(reapply_args), "candidates import %s", reapply);
+    assert_int_equal(annotctl(reapply_args, out, sizeof(out), err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "line 1: candidate_id"));
+    assert_non_null(strstr(err, "cool-down"));
+
+    /* Training, acknowledged over HTTP. */
+    acknowledge_training(A);
+    acknowledge_training(C);
+    acknowledge_training(D);
+    wait_stage(A, "exam1");
+    wait_stage(C, "exam1");
+    wait_stage(D, "exam1");
+
+    /* An application for A now (a racing import, say) is an illegal
+     * transition: refused, recorded, and A still sits exam 1. */
+    illegal_application(A, "exam1");
+
+    /* Exam 1: every case leased and submitted over HTTP, validated over
+     * HTTP; C's verdicts carry a critical error. */
+    int n1 = 0;
+    for (int c = A; c <= D; c++) {
+        if (c == B) continue;
+        long long want = cases_of(c, "exam1");
+        assert_true(want >= 2);
+        int got = sit_exam(c, 1);
+        assert_int_equal(got, want);
+        n1 += got;
+    }
+    assigner_pump(n1);
+    const verdict_kind_t exam1[NCAND] = {VERDICT_GOOD, VERDICT_GOOD, VERDICT_CRITICAL, VERDICT_GOOD};
+    validate(n1, exam1);
+    wait_stage(A, "exam2");
+    wait_stage(D, "exam2");
+    wait_stage(C, "rejected");
+
+    /* B after the cool-down: taken, a new screening, passed this time. */
+    const char *p[1] = {cand_id[B]};
+    long long retry_after = itest_pg_number_p(fpg, "SELECT retry_after_ms FROM candidates WHERE candidate_id = $1",
+                                              p[0]);
+    assert_true(retry_after > 0);
+    while (event_now_ms() <= retry_after) usleep(100 * 1000);
+    if (annotctl(reapply_args, out, sizeof(out), err, sizeof(err)) != 0) fail_msg("re-application: %s", err);
+    assert_non_null(strstr(out, "\"application\":2"));
+    assert_non_null(strstr(out, "\"token\":null"));
+    wait_stage(B, "screening");
+    /* Mid-screening, an illegal application must not cost B the test:
+     * the dispatcher serves it again after the re-announcement. */
+    illegal_application(B, "screening");
+    answer_screening(B, true, b_screening, NULL, 0);
+    wait_stage(B, "training");
+    acknowledge_training(B);
+    wait_stage(B, "exam1");
+
+    /* Exam 2: A good, D's cases scored 0.6 with major errors only. */
+    int n2 = sit_exam(A, 2) + sit_exam(D, 2);
+    assert_int_equal(n2, cases_of(A, "exam2") + cases_of(D, "exam2"));
+    assigner_pump(n2);
+    const verdict_kind_t exam2[NCAND] = {VERDICT_GOOD, VERDICT_GOOD, VERDICT_GOOD, VERDICT_MAJORS};
+    validate(n2, exam2);
+    wait_stage(A, "approved");
+    wait_stage(D, "rejected");
+
+    /* A works as an annotator now: the dispatcher applied the promotion. */
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    for (;;) {
+        json_t *me = get_json("/v1/me", cand_token[A], 200);
+        bool annotator = strcmp(json_string_value(json_object_get(me, "role")), "annotator") == 0;
+        if (annotator) assert_string_equal(json_string_value(json_object_get(me, "status")), "active");
+        json_decref(me);
+        if (annotator) break;
+        if (time(NULL) > deadline) fail_msg("A never became an annotator at the dispatcher");
+        usleep(100 * 1000);
+    }
+
+    /* The decisions, as the candidates topic carries them. */
+    const char *expect[NCAND] = {"2:pass,3:pass,4:pass,5:pass", "2:fail,2:pass,3:pass", "2:pass,3:pass,4:fail",
+                                 "2:pass,3:pass,4:pass,5:fail"};
+    for (int c = 0; c < NCAND; c++) {
+        decisions_t d = {.c = c};
+        itest_read_all("candidates", collect_decisions, &d);
+        assert_string_equal(d.text, expect[c]);
+        assert_int_equal(d.approved, c == A ? 1 : 0);
+    }
+    decisions_t st = {.c = A};
+    itest_read_all("annotators", collect_status, &st);
+    assert_int_equal(st.status_events, 1);
+
+    /* The funnel's own counters saw the same decisions (this process
+     * consumed from the start, so earlier runs' candidates count too:
+     * at least). */
+    static char metrics[1 << 16];
+    assert_int_equal(itest_http_get(funnel_ops, "/metrics", metrics, sizeof(metrics)), 200);
+    const char *series[] = {"annot_funnel_stage_decided_total{stage=\"exam1\",outcome=\"failed\"} ",
+                            "annot_funnel_stage_decided_total{stage=\"exam2\",outcome=\"passed\"} ",
+                            "annot_funnel_stage_decided_total{stage=\"screening\",outcome=\"failed\"} ",
+                            "annot_funnel_stage_entered_total{stage=\"approved\"} ",
+                            "\nannot_funnel_transitions_refused_total "}; /* not its # HELP line */
+    for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++) {
+        const char *at = strstr(metrics, series[i]);
+        if (at == NULL || atof(at + strlen(series[i])) < 1) fail_msg("/metrics: %s is not >= 1", series[i]);
+    }
+
+    /* The history, as an operator sees it. */
+    char show[256], shown[1 << 15];
+    snprintf(show, sizeof(show), "candidates show %s", cand_id[C]);
+    assert_int_equal(annotctl(show, shown, sizeof(shown), err, sizeof(err)), 0);
+    json_t *h = json_loads(shown, 0, NULL);
+    assert_non_null(h);
+    assert_string_equal(json_string_value(json_object_get(h, "stage")), "rejected");
+    assert_true(json_integer_value(json_object_get(h, "retry_after_ms")) > 0);
+    assert_non_null(strstr(shown, "critical error"));
+    assert_non_null(strstr(shown, "\"kind\": \"exam_case_assigned\""));
+    json_decref(h);
+    snprintf(show, sizeof(show), "candidates show %s", cand_id[B]);
+    assert_int_equal(annotctl(show, shown, sizeof(shown), err, sizeof(err)), 0);
+    assert_non_null(strstr(shown, "\"application\": 2"));
+    assert_int_equal(annotctl("candidates show 00000000-0000-4000-8000-000000000000", shown, sizeof(shown), err,
+                              sizeof(err)),
+                     1);
+    assert_non_null(strstr(err, "no candidate"));
+}
+
+static void wait_status(int c, const char *status) {
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    char now[32] = "";
+    for (;;) {
+        json_t *me = get_json("/v1/me", cand_token[c], 200);
+        snprintf(now, sizeof(now), "%s", json_string_value(json_object_get(me, "status")));
+        json_decref(me);
+        if (strcmp(now, status) == 0) return;
+        if (time(NULL) > deadline) fail_msg("%s never became %s (status: %s)", cand_names[c], status, now);
+        usleep(100 * 1000);
+    }
+}
+
+/* The annotator leases n production tasks over HTTP and submits them. */
+static void work(int c, int n) {
+    char body[1 << 16];
+    for (int i = 0; i < n; i++) {
+        const char *req = "{\"queue\":\"annotation\",\"wait_s\":20}";
+        int st = itest_http("POST", http_port, "/v1/leases", cand_token[c], req, strlen(req), body, sizeof(body));
+        if (st != 200) fail_msg("production lease for %s: %d %s", cand_names[c], st, body);
+        json_t *l = json_loads(body, 0, NULL);
+        char path[160];
+        snprintf(path, sizeof(path), "/v1/leases/%s/submit", json_string_value(json_object_get(l, "lease_id")));
+        post(path, cand_token[c],
+             json_pack("{s:s}", "description", "A bowl of rice in the centre of the image, with sauce poured over it."),
+             202);
+        json_decref(l);
+    }
+}
+
+/* A, now an annotator, works on production tasks: two verdicts of 0.6 put
+ * them on probation (rolling quality below 0.85), two critical ones
+ * suspend them (below 0.5: no lease, 403), and the retraining period
+ * (3 s here) brings them back on probation.  Every change reached the
+ * dispatcher through an AnnotatorStatusEvent. */
+static void test_standing_from_production_verdicts(void **state) {
+    (void)state;
+    char path[128], text[2048] = "", out[4096], err[4096], args[256];
+    snprintf(path, sizeof(path), "build/tests/funnel-tasks.%s.ndjson", itest_run);
+    for (int i = 0; i < 4; i++) {
+        size_t off = strlen(text);
+        snprintf(text + off, sizeof(text) - off,
+                 "{\"task_id\":\"%s-prod-%d\",\"kind\":\"production\",\"image_uri\":\"file://x.jpg\","
+                 "\"main_object\":\"rice bowl\",\"locale\":\"en-US\",\"skills\":[\"food\"],"
+                 "\"guideline_version\":\"g-2026.11\"}\n",
+                 itest_run, i);
+    }
+    write_file(path, text);
+    snprintf(args, sizeof(args), "tasks import %s", path);
+    if (annotctl(args, out, sizeof(out), err, sizeof(err)) != 0) fail_msg("tasks import: %s", err);
+
+    const verdict_kind_t majors[NCAND] = {VERDICT_MAJORS, VERDICT_MAJORS, VERDICT_MAJORS, VERDICT_MAJORS};
+    const verdict_kind_t critical[NCAND] = {VERDICT_CRITICAL, VERDICT_CRITICAL, VERDICT_CRITICAL, VERDICT_CRITICAL};
+    work(A, 2);
+    assigner_pump(2);
+    validate(2, majors);
+    wait_status(A, "probation");
+    work(A, 2);
+    assigner_pump(2);
+    validate(2, critical);
+    wait_status(A, "suspended");
+    const char *req = "{\"queue\":\"annotation\",\"wait_s\":0}";
+    assert_int_equal(itest_http("POST", http_port, "/v1/leases", cand_token[A], req, strlen(req), out, sizeof(out)),
+                     403);
+    wait_status(A, "probation");
+    assert_int_not_equal(
+        itest_http("POST", http_port, "/v1/leases", cand_token[A], req, strlen(req), out, sizeof(out)), 403);
+    const char *p[1] = {cand_id[A]};
+    assert_int_equal(itest_pg_number_p(fpg, "SELECT changes FROM annotators WHERE annotator_id = $1", p[0]), 4);
+}
+
+/* What a funnel schema says of a candidate: stage, application, retry
+ * time, and every event it emitted (by id, sorted). */
+static void state_of(pg_t *pg, int c, char *buf, size_t len) {
+    char err[256];
+    const char *p[1] = {cand_id[c]};
+    PGresult *res = pg_query(pg, PGRES_TUPLES_OK,
+                             "SELECT stage || '/' || application || '/' || retry_after_ms || '/' || (SELECT "
+                             "coalesce(string_agg(event_id, ',' ORDER BY event_id), '') FROM history h WHERE "
+                             "h.candidate_id = c.candidate_id AND kind NOT IN ('refused', 'exam_case_validated')) "
+                             "FROM candidates c WHERE candidate_id = $1",
+                             1, p, err, sizeof(err));
+    if (res == NULL) fail_msg("%s", err);
+    snprintf(buf, len, "%s", PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "(none)");
+    PQclear(res);
+}
+
+/* A second funnel with an empty schema reads both topics from the start,
+ * killed once on the way: it reaches the same state and emits the same
+ * event ids. */
+static void test_replay_gives_the_same_state(void **state) {
+    (void)state;
+    itest_wait_caught_up(fgroup, "candidates");
+    itest_wait_caught_up(fgroup, "validation-results");
+    char rschema[96], rgroup[128];
+    snprintf(rschema, sizeof(rschema), "%s_replay", fschema);
+    snprintf(rgroup, sizeof(rgroup), "%s-replay", fgroup);
+    int rops;
+    /* The replaying funnel is killed (SIGKILL) right after its third
+     * commit, before it published or stored anything of that batch, and
+     * started again: the restart must neither lose nor double a step. */
+    pid_t crashed = funnel_start_at(rschema, rgroup, &rops, "pipeline.after_commit:3");
+    int st = itest_wait(crashed);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    pid_t replay = funnel_start(rschema, rgroup, &rops);
+    itest_wait_caught_up(rgroup, "candidates");
+    itest_wait_caught_up(rgroup, "validation-results");
+    /* Its own outputs went back on the candidates topic: once more. */
+    itest_wait_caught_up(rgroup, "candidates");
+    pg_t *rpg = itest_pg(rschema);
+    for (int c = 0; c < NCAND; c++) {
+        static char a[1 << 14], b[1 << 14];
+        state_of(fpg, c, a, sizeof(a));
+        state_of(rpg, c, b, sizeof(b));
+        assert_true(strlen(a) > 40);
+        if (strcmp(a, b) != 0) fail_msg("candidate %s: live %s, replayed %s", cand_names[c], a, b);
+    }
+    pg_close(rpg);
+    itest_stop_cleanly(replay);
+    itest_stop_cleanly(funnel);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_import_refuses_a_bad_file),
+        cmocka_unit_test(test_bad_input_is_dead_lettered),
+        cmocka_unit_test(test_funnel_end_to_end),
+        cmocka_unit_test(test_standing_from_production_verdicts),
+        cmocka_unit_test(test_replay_gives_the_same_state),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,444 @@
+/* annotctl candidates import FILE.ndjson and annotctl candidates show ID.
+ *
+ * import: one candidate per line, {"name", "locale", "skills": [...]}; a
+ * line that also names "candidate_id" is the re-application of a rejected
+ * candidate (same user, same token), allowed only once the funnel's
+ * cool-down is over and a retry is left.  Every line is checked first
+ * (unknown fields, types, locale, duplicates, re-application rules), so a
+ * file with one bad line imports nothing.  Then, in one transaction of the
+ * dispatcher's schema, the new candidates' users are created as `users add`
+ * does; every CandidateApplied is produced (key and candidate_id: the user
+ * id) and its delivery waited for; only then the transaction commits.  One
+ * JSON line per candidate is printed: its id, the application number and
+ * (new candidates only) the bearer token, shown this once.
+ *
+ * show: the candidate's current stage and history from the funnel's
+ * schema, as one JSON document. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "annot/v1/candidate.pb-c.h"
+#include "annotctl.h"
+#include "auth.h"
+#include "event.h"
+#include "kafka.h"
+#include "pg.h"
+
+#define SKILLS_MAX 32
+
+typedef struct cand_line {
+    int lineno;
+    char candidate_id[EVENT_ID_LEN];
+    bool reapply;
+    unsigned application;
+    const char *name, *locale;
+    const char *skills[SKILLS_MAX];
+    size_t nskills;
+    json_t *obj; /* owns the strings above */
+    char token[AUTH_TOKEN_LEN];
+    uint8_t hash[AUTH_HASH_LEN];
+} cand_line_t;
+
+/* BCP 47 in its common shape, as the task parser takes it. */
+static bool locale_valid(const char *s) {
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
+    if (n < 2 || n > 3) return false;
+    s += n;
+    while (*s == '-') {
+        s++;
+        size_t k = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+        if (k < 1 || k > 8) return false;
+        s += k;
+    }
+    return *s == '\0';
+}
+
+/* Parses one line's object; -1 with errstr naming the field. */
+static int line_parse(json_t *obj, cand_line_t *c, char *errstr, size_t errlen) {
+    if (!json_is_object(obj)) {
+        snprintf(errstr, errlen, "expected a JSON object {name, locale, skills}");
+        return -1;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        if (strcmp(key, "name") == 0 && json_is_string(v)) c->name = json_string_value(v);
+        else if (strcmp(key, "locale") == 0 && json_is_string(v)) c->locale = json_string_value(v);
+        else if (strcmp(key, "candidate_id") == 0 && json_is_string(v)) {
+            if (!event_id_valid(json_string_value(v))) {
+                snprintf(errstr, errlen, "candidate_id: not a candidate id (UUID)");
+                return -1;
+            }
+            snprintf(c->candidate_id, sizeof(c->candidate_id), "%s", json_string_value(v));
+            c->reapply = true;
+        } else if (strcmp(key, "skills") == 0 && json_is_array(v)) {
+            size_t i;
+            json_t *s;
+            if (json_array_size(v) > SKILLS_MAX) {
+                snprintf(errstr, errlen, "skills: at most %d", SKILLS_MAX);
+                return -1;
+            }
+            json_array_foreach(v, i, s) {
+                const char *t = json_string_value(s);
+                if (t == NULL || t[0] == '\0' || strpbrk(t, ", {}\"") != NULL) {
+                    snprintf(errstr, errlen, "skills[%zu]: expected a skill id (no spaces, commas or braces)", i);
+                    return -1;
+                }
+                c->skills[c->nskills++] = t;
+            }
+        } else if (strcmp(key, "name") == 0 || strcmp(key, "locale") == 0 || strcmp(key, "candidate_id") == 0) {
+            snprintf(errstr, errlen, "%s: expected a string", key);
+            return -1;
+        } else if (strcmp(key, "skills") == 0) {
+            snprintf(errstr, errlen, "skills: expected an array of strings");
+            return -1;
+        } else {
+            snprintf(errstr, errlen, "%s: unknown field", key);
+            return -1;
+        }
+    }
+    if (c->name == NULL || c->name[0] == '\0') {
+        snprintf(errstr, errlen, "name: required");
+        return -1;
+    }
+    if (c->locale == NULL || !locale_valid(c->locale)) {
+        snprintf(errstr, errlen, "locale: %s", c->locale ? "expected a BCP 47 tag such as en-US" : "required");
+        return -1;
+    }
+    return 0;
+}
+
+/* A re-application: the funnel must have the candidate rejected, with a
+ * retry left and the cool-down over.  pg is the funnel's schema (NULL when
+ * it does not exist yet).  -1 with errstr. */
+static int reapply_check(pg_t *pg, cand_line_t *c, int64_t now, char *errstr, size_t errlen) {
+    if (pg == NULL) {
+        snprintf(errstr, errlen, "candidate_id: the funnel knows no candidates yet");
+        return -1;
+    }
+    const char *p[1] = {c->candidate_id};
+    PGresult *res = pg_query(pg, PGRES_TUPLES_OK,
+                             "SELECT stage, application, retry_after_ms FROM candidates WHERE candidate_id = $1", 1, p,
+                             errstr, errlen);
+    if (res == NULL) return -1;
+    int rc = -1;
+    if (PQntuples(res) == 0) {
+        snprintf(errstr, errlen, "candidate_id: no candidate %s in the funnel", c->candidate_id);
+    } else if (strcmp(PQgetvalue(res, 0, 0), "rejected") != 0) {
+        snprintf(errstr, errlen, "candidate_id: candidate %s is in stage %s, not rejected", c->candidate_id,
+                 PQgetvalue(res, 0, 0));
+    } else if (atoll(PQgetvalue(res, 0, 2)) == 0) {
+        snprintf(errstr, errlen, "candidate_id: candidate %s has no retry left", c->candidate_id);
+    } else if (atoll(PQgetvalue(res, 0, 2)) > now) {
+        snprintf(errstr, errlen, "candidate_id: candidate %s is in cool-down until %s (%lld ms from now)",
+                 c->candidate_id, PQgetvalue(res, 0, 2), atoll(PQgetvalue(res, 0, 2)) - (long long)now);
+    } else {
+        c->application = (unsigned)atoi(PQgetvalue(res, 0, 1)) + 1;
+        rc = 0;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* The funnel's schema, or NULL when the funnel never ran. */
+static pg_t *funnel_pg(service_t *svc, char *err, size_t errlen) {
+    pg_t *pg = pg_connect(config_str(svc->cfg, "database.url"), config_str(svc->cfg, "funnel.schema"), 5, err,
+                          errlen);
+    if (pg == NULL) return NULL;
+    const char *p[1] = {config_str(svc->cfg, "funnel.schema")};
+    PGresult *res = pg_query(pg, PGRES_TUPLES_OK,
+                             "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND "
+                             "table_name = 'candidates'",
+                             1, p, err, errlen);
+    bool there = res != NULL && PQntuples(res) == 1;
+    PQclear(res);
+    if (!there) {
+        pg_close(pg);
+        return NULL;
+    }
+    return pg;
+}
+
+/* Reads and checks every line; returns the number of bad lines (each
+ * reported with its number). */
+static int import_read(service_t *svc, FILE *f, const char *name, cand_line_t **out, size_t *count, int64_t now) {
+    char *line = NULL, err[512];
+    size_t cap = 0, n = 0, alloc = 0;
+    int bad = 0, lineno = 0;
+    ssize_t len;
+    pg_t *fpg = NULL;
+    bool fpg_tried = false;
+    *out = NULL;
+    while ((len = getline(&line, &cap, f)) != -1) {
+        lineno++;
+        if (strspn(line, " \t\r\n") == (size_t)len) continue;
+        if (n == alloc) {
+            alloc = alloc ? alloc * 2 : 64;
+            *out = realloc(*out, alloc * sizeof(**out));
+            if (*out == NULL) abort();
+        }
+        cand_line_t *c = &(*out)[n];
+        memset(c, 0, sizeof(*c));
+        c->lineno = lineno;
+        c->application = 1;
+        json_error_t jerr;
+        c->obj = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
+        int rc = -1;
+        if (c->obj == NULL) {
+            snprintf(err, sizeof(err), "%s", jerr.text);
+        } else if ((rc = line_parse(c->obj, c, err, sizeof(err))) == 0 && c->reapply) {
+            if (!fpg_tried) {
+                char perr[512];
+                fpg = funnel_pg(svc, perr, sizeof(perr));
+                fpg_tried = true;
+            }
+            rc = reapply_check(fpg, c, now, err, sizeof(err));
+            for (size_t i = 0; rc == 0 && i < n; i++) {
+                if ((*out)[i].reapply && strcmp((*out)[i].candidate_id, c->candidate_id) == 0) {
+                    snprintf(err, sizeof(err), "candidate_id: %s also on line %d", c->candidate_id,
+                             (*out)[i].lineno);
+                    rc = -1;
+                }
+            }
+        }
+        if (rc != 0) {
+            fprintf(stderr, "annotctl: %s line %d: %s\n", name, lineno, err);
+            json_decref(c->obj);
+            bad++;
+            continue;
+        }
+        n++;
+    }
+    free(line);
+    pg_close(fpg);
+    *count = n;
+    return bad;
+}
+
+static uint8_t *applied_pack(const cand_line_t *c, int64_t now, size_t *len) {
+    char id[EVENT_ID_LEN], day[16];
+    event_id_new(id);
+    time_t t = (time_t)(now / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+    Annot__V1__EventHeader hdr;
+    event_header_fill(&hdr, id, "annotctl", "", "");
+    hdr.occurred_at_ms = now;
+    hdr.correlation_id = id;
+    Annot__V1__CandidateApplied a = ANNOT__V1__CANDIDATE_APPLIED__INIT;
+    a.name = (char *)c->name;
+    a.locale = (char *)c->locale;
+    a.n_skills = c->nskills;
+    a.skills = (char **)c->skills;
+    a.applied_at_ms = now;
+    a.cohort_day = day;
+    a.application_number = c->application;
+    Annot__V1__CandidateEvent ev = ANNOT__V1__CANDIDATE_EVENT__INIT;
+    ev.header = &hdr;
+    ev.candidate_id = (char *)c->candidate_id;
+    ev.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED;
+    ev.applied = &a;
+    *len = annot__v1__candidate_event__get_packed_size(&ev);
+    uint8_t *buf = malloc(*len);
+    if (buf == NULL) abort();
+    annot__v1__candidate_event__pack(&ev, buf);
+    return buf;
+}
+
+/* Creates the new candidates' users in the open transaction. */
+static int users_insert(pg_t *pg, cand_line_t *lines, size_t n, char *err, size_t errlen) {
+    for (size_t i = 0; i < n; i++) {
+        cand_line_t *c = &lines[i];
+        if (c->reapply) {
+            const char *p[1] = {c->candidate_id};
+            PGresult *res = pg_query(pg, PGRES_TUPLES_OK,
+                                     "SELECT 1 FROM users WHERE user_id = $1 AND role = 'candidate'", 1, p, err,
+                                     errlen);
+            bool known = res != NULL && PQntuples(res) == 1;
+            PQclear(res);
+            if (!known) {
+                snprintf(err, errlen, "line %d: candidate_id %s is not a candidate user of the dispatcher", c->lineno,
+                         c->candidate_id);
+                return -1;
+            }
+            continue;
+        }
+        event_id_new(c->candidate_id);
+        auth_token_new(c->token, c->hash);
+        char *skills = pg_text_array(c->skills, c->nskills);
+        const char *params[6] = {c->candidate_id, c->name, "candidate", c->locale, skills, (const char *)c->hash};
+        int lengths[6] = {0, 0, 0, 0, 0, AUTH_HASH_LEN}, formats[6] = {0, 0, 0, 0, 0, 1};
+        PGresult *res = pg_query_ex(pg, PGRES_COMMAND_OK,
+                                    "INSERT INTO users (user_id, name, role, locale, skills, token_hash) VALUES "
+                                    "($1, $2, $3, $4, $5::text[], $6)",
+                                    6, params, lengths, formats, err, errlen);
+        free(skills);
+        if (res == NULL) return -1;
+        PQclear(res);
+    }
+    return 0;
+}
+
+int annotctl_candidates_import(service_t *svc, int argc, char **argv) {
+    if (argc != 1) {
+        fprintf(stderr, "annotctl: candidates import FILE.ndjson (or - for standard input)\n");
+        return 2;
+    }
+    if (auth_init() != 0) {
+        fprintf(stderr, "annotctl: libsodium failed to start\n");
+        return 1;
+    }
+    FILE *f = strcmp(argv[0], "-") == 0 ? stdin : fopen(argv[0], "r");
+    if (f == NULL) {
+        perror(argv[0]);
+        return 1;
+    }
+    int64_t now = event_now_ms();
+    cand_line_t *lines = NULL;
+    size_t n = 0;
+    int bad = import_read(svc, f, argv[0], &lines, &n, now);
+    if (f != stdin) fclose(f);
+    const char *topic = service_topic(svc, "candidates");
+    int rc = 1;
+    char err[1024];
+    pg_t *pg = NULL;
+    kafka_producer_t *p = NULL;
+    kafka_delivery_t *ds = NULL;
+    uint8_t **bufs = calloc(n + 1, sizeof(*bufs));
+    if (bufs == NULL) abort();
+    if (bad > 0) {
+        fprintf(stderr, "annotctl: %d bad line(s): nothing imported\n", bad);
+        goto out;
+    }
+    if (topic == NULL) goto out;
+    pg = pg_connect(config_str(svc->cfg, "database.url"), config_str(svc->cfg, "dispatcher.schema"), 5, err,
+                    sizeof(err));
+    if (pg == NULL || pg_migrate(pg, config_str(svc->cfg, "dispatcher.migrations"), err, sizeof(err)) != 0 ||
+        pg_begin(pg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "annotctl: postgresql: %s\n", err);
+        goto out;
+    }
+    if (users_insert(pg, lines, n, err, sizeof(err)) != 0) {
+        fprintf(stderr, "annotctl: %s: nothing imported\n", err);
+        goto out;
+    }
+    if ((p = kafka_producer_new(svc->cfg, "annotctl", err, sizeof(err))) == NULL) {
+        fprintf(stderr, "annotctl: %s\n", err);
+        goto out;
+    }
+    ds = calloc(n + 1, sizeof(*ds));
+    if (ds == NULL) abort();
+    size_t queued = 0;
+    int failed = 0;
+    for (size_t i = 0; i < n && !failed; i++) {
+        size_t len;
+        bufs[i] = applied_pack(&lines[i], now, &len);
+        if (kafka_produce(p, topic, lines[i].candidate_id, strlen(lines[i].candidate_id), bufs[i], len, &ds[i], err,
+                          sizeof(err)) != 0)
+            failed = 1;
+        else
+            queued++;
+    }
+    /* Wait for what was queued even after a failure: librdkafka holds the
+     * delivery records until it reports. */
+    char werr[512];
+    if (kafka_producer_wait(p, ds, queued, werr, sizeof(werr)) != 0 && !failed) {
+        snprintf(err, sizeof(err), "%s", werr);
+        failed = 1;
+    }
+    if (failed) {
+        /* Some applications may be on the topic without their user: the
+         * funnel would take them, but nobody could log in as them. */
+        fprintf(stderr, "annotctl: kafka: %s: users not created; applications already delivered (if any) name "
+                        "no user and should be re-imported\n",
+                err);
+        goto out;
+    }
+    if (pg_commit(pg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "annotctl: postgresql: %s: the applications were delivered but the users were not "
+                        "created\n",
+                err);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:i}", "candidate_id", lines[i].candidate_id, "name", lines[i].name,
+                              "locale", lines[i].locale, "application", (int)lines[i].application);
+        json_object_set_new(o, "token", lines[i].reapply ? json_null() : json_string(lines[i].token));
+        char *text = json_dumps(o, JSON_COMPACT);
+        printf("%s\n", text);
+        free(text);
+        json_decref(o);
+    }
+    rc = 0;
+out:
+    if (rc != 0 && pg != NULL) pg_rollback(pg);
+    kafka_producer_destroy(p, 10000);
+    pg_close(pg);
+    for (size_t i = 0; i < n; i++) {
+        free(bufs[i]);
+        json_decref(lines[i].obj);
+        sodium_memzero(lines[i].token, sizeof(lines[i].token));
+    }
+    free(bufs);
+    free(ds);
+    free(lines);
+    return rc;
+}
+
+int annotctl_candidates_show(service_t *svc, int argc, char **argv) {
+    if (argc != 1) {
+        fprintf(stderr, "annotctl: candidates show CANDIDATE_ID\n");
+        return 2;
+    }
+    char err[1024];
+    pg_t *pg = funnel_pg(svc, err, sizeof(err));
+    if (pg == NULL) {
+        fprintf(stderr, "annotctl: the funnel's schema '%s' has no candidates yet\n",
+                config_str(svc->cfg, "funnel.schema"));
+        return 1;
+    }
+    const char *p[1] = {argv[0]};
+    int rc = 1;
+    PGresult *hist = NULL, *res = pg_query(pg, PGRES_TUPLES_OK,
+                                           "SELECT json_build_object('candidate_id', candidate_id, 'name', name, "
+                                           "'locale', locale, 'skills', skills, 'cohort_day', cohort_day, 'stage', "
+                                           "stage, 'application', application, 'retry_after_ms', retry_after_ms, "
+                                           "'updated_at_ms', updated_at_ms)::text FROM candidates WHERE "
+                                           "candidate_id = $1",
+                                           1, p, err, sizeof(err));
+    if (res == NULL) {
+        fprintf(stderr, "annotctl: postgresql: %s\n", err);
+        goto out;
+    }
+    if (PQntuples(res) == 0) {
+        fprintf(stderr, "annotctl: no candidate %s\n", argv[0]);
+        goto out;
+    }
+    hist = pg_query(pg, PGRES_TUPLES_OK,
+                    "SELECT coalesce(json_agg(json_build_object('at_ms', occurred_at_ms, 'application', "
+                    "application, 'kind', kind, 'stage', stage, 'detail', detail, 'event_id', event_id) ORDER BY "
+                    "id), '[]')::text FROM history WHERE candidate_id = $1",
+                    1, p, err, sizeof(err));
+    if (hist == NULL) {
+        fprintf(stderr, "annotctl: postgresql: %s\n", err);
+        goto out;
+    }
+    json_t *o = json_loads(PQgetvalue(res, 0, 0), 0, NULL), *h = json_loads(PQgetvalue(hist, 0, 0), 0, NULL);
+    json_object_set_new(o, "history", h ? h : json_array());
+    char *text = json_dumps(o, JSON_INDENT(2));
+    printf("%s\n", text);
+    free(text);
+    json_decref(o);
+    rc = 0;
+out:
+    PQclear(res);
+    PQclear(hist);
+    pg_close(pg);
+    return rc;
+}
