@@ -11,12 +11,9 @@ int annotctl_status(service_t *svc, int argc, char **argv);
 int annotctl_check(service_t *svc, int argc, char **argv);
 int annotctl_tasks_import(service_t *svc, int argc, char **argv);
 int annotctl_users_add(service_t *svc, int argc, char **argv);
-<<<<<<< HEAD
 int annotctl_users_rotate(service_t *svc, int argc, char **argv);
-=======
 int annotctl_candidates_import(service_t *svc, int argc, char **argv);
 int annotctl_candidates_show(service_t *svc, int argc, char **argv);
->>>>>>> funnel
 int annotctl_dlq_list(service_t *svc, int argc, char **argv);
 int annotctl_dlq_replay(service_t *svc, int argc, char **argv);
 
