@@ -1,0 +1,538 @@
+/* Integration: annot-metrics on a real stack.  A known event stream (tasks,
+ * leases, a submission, its check, validation results with a blind pair,
+ * feedback, candidates through exam 1, an annotator status change, a
+ * duplicate and an undecodable message) goes onto the topics; the service
+ * is killed with SIGKILL right after a commit, restarted, and then gets an
+ * event late by an hour.  The rollups must hold exactly the hand-computed
+ * figures (no double counting across the crash, the duplicate dropped, the
+ * late event in its own hour), the metrics topic must carry every revision
+ * of every series point and its latest values, and the bad message must be
+ * dead-lettered.
+ *
+ * Other tests share the stack's topics, so this run writes under a
+ * guideline version of its own and asserts only on that version's points
+ * (the all-versions points hold whatever else the suite produced). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+
+#include "annot/v1/annotator.pb-c.h"
+#include "annot/v1/candidate.pb-c.h"
+#include "annot/v1/check.pb-c.h"
+#include "annot/v1/deadletter.pb-c.h"
+#include "annot/v1/feedback.pb-c.h"
+#include "annot/v1/lease.pb-c.h"
+#include "annot/v1/metric.pb-c.h"
+#include "annot/v1/submission.pb-c.h"
+#include "annot/v1/task.pb-c.h"
+#include "annot/v1/validation.pb-c.h"
+#include "itest.h"
+
+#define METRICS_BIN "bin/annot-metrics"
+#define T 981194400000LL /* 2001-02-03T10:00:00Z: windows long closed */
+#define MIN 60000LL
+
+static char gv[64], schema[64], group[64], prefix[64];
+static kafka_producer_t *producer;
+
+static int setup(void **state) {
+    (void)state;
+    if (itest_setup("test_metrics_service") != 0) return -1;
+    snprintf(gv, sizeof(gv), "g-%s", itest_run);
+    snprintf(schema, sizeof(schema), "metrics_%s", itest_run);
+    snprintf(group, sizeof(group), "metrics-%s", itest_run);
+    snprintf(prefix, sizeof(prefix), "%s-", itest_run);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    itest_teardown();
+    return 0;
+}
+
+/* Packs any message and produces it under key; the header's id is new
+ * unless id is given. */
+static void send_event(const char *role, const char *key, ProtobufCMessage *msg, Annot__V1__EventHeader *hdr,
+                 char *id_out) {
+    static char ids[512][EVENT_ID_LEN];
+    static int nids;
+    char *id = ids[nids++ % 512];
+    if (id_out && id_out[0]) memcpy(id, id_out, EVENT_ID_LEN);
+    else event_id_new(id);
+    if (id_out) memcpy(id_out, id, EVENT_ID_LEN);
+    event_header_fill(hdr, id, "test", "", gv);
+    hdr->occurred_at_ms = T;
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(len ? len : 1);
+    protobuf_c_message_pack(msg, buf);
+    char k[128];
+    snprintf(k, sizeof(k), "%s%s", prefix, key);
+    itest_produce(producer, role, k, buf, len, NULL, NULL);
+    free(buf);
+}
+
+static void send_task(const char *id) {
+    Annot__V1__EventHeader h;
+    Annot__V1__Task t = ANNOT__V1__TASK__INIT;
+    t.task_id = (char *)id;
+    t.kind = ANNOT__V1__TASK_KIND__TASK_KIND_PRODUCTION;
+    t.created_at_ms = T + 1 * MIN;
+    Annot__V1__TaskEvent ev = ANNOT__V1__TASK_EVENT__INIT;
+    ev.header = &h;
+    ev.task = &t;
+    send_event("tasks", id, &ev.base, &h, NULL);
+}
+
+static void send_lease(const char *lease, int what, int64_t at, uint32_t count) {
+    Annot__V1__EventHeader h;
+    Annot__V1__LeaseEvent ev = ANNOT__V1__LEASE_EVENT__INIT;
+    ev.header = &h;
+    ev.lease_id = (char *)lease;
+    ev.task_id = (char *)lease;
+    ev.queue = ANNOT__V1__QUEUE__QUEUE_ANNOTATION;
+    Annot__V1__LeaseGranted g = ANNOT__V1__LEASE_GRANTED__INIT;
+    Annot__V1__LeaseHeartbeat hb = ANNOT__V1__LEASE_HEARTBEAT__INIT;
+    Annot__V1__LeaseExpired x = ANNOT__V1__LEASE_EXPIRED__INIT;
+    Annot__V1__LeaseReleased r = ANNOT__V1__LEASE_RELEASED__INIT;
+    ev.event_case = what;
+    switch (what) {
+    case ANNOT__V1__LEASE_EVENT__EVENT_GRANTED: g.granted_at_ms = at; ev.granted = &g; break;
+    case ANNOT__V1__LEASE_EVENT__EVENT_HEARTBEAT:
+        hb.heartbeat_at_ms = at;
+        hb.heartbeat_count = count;
+        ev.heartbeat = &hb;
+        break;
+    case ANNOT__V1__LEASE_EVENT__EVENT_EXPIRED: x.expires_at_ms = at; ev.expired = &x; break;
+    default:
+        r.released_at_ms = at;
+        r.reason = ANNOT__V1__RELEASE_REASON__RELEASE_REASON_SUBMITTED;
+        ev.released = &r;
+        break;
+    }
+    send_event("leases", lease, &ev.base, &h, NULL);
+}
+
+static void send_submission_and_check(void) {
+    Annot__V1__EventHeader h;
+    Annot__V1__Task t = ANNOT__V1__TASK__INIT;
+    t.task_id = "t1";
+    t.created_at_ms = T + 1 * MIN;
+    Annot__V1__Submission s = ANNOT__V1__SUBMISSION__INIT;
+    s.submission_id = "s1";
+    s.task_id = "t1";
+    s.task_kind = ANNOT__V1__TASK_KIND__TASK_KIND_PRODUCTION;
+    s.submitted_at_ms = T + 3 * MIN;
+    s.leased_at_ms = T + 2 * MIN;
+    s.task = &t;
+    Annot__V1__SubmissionEvent sev = ANNOT__V1__SUBMISSION_EVENT__INIT;
+    sev.header = &h;
+    sev.submission = &s;
+    send_event("submissions", "s1", &sev.base, &h, NULL);
+    Annot__V1__CheckResult c = ANNOT__V1__CHECK_RESULT__INIT;
+    c.submission_id = "s1";
+    c.checked_at_ms = T + 3 * MIN + 2000;
+    c.submission = &s;
+    Annot__V1__CheckResultEvent cev = ANNOT__V1__CHECK_RESULT_EVENT__INIT;
+    cev.header = &h;
+    cev.check = &c;
+    send_event("checks", "s1", &cev.base, &h, NULL);
+}
+
+typedef struct verdict {
+    const char *validation_id, *submission, *validator, *author, *locale, *pair;
+    Annot__V1__Verdict verdict;
+    double score;
+    int64_t at;
+    const char *finding, *error, *section;
+} verdict_t;
+
+static void send_verdict(const verdict_t *v, char *id) {
+    Annot__V1__EventHeader h;
+    Annot__V1__ValidationResult r = ANNOT__V1__VALIDATION_RESULT__INIT;
+    r.validation_id = (char *)v->validation_id;
+    r.submission_id = (char *)v->submission;
+    r.validator_id = (char *)v->validator;
+    r.author_id = (char *)v->author;
+    r.author_role = ANNOT__V1__ROLE__ROLE_ANNOTATOR;
+    r.task_kind = ANNOT__V1__TASK_KIND__TASK_KIND_PRODUCTION;
+    r.locale = (char *)v->locale;
+    r.verdict = v->verdict;
+    r.score = v->score;
+    r.validated_at_ms = v->at;
+    r.submitted_at_ms = T + 3 * MIN;
+    r.task_created_at_ms = T + 1 * MIN;
+    r.double_validation = v->pair != NULL;
+    r.pair_id = (char *)(v->pair ? v->pair : "");
+    Annot__V1__Finding f = ANNOT__V1__FINDING__INIT;
+    Annot__V1__Finding *fp[1] = {&f};
+    if (v->finding) {
+        f.rule = (char *)v->finding;
+        r.n_check_findings = 1;
+        r.check_findings = fp;
+    }
+    Annot__V1__ValidationError e = ANNOT__V1__VALIDATION_ERROR__INIT;
+    Annot__V1__ValidationError *ep[1] = {&e};
+    if (v->error) {
+        e.category = (char *)v->error;
+        e.severity = ANNOT__V1__SEVERITY__SEVERITY_MINOR;
+        e.section = (char *)(v->section ? v->section : "");
+        r.n_errors = 1;
+        r.errors = ep;
+    }
+    Annot__V1__ValidationResultEvent ev = ANNOT__V1__VALIDATION_RESULT_EVENT__INIT;
+    ev.header = &h;
+    ev.result = &r;
+    send_event("validation-results", v->submission, &ev.base, &h, id);
+}
+
+static void send_feedback(const char *id, const char *section, Annot__V1__FeedbackKind kind) {
+    Annot__V1__EventHeader h;
+    Annot__V1__GuidelineFeedback f = ANNOT__V1__GUIDELINE_FEEDBACK__INIT;
+    f.section = (char *)section;
+    f.kind = kind;
+    Annot__V1__GuidelineFeedbackEvent ev = ANNOT__V1__GUIDELINE_FEEDBACK_EVENT__INIT;
+    ev.header = &h;
+    ev.feedback = &f;
+    ev.feedback_id = (char *)id;
+    ev.created_at_ms = T + 12 * MIN;
+    send_event("feedback", "s1", &ev.base, &h, NULL);
+}
+
+static void send_candidate(const char *cand, int what, bool passed, int64_t at) {
+    Annot__V1__EventHeader h;
+    Annot__V1__CandidateEvent ev = ANNOT__V1__CANDIDATE_EVENT__INIT;
+    ev.header = &h;
+    ev.candidate_id = (char *)cand;
+    Annot__V1__CandidateApplied a = ANNOT__V1__CANDIDATE_APPLIED__INIT;
+    Annot__V1__StageEntered se = ANNOT__V1__STAGE_ENTERED__INIT;
+    Annot__V1__StageDecided sd = ANNOT__V1__STAGE_DECIDED__INIT;
+    ev.event_case = what;
+    if (what == ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED) {
+        a.cohort_day = "2001-02-03";
+        a.applied_at_ms = at;
+        ev.applied = &a;
+    } else if (what == ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_ENTERED) {
+        se.stage = ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM1;
+        se.entered_at_ms = at; /* no cohort day: the one recorded at application */
+        ev.stage_entered = &se;
+    } else {
+        sd.stage = ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM1;
+        sd.passed = passed;
+        sd.decided_at_ms = at;
+        ev.stage_decided = &sd;
+    }
+    send_event("candidates", cand, &ev.base, &h, NULL);
+}
+
+static void send_annotator_status(void) {
+    Annot__V1__EventHeader h;
+    Annot__V1__AnnotatorStatusEvent ev = ANNOT__V1__ANNOTATOR_STATUS_EVENT__INIT;
+    ev.header = &h;
+    ev.annotator_id = "a1";
+    ev.status = ANNOT__V1__ANNOTATOR_STATUS__ANNOTATOR_STATUS_PROBATION;
+    ev.changed_at_ms = T + 20 * MIN;
+    send_event("annotators", "a1", &ev.base, &h, NULL);
+}
+
+static void produce_stream(void) {
+    for (int i = 0; i < 3; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "t%d", i);
+        send_task(id);
+    }
+    send_lease("L1", ANNOT__V1__LEASE_EVENT__EVENT_GRANTED, T + 2 * MIN, 0);
+    send_lease("L1", ANNOT__V1__LEASE_EVENT__EVENT_HEARTBEAT, T + 2 * MIN + 30000, 1);
+    send_lease("L1", ANNOT__V1__LEASE_EVENT__EVENT_RELEASED, T + 3 * MIN, 0);
+    send_lease("L2", ANNOT__V1__LEASE_EVENT__EVENT_GRANTED, T + 2 * MIN, 0);
+    send_lease("L2", ANNOT__V1__LEASE_EVENT__EVENT_EXPIRED, T + 4 * MIN, 0);
+    send_submission_and_check();
+    /* s1 validated blind by v1 (accept 1.0) and v2 (reject 0.8, citing
+     * 3.1); s2 by v1 alone (accept 0.95, an error the checker missed). */
+    verdict_t r1 = {"r1", "s1", "v1", "a1", "ja-JP", "p1", ANNOT__V1__VERDICT__VERDICT_ACCEPT, 1.0, T + 10 * MIN,
+                    "subjective_language", NULL, NULL};
+    verdict_t r2 = {"r2", "s1", "v2", "a1", "ja-JP", "p1", ANNOT__V1__VERDICT__VERDICT_REJECT, 0.8, T + 12 * MIN,
+                    "subjective_language", "subjective_language", "3.1"};
+    verdict_t r3 = {"r3", "s2", "v1", "a2", "en-US", NULL, ANNOT__V1__VERDICT__VERDICT_ACCEPT, 0.95, T + 15 * MIN,
+                    "length", "relation_missing", NULL};
+    char id3[EVENT_ID_LEN] = "";
+    send_verdict(&r1, NULL);
+    send_verdict(&r2, NULL);
+    send_verdict(&r3, id3);
+    send_feedback("f1", "3.1", ANNOT__V1__FEEDBACK_KIND__FEEDBACK_KIND_AMBIGUITY);
+    send_feedback("f2", "3.1", ANNOT__V1__FEEDBACK_KIND__FEEDBACK_KIND_AMBIGUITY);
+    send_feedback("f3", "4.1", ANNOT__V1__FEEDBACK_KIND__FEEDBACK_KIND_MISSING_RULE);
+    send_candidate("c1", ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED, false, T);
+    send_candidate("c2", ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED, false, T);
+    send_candidate("c1", ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_ENTERED, false, T + 60 * MIN);
+    send_candidate("c2", ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_ENTERED, false, T + 60 * MIN);
+    send_candidate("c1", ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_DECIDED, true, T + 180 * MIN);
+    send_candidate("c2", ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_DECIDED, false, T + 120 * MIN);
+    send_annotator_status();
+    /* The same verdict again (a producer's retry): the ledger drops it. */
+    send_verdict(&r3, id3);
+    /* Not a protobuf message at all. */
+    char k[96];
+    snprintf(k, sizeof(k), "%sgarbage", prefix);
+    itest_produce(producer, "validation-results", k, "\x08\x96\x01 not protobuf", 17, NULL, NULL);
+}
+
+static pid_t metrics_spawn(int port, const char *crash_at) {
+    char a_schema[128], a_group[128], a_ops[64];
+    snprintf(a_schema, sizeof(a_schema), "metrics.schema=%s", schema);
+    snprintf(a_group, sizeof(a_group), "metrics.group=%s", group);
+    snprintf(a_ops, sizeof(a_ops), "ops.addr=127.0.0.1:%d", port);
+    char *const argv[] = {METRICS_BIN, "-X", a_schema, "-X", a_group, "-X", a_ops,
+                          "-X", "kafka.session.timeout.ms=6000", "-X", "kafka.auto.commit.interval.ms=200",
+                          "-X", "pipeline.batch.max=4", "-X", "metrics.sweep.interval.ms=200", NULL};
+    return itest_spawn("annot-metrics", crash_at, argv);
+}
+
+static void wait_all_caught_up(void) {
+    static const char *const roles[] = {"tasks", "leases", "submissions", "checks", "validation-results",
+                                        "feedback", "candidates", "annotators"};
+    for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) itest_wait_caught_up(group, roles[i]);
+}
+
+/* A number from a view, restricted to this run's version ($1). */
+static double q(pg_t *pg, const char *sql) {
+    char err[512];
+    const char *params[1] = {gv};
+    PGresult *res = pg_query(pg, PGRES_TUPLES_OK, sql, 1, params, err, sizeof(err));
+    if (res == NULL) fail_msg("%s: %s", sql, err);
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) fail_msg("%s: %d rows", sql, PQntuples(res));
+    double v = strtod(PQgetvalue(res, 0, 0), NULL);
+    PQclear(res);
+    return v;
+}
+
+#define HOUR10 "window_kind = 'hour' AND window_start = '2001-02-03 10:00+00' AND guideline_version = $1"
+#define HOUR09 "window_kind = 'hour' AND window_start = '2001-02-03 09:00+00' AND guideline_version = $1"
+#define DAY "window_kind = 'day' AND window_start = '2001-02-03 00:00+00' AND guideline_version = $1"
+
+static void check_rows(pg_t *pg) {
+    /* Quality: r1 1.0, r2 0.8, r3 0.95 at 10:xx, the late r4 1.0 at 09:30. */
+    assert_float_equal(q(pg, "SELECT validated FROM quality WHERE dimension = 'all' AND " HOUR10), 3, 0);
+    assert_float_equal(q(pg, "SELECT quality_level FROM quality WHERE dimension = 'all' AND " HOUR10), 2.75 / 3, 1e-9);
+    assert_float_equal(q(pg, "SELECT rejected FROM quality WHERE dimension = 'all' AND " HOUR10), 1, 0);
+    assert_float_equal(q(pg, "SELECT validated FROM quality WHERE dimension = 'all' AND " HOUR09), 1, 0);
+    assert_float_equal(q(pg, "SELECT validated FROM quality WHERE dimension = 'all' AND " DAY), 4, 0);
+    assert_float_equal(q(pg, "SELECT quality_level FROM quality WHERE dimension = 'all' AND " DAY), 3.75 / 4, 1e-9);
+    assert_float_equal(q(pg, "SELECT on_target::int FROM quality WHERE dimension = 'all' AND " DAY), 0, 0);
+    assert_float_equal(q(pg, "SELECT quality_level FROM quality WHERE dimension = 'annotator' AND value = 'a1' AND " DAY),
+                       2.8 / 3, 1e-9);
+    assert_float_equal(q(pg, "SELECT validated FROM quality WHERE dimension = 'locale' AND value = 'en-US' AND " DAY), 1, 0);
+    /* Agreement: one pair, v1 accept then v2 reject. */
+    assert_float_equal(q(pg, "SELECT pairs FROM validator_agreement WHERE validator = '' AND " HOUR10), 1, 0);
+    assert_float_equal(q(pg, "SELECT agreed FROM validator_agreement WHERE validator = '' AND " HOUR10), 0, 0);
+    assert_float_equal(q(pg, "SELECT accept_reject FROM validator_agreement WHERE validator = '' AND " HOUR10), 1, 0);
+    assert_float_equal(q(pg, "SELECT kappa FROM validator_agreement WHERE validator = '' AND " HOUR10), 0, 1e-12);
+    assert_float_equal(q(pg, "SELECT mean_abs_score_diff FROM validator_agreement WHERE validator = '' AND " HOUR10),
+                       0.2, 1e-9);
+    assert_float_equal(q(pg, "SELECT reject_accept FROM validator_agreement WHERE validator = 'v2' AND " HOUR10), 1, 0);
+    /* Precision: subjective_language flagged on r1 (not confirmed) and r2
+     * (confirmed); length flagged on r3 (not confirmed); relation_missing
+     * missed on r3. */
+    assert_float_equal(q(pg, "SELECT flagged FROM autocheck_precision WHERE rule = '' AND " HOUR10), 3, 0);
+    assert_float_equal(q(pg, "SELECT precision FROM autocheck_precision WHERE rule = '' AND " HOUR10), 1.0 / 3, 1e-9);
+    assert_float_equal(q(pg, "SELECT recall FROM autocheck_precision WHERE rule = '' AND " HOUR10), 0.5, 1e-9);
+    assert_float_equal(q(pg, "SELECT precision FROM autocheck_precision WHERE rule = 'subjective_language' AND " HOUR10),
+                       0.5, 1e-9);
+    assert_float_equal(q(pg, "SELECT missed FROM autocheck_precision WHERE rule = 'relation_missing' AND " HOUR10), 1, 0);
+    /* Funnel, cohort 2001-02-03: two applied; exam 1 entered by both, c1
+     * passed after 2 h, c2 failed after 1 h. */
+    assert_float_equal(q(pg, "SELECT entered FROM funnel WHERE cohort_day = '2001-02-03' AND stage = 'applied' "
+                             "AND guideline_version = $1"), 2, 0);
+    assert_float_equal(q(pg, "SELECT entered FROM funnel WHERE cohort_day = '2001-02-03' AND stage = 'exam1' "
+                             "AND guideline_version = $1"), 2, 0);
+    assert_float_equal(q(pg, "SELECT pass_rate FROM funnel WHERE cohort_day = '2001-02-03' AND stage = 'exam1' "
+                             "AND guideline_version = $1"), 0.5, 0);
+    assert_float_equal(q(pg, "SELECT mean_time_in_stage_s FROM funnel WHERE cohort_day = '2001-02-03' AND "
+                             "stage = 'exam1' AND guideline_version = $1"), 5400, 1e-9);
+    /* Leases: two granted, one expired, one submitted, one heartbeat 30 s
+     * after its grant. */
+    assert_float_equal(q(pg, "SELECT granted FROM lease_health WHERE queue = 'annotation' AND " HOUR10), 2, 0);
+    assert_float_equal(q(pg, "SELECT expiry_rate FROM lease_health WHERE queue = 'annotation' AND " HOUR10), 0.5, 0);
+    assert_float_equal(q(pg, "SELECT submitted FROM lease_health WHERE queue = 'annotation' AND " HOUR10), 1, 0);
+    assert_float_equal(q(pg, "SELECT heartbeats FROM lease_health WHERE queue = 'annotation' AND " HOUR10), 1, 0);
+    assert_float_equal(q(pg, "SELECT p50_ms FROM latency WHERE metric = 'lease.heartbeat_gap_ms' AND " HOUR10), 30000, 0);
+    assert_float_equal(q(pg, "SELECT mean_ms FROM latency WHERE metric = 'lease.time_to_submit_ms' AND " HOUR10), 60000, 0);
+    /* Steps: created -> submitted 2 min; submitted -> checked 2 s. */
+    assert_float_equal(q(pg, "SELECT p99_ms FROM latency WHERE step = 'submitted' AND metric = 'latency_ms' AND " HOUR10),
+                       120000, 0);
+    assert_float_equal(q(pg, "SELECT p50_ms FROM latency WHERE step = 'checked' AND " HOUR10), 2000, 0);
+    assert_float_equal(q(pg, "SELECT items FROM throughput WHERE step = 'imported' AND " HOUR10), 3, 0);
+    assert_float_equal(q(pg, "SELECT items FROM throughput WHERE step = 'validated' AND " DAY), 4, 0);
+    /* Hot spots: 3.1 has two feedback items and one validator error. */
+    assert_float_equal(q(pg, "SELECT feedback_count FROM guideline_hotspots WHERE section = '3.1' AND kind = '' AND " DAY),
+                       2, 0);
+    assert_float_equal(q(pg, "SELECT error_count FROM guideline_hotspots WHERE section = '3.1' AND kind = '' AND " DAY),
+                       1, 0);
+    assert_float_equal(q(pg, "SELECT feedback_count FROM guideline_hotspots WHERE section = '4.1' AND "
+                             "kind = 'missing_rule' AND " DAY), 1, 0);
+    assert_float_equal(q(pg, "SELECT changes FROM annotator_status_changes WHERE status = 'probation' AND " DAY), 1, 0);
+    /* Everything of this run is published and final (its windows closed
+     * long ago); the all-time points never close. */
+    assert_float_equal(q(pg, "SELECT count(*) FROM rollups WHERE guideline_version = $1 AND window_kind <> 'all' "
+                             "AND NOT final_published"), 0, 0);
+    assert_float_equal(q(pg, "SELECT count(*) FROM outbox WHERE $1 <> ''"), 0, 0);
+}
+
+/* ---- the metrics topic --------------------------------------------------- */
+
+#define MAX_SERIES 512
+
+typedef struct seen_series {
+    char key[512];
+    int64_t max_revision;
+    uint64_t revisions; /* bit r-1 set when revision r was seen (r <= 64) */
+    double value;
+    int64_t count;
+    bool final;
+} seen_series_t;
+
+typedef struct seen {
+    seen_series_t s[MAX_SERIES];
+    int n;
+    int messages;
+} seen_t;
+
+static void collect_metric(const rd_kafka_message_t *m, void *opaque) {
+    seen_t *seen = opaque;
+    Annot__V1__MetricEvent *ev = annot__v1__metric_event__unpack(NULL, m->len, m->payload);
+    assert_non_null(ev);
+    if (strcmp(ev->guideline_version, gv) != 0) {
+        annot__v1__metric_event__free_unpacked(ev, NULL);
+        return;
+    }
+    assert_string_equal(ev->header->guideline_version, gv);
+    assert_int_equal((int)m->key_len, (int)strlen(ev->name));
+    assert_memory_equal(m->key, ev->name, m->key_len);
+    char key[512];
+    snprintf(key, sizeof(key), "%s|%d|%lld|%s", ev->name, ev->window->kind, (long long)ev->window->start_ms,
+             ev->labels_json);
+    int i = 0;
+    while (i < seen->n && strcmp(seen->s[i].key, key) != 0) i++;
+    if (i == seen->n) {
+        assert_true(seen->n < MAX_SERIES);
+        snprintf(seen->s[seen->n++].key, sizeof(key), "%s", key);
+    }
+    seen_series_t *s = &seen->s[i];
+    seen->messages++;
+    assert_true(ev->revision >= 1 && ev->revision <= 64);
+    s->revisions |= 1ULL << (ev->revision - 1);
+    if (ev->revision >= s->max_revision) {
+        s->max_revision = ev->revision;
+        s->value = ev->value;
+        s->count = ev->count;
+        s->final = s->final || ev->final;
+    }
+    annot__v1__metric_event__free_unpacked(ev, NULL);
+}
+
+static const seen_series_t *series(const seen_t *seen, const char *name, int kind, int64_t start, const char *labels) {
+    char key[512];
+    snprintf(key, sizeof(key), "%s|%d|%lld|%s", name, kind, (long long)start, labels);
+    for (int i = 0; i < seen->n; i++) {
+        if (strcmp(seen->s[i].key, key) == 0) return &seen->s[i];
+    }
+    fail_msg("no metric event for %s", key);
+    return NULL;
+}
+
+static void check_topic(pg_t *pg) {
+    static seen_t seen;
+    memset(&seen, 0, sizeof(seen));
+    itest_read_all("metrics", collect_metric, &seen);
+    /* One series on the topic per rollup row of this version, and every
+     * revision of each was published (none skipped by the crash). */
+    assert_int_equal(seen.n, (int)q(pg, "SELECT count(*) FROM rollups WHERE guideline_version = $1"));
+    for (int i = 0; i < seen.n; i++) {
+        const seen_series_t *s = &seen.s[i];
+        assert_int_equal(s->revisions, (s->max_revision >= 64 ? ~0ULL : (1ULL << s->max_revision) - 1));
+        if (strstr(s->key, "|5|") == NULL) assert_true(s->final); /* closed windows */
+    }
+    const int hour = ANNOT__V1__WINDOW_KIND__WINDOW_KIND_HOUR, day = ANNOT__V1__WINDOW_KIND__WINDOW_KIND_DAY;
+    const seen_series_t *s = series(&seen, "quality.level", day, T - 10 * 60 * MIN, "{}");
+    assert_float_equal(s->value, 3.75 / 4, 1e-9);
+    assert_int_equal(s->count, 4);
+    s = series(&seen, "quality.level", hour, T - 60 * MIN, "{}");
+    assert_float_equal(s->value, 1.0, 0);
+    s = series(&seen, "validator.agreement", hour, T, "{}");
+    assert_float_equal(s->value, 0.0, 1e-12);
+    assert_int_equal(s->count, 1);
+    s = series(&seen, "funnel.stage", day, T - 10 * 60 * MIN, "{\"stage\": \"exam1\"}");
+    assert_float_equal(s->value, 0.5, 0);
+    s = series(&seen, "autocheck.precision", hour, T, "{\"rule\": \"subjective_language\"}");
+    assert_float_equal(s->value, 0.5, 0);
+    s = series(&seen, "lease.health", hour, T, "{\"queue\": \"annotation\"}");
+    assert_float_equal(s->value, 0.5, 0);
+    s = series(&seen, "guideline.hotspot", day, T - 10 * 60 * MIN, "{\"kind\": \"ambiguity\", \"section\": \"3.1\"}");
+    assert_float_equal(s->value, 2, 0);
+}
+
+typedef struct dead_seen {
+    int count;
+} dead_seen_t;
+
+static void collect_dead(const rd_kafka_message_t *m, void *opaque) {
+    dead_seen_t *d = opaque;
+    Annot__V1__DeadLetter *dl = annot__v1__dead_letter__unpack(NULL, m->len, m->payload);
+    assert_non_null(dl);
+    if (strcmp(dl->consumer_group, group) == 0) {
+        assert_string_equal(dl->topic, itest_topic("validation-results"));
+        assert_int_equal(dl->payload.len, 17);
+        d->count++;
+    }
+    annot__v1__dead_letter__free_unpacked(dl, NULL);
+}
+
+static void test_known_stream_crash_late_and_duplicate(void **state) {
+    (void)state;
+    producer = itest_producer();
+    produce_stream();
+
+    /* Killed right after its second commit; then run to the end. */
+    int port = itest_free_port();
+    int st = itest_wait(metrics_spawn(port, "pipeline.after_commit:2"));
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGKILL);
+    pid_t pid = metrics_spawn(port, NULL);
+    wait_all_caught_up();
+
+    /* An event late by an hour: r4, validated at 09:30, arrives last. */
+    verdict_t r4 = {"r4", "s4", "v2", "a1", "ja-JP", NULL, ANNOT__V1__VERDICT__VERDICT_ACCEPT, 1.0, T - 30 * MIN,
+                    NULL, NULL, NULL};
+    send_verdict(&r4, NULL);
+    pg_t *pg = itest_pg(schema);
+    const char *params[1] = {gv};
+    (void)params;
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT validated FROM quality WHERE dimension = 'all' AND window_kind = 'day' AND guideline_version = '%s'",
+             gv);
+    itest_pg_wait_at_least(pg, sql, 4);
+    itest_wait_caught_up(group, "validation-results");
+    char body[1 << 12];
+    assert_int_equal(itest_http_get(port, "/readyz", body, sizeof(body)), 200);
+    itest_stop_cleanly(pid);
+    kafka_producer_destroy(producer, 5000);
+
+    check_rows(pg);
+    check_topic(pg);
+    dead_seen_t dead = {0};
+    itest_read_all("dlq", collect_dead, &dead);
+    assert_int_equal(dead.count, 1);
+    pg_close(pg);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_known_stream_crash_late_and_duplicate, itest_kill_children),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
