@@ -76,6 +76,16 @@ static void send_event(const char *role, const char *key, ProtobufCMessage *msg,
     free(buf);
 }
 
+/* Ids carry the run, so runs sharing a stack (and this service's state
+ * tables, when a schema is reused) never meet. */
+static const char *rid(const char *id) {
+    static char buf[64][96];
+    static int n;
+    char *b = buf[n++ % 64];
+    snprintf(b, 96, "%s%s", prefix, id);
+    return b;
+}
+
 static void send_task(const char *id) {
     Annot__V1__EventHeader h;
     Annot__V1__Task t = ANNOT__V1__TASK__INIT;
@@ -92,8 +102,8 @@ static void send_lease(const char *lease, int what, int64_t at, uint32_t count) 
     Annot__V1__EventHeader h;
     Annot__V1__LeaseEvent ev = ANNOT__V1__LEASE_EVENT__INIT;
     ev.header = &h;
-    ev.lease_id = (char *)lease;
-    ev.task_id = (char *)lease;
+    ev.lease_id = (char *)rid(lease);
+    ev.task_id = (char *)rid(lease);
     ev.queue = ANNOT__V1__QUEUE__QUEUE_ANNOTATION;
     Annot__V1__LeaseGranted g = ANNOT__V1__LEASE_GRANTED__INIT;
     Annot__V1__LeaseHeartbeat hb = ANNOT__V1__LEASE_HEARTBEAT__INIT;
@@ -141,6 +151,15 @@ static void send_submission_and_check(void) {
     cev.header = &h;
     cev.check = &c;
     send_event("checks", "s1", &cev.base, &h, NULL);
+    Annot__V1__ValidationAssignment a = ANNOT__V1__VALIDATION_ASSIGNMENT__INIT;
+    a.assignment_id = "as1";
+    a.submission_id = "s1";
+    a.assigned_at_ms = T + 3 * MIN + 5000;
+    a.submitted_at_ms = T + 3 * MIN;
+    Annot__V1__ValidationAssignmentEvent aev = ANNOT__V1__VALIDATION_ASSIGNMENT_EVENT__INIT;
+    aev.header = &h;
+    aev.assignment = &a;
+    send_event("validation-assignments", "s1", &aev.base, &h, NULL);
 }
 
 typedef struct verdict {
@@ -154,7 +173,7 @@ typedef struct verdict {
 static void send_verdict(const verdict_t *v, char *id) {
     Annot__V1__EventHeader h;
     Annot__V1__ValidationResult r = ANNOT__V1__VALIDATION_RESULT__INIT;
-    r.validation_id = (char *)v->validation_id;
+    r.validation_id = (char *)rid(v->validation_id);
     r.submission_id = (char *)v->submission;
     r.validator_id = (char *)v->validator;
     r.author_id = (char *)v->author;
@@ -167,7 +186,7 @@ static void send_verdict(const verdict_t *v, char *id) {
     r.submitted_at_ms = T + 3 * MIN;
     r.task_created_at_ms = T + 1 * MIN;
     r.double_validation = v->pair != NULL;
-    r.pair_id = (char *)(v->pair ? v->pair : "");
+    r.pair_id = (char *)(v->pair ? rid(v->pair) : "");
     Annot__V1__Finding f = ANNOT__V1__FINDING__INIT;
     Annot__V1__Finding *fp[1] = {&f};
     if (v->finding) {
@@ -207,7 +226,7 @@ static void send_candidate(const char *cand, int what, bool passed, int64_t at) 
     Annot__V1__EventHeader h;
     Annot__V1__CandidateEvent ev = ANNOT__V1__CANDIDATE_EVENT__INIT;
     ev.header = &h;
-    ev.candidate_id = (char *)cand;
+    ev.candidate_id = (char *)rid(cand);
     Annot__V1__CandidateApplied a = ANNOT__V1__CANDIDATE_APPLIED__INIT;
     Annot__V1__StageEntered se = ANNOT__V1__STAGE_ENTERED__INIT;
     Annot__V1__StageDecided sd = ANNOT__V1__STAGE_DECIDED__INIT;
@@ -293,7 +312,8 @@ static pid_t metrics_spawn(int port, const char *crash_at) {
 }
 
 static void wait_all_caught_up(void) {
-    static const char *const roles[] = {"tasks", "leases", "submissions", "checks", "validation-results",
+    static const char *const roles[] = {"tasks", "leases", "submissions", "checks", "validation-assignments",
+                                        "validation-results",
                                         "feedback", "candidates", "annotators"};
     for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) itest_wait_caught_up(group, roles[i]);
 }
@@ -365,6 +385,8 @@ static void check_rows(pg_t *pg) {
     assert_float_equal(q(pg, "SELECT p99_ms FROM latency WHERE step = 'submitted' AND metric = 'latency_ms' AND " HOUR10),
                        120000, 0);
     assert_float_equal(q(pg, "SELECT p50_ms FROM latency WHERE step = 'checked' AND " HOUR10), 2000, 0);
+    assert_float_equal(q(pg, "SELECT p50_ms FROM latency WHERE step = 'assigned' AND " HOUR10), 5000, 0);
+    assert_float_equal(q(pg, "SELECT items FROM throughput WHERE step = 'assigned' AND " HOUR10), 1, 0);
     assert_float_equal(q(pg, "SELECT items FROM throughput WHERE step = 'imported' AND " HOUR10), 3, 0);
     assert_float_equal(q(pg, "SELECT items FROM throughput WHERE step = 'validated' AND " DAY), 4, 0);
     /* Hot spots: 3.1 has two feedback items and one validator error. */
@@ -475,6 +497,34 @@ static void check_topic(pg_t *pg) {
     assert_float_equal(s->value, 2, 0);
 }
 
+/* `annotctl metrics tail --json` prints this run's points as JSON lines. */
+static void check_tail(pg_t *pg) {
+    FILE *f = popen("bin/annotctl metrics tail --json --from-beginning --once", "r");
+    assert_non_null(f);
+    char line[8192], needle[96];
+    snprintf(needle, sizeof(needle), "\"guideline_version\":\"%s\"", gv);
+    int ours = 0, quality_day = 0;
+    while (fgets(line, sizeof(line), f)) {
+        json_error_t jerr;
+        json_t *j = json_loads(line, 0, &jerr);
+        if (j == NULL) fail_msg("not JSON: %s", line);
+        if (strstr(line, needle)) {
+            ours++;
+            if (strcmp(json_string_value(json_object_get(j, "name")), "quality.level") == 0 &&
+                strcmp(json_string_value(json_object_get(json_object_get(j, "window"), "kind")), "day") == 0 &&
+                json_object_size(json_object_get(j, "labels")) == 0 &&
+                json_integer_value(json_object_get(json_object_get(j, "quality"), "validated")) == 4)
+                quality_day++;
+        }
+        json_decref(j);
+    }
+    assert_int_equal(pclose(f), 0);
+    /* At least one line per point of this version, the latest day quality
+     * among them. */
+    assert_true(ours >= (int)q(pg, "SELECT count(*) FROM rollups WHERE guideline_version = $1"));
+    assert_true(quality_day >= 1);
+}
+
 typedef struct dead_seen {
     int count;
 } dead_seen_t;
@@ -483,7 +533,8 @@ static void collect_dead(const rd_kafka_message_t *m, void *opaque) {
     dead_seen_t *d = opaque;
     Annot__V1__DeadLetter *dl = annot__v1__dead_letter__unpack(NULL, m->len, m->payload);
     assert_non_null(dl);
-    if (strcmp(dl->consumer_group, group) == 0) {
+    size_t pl = strlen(prefix);
+    if (strcmp(dl->consumer_group, group) == 0 && dl->key.len >= pl && memcmp(dl->key.data, prefix, pl) == 0) {
         assert_string_equal(dl->topic, itest_topic("validation-results"));
         assert_int_equal(dl->payload.len, 17);
         d->count++;
@@ -524,6 +575,7 @@ static void test_known_stream_crash_late_and_duplicate(void **state) {
 
     check_rows(pg);
     check_topic(pg);
+    check_tail(pg);
     dead_seen_t dead = {0};
     itest_read_all("dlq", collect_dead, &dead);
     assert_int_equal(dead.count, 1);

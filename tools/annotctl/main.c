@@ -15,6 +15,7 @@ static const config_def_t annotctl_defs[] = {
     {"dispatcher.schema", CONFIG_STRING, "dispatcher", NULL, 0, 0, false, "the dispatcher's PostgreSQL schema"},
     {"dispatcher.migrations", CONFIG_STRING, "services/annot-dispatcher/migrations", NULL, 0, 0, false,
      "the dispatcher's migrations (applied before users are added)"},
+    {"metrics.schema", CONFIG_STRING, "metrics", NULL, 0, 0, false, "annot-metrics' PostgreSQL schema (report)"},
     {"admin.timeout.ms", CONFIG_INT, "30000", NULL, 100, 600000, false,
      "how long an admin request may take"},
     {NULL, 0, NULL, NULL, 0, 0, false, NULL},
@@ -36,6 +37,8 @@ static const annotctl_command_t commands[] = {
     {"status", NULL, annotctl_status, "reachability of Kafka, PostgreSQL and Redis"},
     {"dlq", "list", annotctl_dlq_list, "one JSON line per dead letter: origin, service, reason"},
     {"dlq", "replay", annotctl_dlq_replay, "put dead letters (by id) back on their original topic"},
+    {"metrics", "tail", annotctl_metrics_tail, "[--json] [--from-beginning] [--once]: the metrics topic, one line each"},
+    {"report", NULL, annotctl_report, "[--version V] [--day YYYY-MM-DD]: the operation's report from the metric views"},
     {NULL, NULL, NULL, NULL},
 };
 
