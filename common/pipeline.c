@@ -106,10 +106,14 @@ int pipeline_emit(pipeline_ctx_t *ctx, const char *topic_role, const void *key, 
 }
 
 int pipeline_outbox_relay(pipeline_t *p, char *errstr, size_t errlen) {
-    size_t published = 0;
-    int rc = outbox_relay(p->pg, p->producer, &published, errstr, errlen);
-    metrics_add(p->m_outbox, (double)published);
-    return rc;
+    /* outbox_relay takes up to 500 rows at a time; a batch may have queued
+     * more, and its offsets must wait for all of them. */
+    for (;;) {
+        size_t published = 0;
+        int rc = outbox_relay(p->pg, p->producer, &published, errstr, errlen);
+        metrics_add(p->m_outbox, (double)published);
+        if (rc != 0 || published < 500) return rc;
+    }
 }
 
 /* A consumed message and what became of it. */

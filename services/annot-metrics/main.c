@@ -266,23 +266,61 @@ static pipeline_result_t metrics_apply(void *opaque, pipeline_ctx_t *ctx, const 
 
 /* ---- publishing ---------------------------------------------------------- */
 
+/* The metric events of one transaction, packed, waiting to go into the
+ * outbox together (one multi-row INSERT, not one per point). */
 typedef struct publisher {
     metrics_svc_t *ms;
-    pipeline_ctx_t *ctx; /* inside a pipeline batch; NULL: straight to the outbox */
     int64_t now_ms;
+    size_t n, cap;
+    uint8_t **payloads;
+    size_t *lens;
+    const void **keys;
+    size_t *keylens;
 } publisher_t;
+
+static void publisher_clear(publisher_t *pub) {
+    for (size_t i = 0; i < pub->n; i++) {
+        free(pub->payloads[i]);
+        free((void *)pub->keys[i]);
+    }
+    pub->n = 0;
+}
+
+static void publisher_free(publisher_t *pub) {
+    publisher_clear(pub);
+    free(pub->payloads);
+    free(pub->lens);
+    free(pub->keys);
+    free(pub->keylens);
+}
 
 static int publish_row(void *opaque, const rollup_row_t *row, char *errstr, size_t errlen) {
     publisher_t *pub = opaque;
     publish_opts_t opts = {pub->ms->svc->name, pub->ms->target, pub->now_ms};
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (publish_pack(row, &opts, &buf, &len, errstr, errlen) != 0) return -1;
-    int rc = pub->ctx ? pipeline_emit(pub->ctx, "metrics", row->metric, strlen(row->metric), buf, len, errstr, errlen)
-                      : outbox_add(pub->ms->pg, pub->ms->metrics_topic, row->metric, strlen(row->metric), buf, len,
-                                   errstr, errlen);
-    free(buf);
-    if (rc == 0) metrics_inc(row->final ? pub->ms->m_final : pub->ms->m_published);
+    if (pub->n == pub->cap) {
+        pub->cap = pub->cap ? pub->cap * 2 : 256;
+        pub->payloads = realloc(pub->payloads, pub->cap * sizeof(*pub->payloads));
+        pub->lens = realloc(pub->lens, pub->cap * sizeof(*pub->lens));
+        pub->keys = realloc(pub->keys, pub->cap * sizeof(*pub->keys));
+        pub->keylens = realloc(pub->keylens, pub->cap * sizeof(*pub->keylens));
+        if (!pub->payloads || !pub->lens || !pub->keys || !pub->keylens) abort();
+    }
+    if (publish_pack(row, &opts, &pub->payloads[pub->n], &pub->lens[pub->n], errstr, errlen) != 0) return -1;
+    /* Kafka key: the metric name, so one metric's points stay in order. */
+    pub->keys[pub->n] = strdup(row->metric);
+    if (pub->keys[pub->n] == NULL) abort();
+    pub->keylens[pub->n] = strlen(row->metric);
+    pub->n++;
+    metrics_inc(row->final ? pub->ms->m_final : pub->ms->m_published);
+    return 0;
+}
+
+/* The gathered events into the outbox, on the transaction of pg. */
+static int publisher_flush(publisher_t *pub, pg_t *pg, char *errstr, size_t errlen) {
+    int rc = pub->n == 0 ? 0
+                         : outbox_add_many(pg, pub->ms->metrics_topic, pub->n, pub->keys, pub->keylens,
+                                           (const void *const *)pub->payloads, pub->lens, errstr, errlen);
+    publisher_clear(pub);
     return rc;
 }
 
@@ -293,21 +331,23 @@ static void metrics_batch_begin(void *opaque) {
 
 static pipeline_result_t metrics_batch_end(void *opaque, pipeline_ctx_t *ctx, char *errstr, size_t errlen) {
     metrics_svc_t *ms = opaque;
-    publisher_t pub = {ms, ctx, event_now_ms()};
+    publisher_t pub = {.ms = ms, .now_ms = event_now_ms()};
     metrics_add(ms->m_points, (double)series_batch_count(ms->batch));
-    if (store_flush(pipeline_pg(ctx), ms->batch, pub.now_ms, ms->grace_ms, publish_row, &pub, errstr, errlen) != 0)
-        return PIPELINE_RETRY;
-    return PIPELINE_APPLIED;
+    int rc = store_flush(pipeline_pg(ctx), ms->batch, pub.now_ms, ms->grace_ms, publish_row, &pub, errstr, errlen);
+    if (rc == 0) rc = publisher_flush(&pub, pipeline_pg(ctx), errstr, errlen);
+    publisher_free(&pub);
+    return rc == 0 ? PIPELINE_APPLIED : PIPELINE_RETRY;
 }
 
 /* Publishes windows that closed since, as final, in one transaction with
  * their outbox rows; the relay sends them.  Returns how many. */
 static long sweep_final(metrics_svc_t *ms, pipeline_t *pipe) {
     char err[1024];
-    publisher_t pub = {ms, NULL, event_now_ms()};
+    publisher_t pub = {.ms = ms, .now_ms = event_now_ms()};
     size_t n = 0;
     if (pg_ensure(ms->pg, err, sizeof(err)) != 0 || pg_begin(ms->pg, err, sizeof(err)) != 0) goto fail;
-    if (store_sweep_final(ms->pg, pub.now_ms, ms->grace_ms, 500, publish_row, &pub, &n, err, sizeof(err)) != 0) {
+    if (store_sweep_final(ms->pg, pub.now_ms, ms->grace_ms, 500, publish_row, &pub, &n, err, sizeof(err)) != 0 ||
+        publisher_flush(&pub, ms->pg, err, sizeof(err)) != 0) {
         pg_rollback(ms->pg);
         goto fail;
     }
@@ -315,9 +355,11 @@ static long sweep_final(metrics_svc_t *ms, pipeline_t *pipe) {
         pg_rollback(ms->pg);
         goto fail;
     }
+    publisher_free(&pub);
     if (n > 0 && pipeline_outbox_relay(pipe, err, sizeof(err)) != 0) log_warn("outbox relay: %s", err);
     return (long)n;
 fail:
+    publisher_free(&pub);
     log_warn("final sweep: %s", err);
     return -1;
 }
