@@ -173,6 +173,13 @@ static pipeline_result_t apply_candidate(contrib_t *c, pg_t *pg, const rd_kafka_
     case ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_DECIDED:
         found = store_stage_get(pg, ev->candidate_id, ev->stage_decided->stage, &entry.entered_at_ms, cohort,
                                 sizeof(cohort), errstr, errlen);
+        /* No recorded entry into the stage: the time in stage is unknown,
+         * but the cohort is the application's. */
+        if (found == 0) {
+            int64_t applied_at;
+            found = store_stage_get(pg, ev->candidate_id, applied_stage, &applied_at, cohort, sizeof(cohort),
+                                    errstr, errlen);
+        }
         break;
     default:
         break;
