@@ -300,7 +300,7 @@ static void produce_stream(void) {
     itest_produce(producer, "validation-results", k, "\x08\x96\x01 not protobuf", 17, NULL, NULL);
 }
 
-static pid_t metrics_spawn(int port, const char *crash_at, int batch) {
+static pid_t metrics_spawn_with(int port, const char *crash_at, int batch, const char *extra) {
     char a_schema[128], a_group[128], a_ops[64], a_batch[64];
     snprintf(a_batch, sizeof(a_batch), "pipeline.batch.max=%d", batch);
     snprintf(a_schema, sizeof(a_schema), "metrics.schema=%s", schema);
@@ -308,8 +308,13 @@ static pid_t metrics_spawn(int port, const char *crash_at, int batch) {
     snprintf(a_ops, sizeof(a_ops), "ops.addr=127.0.0.1:%d", port);
     char *const argv[] = {METRICS_BIN, "-X", a_schema, "-X", a_group, "-X", a_ops,
                           "-X", "kafka.session.timeout.ms=6000", "-X", "kafka.auto.commit.interval.ms=200",
-                          "-X", a_batch, "-X", "metrics.sweep.interval.ms=200", NULL};
+                          "-X", a_batch, "-X", "metrics.sweep.interval.ms=200",
+                          "-X", (char *)(extra ? extra : "metrics.window.grace.ms=300000"), NULL};
     return itest_spawn("annot-metrics", crash_at, argv);
+}
+
+static pid_t metrics_spawn(int port, const char *crash_at, int batch) {
+    return metrics_spawn_with(port, crash_at, batch, NULL);
 }
 
 static void wait_all_caught_up(void) {
@@ -623,9 +628,84 @@ static void test_known_stream_crash_late_and_duplicate(void **state) {
     pg_close(pg);
 }
 
+/* The final publication: a window still open for late events is published
+ * with final = false; once its grace has passed the sweeper publishes it
+ * again, same revision, final = true, and marks the row. */
+typedef struct final_seen {
+    const char *labels;
+    int64_t start;
+    int open, closed;
+    int64_t open_rev, closed_rev;
+} final_seen_t;
+
+static void collect_final(const rd_kafka_message_t *m, void *opaque) {
+    final_seen_t *f = opaque;
+    Annot__V1__MetricEvent *ev = annot__v1__metric_event__unpack(NULL, m->len, m->payload);
+    assert_non_null(ev);
+    if (strcmp(ev->guideline_version, gv) == 0 && strcmp(ev->name, "quality.level") == 0 &&
+        ev->window->kind == ANNOT__V1__WINDOW_KIND__WINDOW_KIND_HOUR && ev->window->start_ms == f->start &&
+        strcmp(ev->labels_json, f->labels) == 0) {
+        if (ev->final) {
+            f->closed++;
+            f->closed_rev = ev->revision;
+        } else {
+            f->open++;
+            f->open_rev = ev->revision;
+        }
+    }
+    annot__v1__metric_event__free_unpacked(ev, NULL);
+}
+
+static void test_closed_window_published_final(void **state) {
+    (void)state;
+    /* A version of its own for this test. */
+    snprintf(gv, sizeof(gv), "g-%s-final", itest_run);
+    int64_t at = event_now_ms() - 3 * 3600000LL;
+    int64_t hour = at - at % 3600000LL;
+    int port = itest_free_port();
+    /* Two days of grace: the hour of three hours ago is still open. */
+    pid_t pid = metrics_spawn_with(port, NULL, 500, "metrics.window.grace.ms=172800000");
+    producer = itest_producer();
+    verdict_t r = {"rf", "sf", "v1", "a1", "ja-JP", NULL, ANNOT__V1__VERDICT__VERDICT_ACCEPT, 1.0, at, NULL, NULL, NULL};
+    send_verdict(&r, NULL);
+    kafka_producer_destroy(producer, 5000);
+    pg_t *pg = itest_pg(schema);
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM rollups WHERE guideline_version = '%s' AND metric = 'quality.level' "
+             "AND window_kind = 'hour' AND labels = '{}'",
+             gv);
+    itest_pg_wait_at_least(pg, sql, 1);
+    itest_stop_cleanly(pid);
+    assert_float_equal(q(pg, "SELECT count(*) FROM rollups WHERE guideline_version = $1 AND window_kind = 'hour' "
+                             "AND final_published"), 0, 0);
+
+    /* No grace: the sweeper finds the hour closed. */
+    pid = metrics_spawn_with(port, NULL, 500, "metrics.window.grace.ms=0");
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM rollups WHERE guideline_version = '%s' AND window_kind = 'hour' "
+             "AND final_published",
+             gv);
+    long long hour_rows = q(pg, "SELECT count(*) FROM rollups WHERE guideline_version = $1 AND window_kind = 'hour'");
+    itest_pg_wait_at_least(pg, sql, hour_rows);
+    itest_stop_cleanly(pid);
+
+    final_seen_t f = {"{}", hour, 0, 0, 0, 0};
+    itest_read_all("metrics", collect_final, &f);
+    assert_int_equal(f.open, 1);
+    assert_int_equal(f.closed, 1);
+    assert_int_equal(f.open_rev, 1);
+    assert_int_equal(f.closed_rev, 1);
+    /* The all-time points never close. */
+    assert_float_equal(q(pg, "SELECT count(*) FROM rollups WHERE guideline_version = $1 AND window_kind = 'all' "
+                             "AND final_published"), 0, 0);
+    pg_close(pg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_known_stream_crash_late_and_duplicate, itest_kill_children),
+        cmocka_unit_test_teardown(test_closed_window_published_final, itest_kill_children),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
