@@ -42,11 +42,15 @@ static kafka_producer_t *producer;
 static int setup(void **state) {
     (void)state;
     if (itest_setup("test_metrics_service") != 0) return -1;
-    snprintf(gv, sizeof(gv), "g-%s", itest_run);
-    snprintf(schema, sizeof(schema), "metrics_%s", itest_run);
-    snprintf(group, sizeof(group), "metrics-%s", itest_run);
     snprintf(prefix, sizeof(prefix), "%s-", itest_run);
     return 0;
+}
+
+/* Each test writes under a guideline version, schema and group of its own. */
+static void use_names(const char *test) {
+    snprintf(gv, sizeof(gv), "g-%s-%s", itest_run, test);
+    snprintf(schema, sizeof(schema), "metrics_%s_%s", itest_run, test);
+    snprintf(group, sizeof(group), "metrics-%s-%s", itest_run, test);
 }
 
 static int teardown(void **state) {
@@ -581,6 +585,7 @@ static void collect_dead(const rd_kafka_message_t *m, void *opaque) {
 
 static void test_known_stream_crash_late_and_duplicate(void **state) {
     (void)state;
+    use_names("known");
     /* The topics hold what earlier tests produced.  A first run of the
      * group reads all of it, so that the crash below falls in this test's
      * own stream. */
@@ -658,13 +663,16 @@ static void collect_final(const rd_kafka_message_t *m, void *opaque) {
 
 static void test_closed_window_published_final(void **state) {
     (void)state;
-    /* A version of its own for this test. */
-    snprintf(gv, sizeof(gv), "g-%s-final", itest_run);
+    use_names("final");
     int64_t at = event_now_ms() - 3 * 3600000LL;
     int64_t hour = at - at % 3600000LL;
     int port = itest_free_port();
+    /* The topics' history first, then this test's event. */
+    pid_t pid = metrics_spawn(port, NULL, 500);
+    wait_all_caught_up();
+    itest_stop_cleanly(pid);
     /* Two days of grace: the hour of three hours ago is still open. */
-    pid_t pid = metrics_spawn_with(port, NULL, 500, "metrics.window.grace.ms=172800000");
+    pid = metrics_spawn_with(port, NULL, 500, "metrics.window.grace.ms=172800000");
     producer = itest_producer();
     verdict_t r = {"rf", "sf", "v1", "a1", "ja-JP", NULL, ANNOT__V1__VERDICT__VERDICT_ACCEPT, 1.0, at, NULL, NULL, NULL};
     send_verdict(&r, NULL);
@@ -702,10 +710,130 @@ static void test_closed_window_published_final(void **state) {
     pg_close(pg);
 }
 
+/* A mixed stream with state across events: blind pairs, heartbeats,
+ * candidates through exam 1, feedback. */
+static void produce_mixed(int n) {
+    for (int i = 0; i < n; i++) {
+        char a[16], v[16], sub[32], pair[32], vid[32], lease[32], cand[32];
+        snprintf(a, sizeof(a), "a%d", i % 7);
+        snprintf(v, sizeof(v), "v%d", i % 5);
+        snprintf(sub, sizeof(sub), "ms%d", i / 2);
+        snprintf(pair, sizeof(pair), "mp%d", i / 2);
+        snprintf(vid, sizeof(vid), "mr%d", i);
+        snprintf(lease, sizeof(lease), "ml%d", i / 4);
+        snprintf(cand, sizeof(cand), "mc%d", i / 3);
+        int64_t at = T + (int64_t)(i % 180) * MIN;
+        verdict_t r = {vid, sub, v, a, i % 2 ? "ja-JP" : "en-US", i % 4 < 2 ? pair : NULL,
+                       i % 3 ? ANNOT__V1__VERDICT__VERDICT_ACCEPT : ANNOT__V1__VERDICT__VERDICT_REJECT,
+                       i % 3 ? 0.95 : 0.4, at, i % 2 ? "length" : "speculation", i % 5 ? NULL : "speculation",
+                       "3.2"};
+        send_verdict(&r, NULL);
+        switch (i % 4) {
+        case 0: send_lease(lease, ANNOT__V1__LEASE_EVENT__EVENT_GRANTED, at, 0); break;
+        case 1: send_lease(lease, ANNOT__V1__LEASE_EVENT__EVENT_HEARTBEAT, at + 20000, 1); break;
+        case 2: send_lease(lease, ANNOT__V1__LEASE_EVENT__EVENT_HEARTBEAT, at + 50000, 2); break;
+        default: send_lease(lease, ANNOT__V1__LEASE_EVENT__EVENT_EXPIRED, at + 90000, 0); break;
+        }
+        switch (i % 3) {
+        case 0: send_candidate(cand, ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED, false, at); break;
+        case 1: send_candidate(cand, ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_ENTERED, false, at + MIN); break;
+        default: send_candidate(cand, ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_DECIDED, i % 2, at + 9 * MIN); break;
+        }
+        if (i % 6 == 0) send_feedback(vid, "3.2", ANNOT__V1__FEEDBACK_KIND__FEEDBACK_KIND_EDGE_CASE);
+    }
+}
+
+/* The same stream into two schemas: one run straight through, one killed
+ * with SIGKILL from outside at arbitrary moments, again and again.  The
+ * rollups must be identical: nothing lost, nothing counted twice, pairs,
+ * heartbeats and stage entries carried across the crashes. */
+static void test_sigkill_anywhere_same_rows(void **state) {
+    (void)state;
+    use_names("kill");
+    char ref_schema[64], kill_schema[64], ref_group[64], kill_group[64];
+    snprintf(ref_schema, sizeof(ref_schema), "metrics_%s_ref", itest_run);
+    snprintf(kill_schema, sizeof(kill_schema), "metrics_%s_kill", itest_run);
+    snprintf(ref_group, sizeof(ref_group), "metrics-%s-ref", itest_run);
+    snprintf(kill_group, sizeof(kill_group), "metrics-%s-kill", itest_run);
+    int port = itest_free_port();
+    /* Both groups read the topics' history first. */
+    const char *schemas[2] = {ref_schema, kill_schema}, *groups[2] = {ref_group, kill_group};
+    for (int k = 0; k < 2; k++) {
+        snprintf(schema, sizeof(schema), "%s", schemas[k]);
+        snprintf(group, sizeof(group), "%s", groups[k]);
+        pid_t pid = metrics_spawn(port, NULL, 500);
+        wait_all_caught_up();
+        itest_stop_cleanly(pid);
+    }
+    producer = itest_producer();
+    produce_mixed(240);
+    kafka_producer_destroy(producer, 5000);
+
+    snprintf(schema, sizeof(schema), "%s", ref_schema);
+    snprintf(group, sizeof(group), "%s", ref_group);
+    pid_t pid = metrics_spawn(port, NULL, 500);
+    wait_all_caught_up();
+    itest_stop_cleanly(pid);
+
+    snprintf(schema, sizeof(schema), "%s", kill_schema);
+    snprintf(group, sizeof(group), "%s", kill_group);
+    /* Each instance is killed at a random moment after it applied
+     * something (a fresh member first waits for the group to let the dead
+     * one go). */
+    pg_t *kpg = itest_pg(kill_schema);
+    long long start = itest_pg_number(kpg, "SELECT count(*) FROM processed_events"), at_kill[4];
+    srand((unsigned)time(NULL));
+    for (int k = 0; k < 4; k++) {
+        long long before = itest_pg_number(kpg, "SELECT count(*) FROM processed_events");
+        pid = metrics_spawn(port, NULL, 7);
+        itest_pg_wait_at_least(kpg, "SELECT count(*) FROM processed_events", before + 1);
+        usleep((useconds_t)(rand() % 300) * 1000);
+        kill(pid, SIGKILL);
+        itest_wait(pid);
+        at_kill[k] = itest_pg_number(kpg, "SELECT count(*) FROM processed_events");
+    }
+    pid = metrics_spawn(port, NULL, 7);
+    wait_all_caught_up();
+    itest_stop_cleanly(pid);
+    long long end = itest_pg_number(kpg, "SELECT count(*) FROM processed_events");
+    pg_close(kpg);
+    /* The first kill at least fell inside the stream, not after it. */
+    printf("killed at %lld, %lld, %lld, %lld of events %lld..%lld\n", at_kill[0], at_kill[1], at_kill[2],
+           at_kill[3], start, end);
+    assert_true(at_kill[0] > start && at_kill[0] < end);
+
+    pg_t *pg = itest_pg(ref_schema);
+    char sql[2048];
+    const char *cols = "metric, window_kind, window_start, guideline_version, labels, c0, c1, c2, c3, c4, c5, "
+                       "round(s0::numeric, 6), vmin, vmax, hist";
+    snprintf(sql, sizeof(sql),
+             "SELECT (SELECT count(*) FROM (SELECT %s FROM %s.rollups WHERE guideline_version = $1 EXCEPT "
+             "SELECT %s FROM %s.rollups WHERE guideline_version = $1) a) + (SELECT count(*) FROM (SELECT %s FROM "
+             "%s.rollups WHERE guideline_version = $1 EXCEPT SELECT %s FROM %s.rollups WHERE guideline_version = "
+             "$1) b)",
+             cols, ref_schema, cols, kill_schema, cols, kill_schema, cols, ref_schema);
+    assert_float_equal(q(pg, sql), 0, 0);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.rollups WHERE guideline_version = $1", ref_schema);
+    assert_true(q(pg, sql) > 100);
+    /* The reference itself is right: 240 verdicts, 60 complete pairs. */
+    snprintf(sql, sizeof(sql),
+             "SELECT validated FROM %s.quality WHERE guideline_version = $1 AND window_kind = 'all' AND "
+             "dimension = 'all'",
+             ref_schema);
+    assert_float_equal(q(pg, sql), 240, 0);
+    snprintf(sql, sizeof(sql),
+             "SELECT pairs FROM %s.validator_agreement WHERE guideline_version = $1 AND window_kind = 'all' AND "
+             "validator = ''",
+             ref_schema);
+    assert_float_equal(q(pg, sql), 60, 0);
+    pg_close(pg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_known_stream_crash_late_and_duplicate, itest_kill_children),
         cmocka_unit_test_teardown(test_closed_window_published_final, itest_kill_children),
+        cmocka_unit_test_teardown(test_sigkill_anywhere_same_rows, itest_kill_children),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
