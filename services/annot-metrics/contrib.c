@@ -58,9 +58,11 @@ static void emit_count(contrib_t *c, const char *metric, int64_t ts, const char 
     emit(c, metric, ts, labels, &d);
 }
 
-static const char *labels1(char *buf, size_t len, const char *k, const char *v) {
+/* A label set of one pair; a value too long for a point's labels marks the
+ * event (contrib_t.overflow) rather than merging it into another point. */
+static const char *labels1(contrib_t *c, char *buf, size_t len, const char *k, const char *v) {
     const char *keys[1] = {k}, *vals[1] = {v ? v : ""};
-    series_labels(buf, len, 1, keys, vals);
+    if (series_labels(buf, len, 1, keys, vals) != 0) c->overflow = true;
     return buf;
 }
 
@@ -100,7 +102,7 @@ static int need_time(int64_t ts, const char *field, char *errstr, size_t errlen)
 
 static void step(contrib_t *c, const char *name, int64_t ts, int64_t since_ms) {
     char lb[SERIES_LABELS_MAX];
-    labels1(lb, sizeof(lb), "step", name);
+    labels1(c, lb, sizeof(lb), "step", name);
     emit_count(c, METRIC_THROUGHPUT, ts, lb, 0);
     if (since_ms > 0) emit_observe(c, METRIC_LATENCY, ts, lb, (double)(ts - since_ms));
 }
@@ -133,7 +135,7 @@ int contrib_submission(contrib_t *c, const Annot__V1__SubmissionEvent *ev, char 
     step(c, "submitted", ts, s->task ? s->task->created_at_ms : 0);
     if (s->leased_at_ms > 0) {
         char lb[SERIES_LABELS_MAX];
-        labels1(lb, sizeof(lb), "queue", queue_of_kind(s->task_kind));
+        labels1(c, lb, sizeof(lb), "queue", queue_of_kind(s->task_kind));
         emit_observe(c, METRIC_TIME_TO_SUBMIT, ts, lb, (double)(ts - s->leased_at_ms));
     }
     return 0;
@@ -170,7 +172,7 @@ int contrib_lease(contrib_t *c, const Annot__V1__LeaseEvent *ev, const contrib_b
         snprintf(errstr, errlen, "queue is unset");
         return -1;
     }
-    labels1(lb, sizeof(lb), "queue", contrib_enum_name(&annot__v1__queue__descriptor, ev->queue, qn, sizeof(qn)));
+    labels1(c, lb, sizeof(lb), "queue", contrib_enum_name(&annot__v1__queue__descriptor, ev->queue, qn, sizeof(qn)));
     int64_t ts;
     switch (ev->event_case) {
     case ANNOT__V1__LEASE_EVENT__EVENT_GRANTED:
@@ -240,7 +242,7 @@ static void precision(contrib_t *c, const Annot__V1__ValidationResult *r, int64_
         for (size_t j = 0; j < nr; j++) d.c[1] |= strcmp(flagged[i], recorded[j]) == 0;
         all.c[0] += d.c[0];
         all.c[1] += d.c[1];
-        emit(c, METRIC_PRECISION, ts, labels1(lb, sizeof(lb), "rule", flagged[i]), &d);
+        emit(c, METRIC_PRECISION, ts, labels1(c, lb, sizeof(lb), "rule", flagged[i]), &d);
     }
     for (size_t j = 0; j < nr; j++) {
         bool was_flagged = false;
@@ -249,7 +251,7 @@ static void precision(contrib_t *c, const Annot__V1__ValidationResult *r, int64_
         delta_t d = {0};
         d.c[2] = 1;
         all.c[2]++;
-        emit(c, METRIC_PRECISION, ts, labels1(lb, sizeof(lb), "rule", recorded[j]), &d);
+        emit(c, METRIC_PRECISION, ts, labels1(c, lb, sizeof(lb), "rule", recorded[j]), &d);
     }
     if (nf > 0 || all.c[2] > 0) emit(c, METRIC_PRECISION, ts, "{}", &all);
 }
@@ -268,10 +270,10 @@ static void agreement(contrib_t *c, const Annot__V1__ValidationResult *r, const 
     d.c[cell_pair] = 1;
     emit(c, METRIC_AGREEMENT, ts, "{}", &d);
     char lb[SERIES_LABELS_MAX];
-    emit(c, METRIC_AGREEMENT, ts, labels1(lb, sizeof(lb), "validator", other->validator_id), &d);
+    emit(c, METRIC_AGREEMENT, ts, labels1(c, lb, sizeof(lb), "validator", other->validator_id), &d);
     d.c[cell_pair] = 0;
     d.c[cell_swapped] = 1;
-    emit(c, METRIC_AGREEMENT, ts, labels1(lb, sizeof(lb), "validator", r->validator_id), &d);
+    emit(c, METRIC_AGREEMENT, ts, labels1(c, lb, sizeof(lb), "validator", r->validator_id), &d);
 }
 
 int contrib_validation(contrib_t *c, const Annot__V1__ValidationResultEvent *ev, const contrib_half_t *other,
@@ -294,7 +296,7 @@ int contrib_validation(contrib_t *c, const Annot__V1__ValidationResultEvent *ev,
     step(c, "validated", ts, r->submitted_at_ms);
     if (r->task_created_at_ms > 0) {
         char lb[SERIES_LABELS_MAX];
-        emit_observe(c, METRIC_LATENCY, ts, labels1(lb, sizeof(lb), "step", "end_to_end"),
+        emit_observe(c, METRIC_LATENCY, ts, labels1(c, lb, sizeof(lb), "step", "end_to_end"),
                      (double)(ts - r->task_created_at_ms));
     }
 
@@ -309,10 +311,10 @@ int contrib_validation(contrib_t *c, const Annot__V1__ValidationResultEvent *ev,
         for (size_t i = 0; i < r->n_errors; i++) d.c[3] += r->errors[i]->severity == ANNOT__V1__SEVERITY__SEVERITY_CRITICAL;
         char lb[SERIES_LABELS_MAX], kind[32];
         emit(c, METRIC_QUALITY, ts, "{}", &d);
-        emit(c, METRIC_QUALITY, ts, labels1(lb, sizeof(lb), "annotator", r->author_id), &d);
-        emit(c, METRIC_QUALITY, ts, labels1(lb, sizeof(lb), "locale", r->locale), &d);
+        emit(c, METRIC_QUALITY, ts, labels1(c, lb, sizeof(lb), "annotator", r->author_id), &d);
+        emit(c, METRIC_QUALITY, ts, labels1(c, lb, sizeof(lb), "locale", r->locale), &d);
         emit(c, METRIC_QUALITY, ts,
-             labels1(lb, sizeof(lb), "task_kind",
+             labels1(c, lb, sizeof(lb), "task_kind",
                      contrib_enum_name(&annot__v1__task_kind__descriptor, r->task_kind, kind, sizeof(kind))),
              &d);
     }
@@ -322,7 +324,7 @@ int contrib_validation(contrib_t *c, const Annot__V1__ValidationResultEvent *ev,
         char lb[SERIES_LABELS_MAX];
         delta_t d = {0};
         d.c[1] = 1;
-        emit(c, METRIC_HOTSPOT, ts, labels1(lb, sizeof(lb), "section", r->errors[i]->section), &d);
+        emit(c, METRIC_HOTSPOT, ts, labels1(c, lb, sizeof(lb), "section", r->errors[i]->section), &d);
     }
     if (other != NULL) agreement(c, r, other, ts);
     return 0;
@@ -346,11 +348,11 @@ int contrib_feedback(contrib_t *c, const Annot__V1__GuidelineFeedbackEvent *ev, 
     const char *keys[2] = {"kind", "section"};
     const char *vals[2] = {contrib_enum_name(&annot__v1__feedback_kind__descriptor, f->kind, kind, sizeof(kind)),
                            f->section};
-    series_labels(lb, sizeof(lb), 2, keys, vals);
+    if (series_labels(lb, sizeof(lb), 2, keys, vals) != 0) c->overflow = true;
     delta_t d = {0};
     d.c[0] = 1;
     emit(c, METRIC_HOTSPOT, ts, lb, &d);
-    emit(c, METRIC_HOTSPOT, ts, labels1(lb, sizeof(lb), "section", f->section), &d);
+    emit(c, METRIC_HOTSPOT, ts, labels1(c, lb, sizeof(lb), "section", f->section), &d);
     return 0;
 }
 
@@ -364,7 +366,7 @@ static int funnel(contrib_t *c, const char *cohort_day, Annot__V1__FunnelStage s
     }
     wins[1] = window_of(WINDOW_ALL, 0);
     char sn[32], lb[SERIES_LABELS_MAX];
-    labels1(lb, sizeof(lb), "stage", contrib_enum_name(&annot__v1__funnel_stage__descriptor, stage, sn, sizeof(sn)));
+    labels1(c, lb, sizeof(lb), "stage", contrib_enum_name(&annot__v1__funnel_stage__descriptor, stage, sn, sizeof(sn)));
     emit_windows(c, METRIC_FUNNEL, wins, 2, lb, d);
     return 0;
 }
@@ -443,7 +445,7 @@ int contrib_annotator(contrib_t *c, const Annot__V1__AnnotatorStatusEvent *ev, c
     int64_t ts = event_time(c, ev->changed_at_ms);
     if (need_time(ts, "changed_at_ms", errstr, errlen)) return -1;
     char sn[32], lb[SERIES_LABELS_MAX];
-    labels1(lb, sizeof(lb), "status",
+    labels1(c, lb, sizeof(lb), "status",
             contrib_enum_name(&annot__v1__annotator_status__descriptor, ev->status, sn, sizeof(sn)));
     emit_count(c, METRIC_ANNOTATORS, ts, lb, 0);
     return 0;

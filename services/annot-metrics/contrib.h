@@ -78,6 +78,7 @@ typedef struct contrib {
     int64_t occurred_at_ms;      /* header.occurred_at_ms: the time when the event has none of its own */
     contrib_checker_rule_fn checker_rule;
     void *checker_opaque;
+    bool overflow; /* set when a label value did not fit SERIES_LABELS_MAX: the event must be refused */
 } contrib_t;
 
 /* The last heartbeat (or the grant) seen of a lease. */

@@ -27,6 +27,7 @@
 #include "service.h"
 #include "shutdown.h"
 #include "store.h"
+#include "validate.h"
 
 static const config_def_t metrics_defs[] = {
     {"metrics.group", CONFIG_STRING, "annot-metrics", NULL, 0, 0, false, "consumer group"},
@@ -81,16 +82,21 @@ static bool checker_rule(void *opaque, const char *category) {
 
 /* ---- per topic ----------------------------------------------------------- */
 
-#define UNPACK(type, fn, var, what)                                                                             \
-    type *var = fn(NULL, rkm->len, rkm->payload);                                                               \
+/* Decodes the message of a topic and checks its strings (validate.h). */
+#define UNPACK(type, prefix, var, what)                                                                         \
+    type *var = prefix##__unpack(NULL, rkm->len, rkm->payload);                                                 \
     if (var == NULL) {                                                                                          \
         snprintf(errstr, errlen, "not a %s", what);                                                             \
+        return PIPELINE_INVALID;                                                                                \
+    }                                                                                                           \
+    if (validate_strings(&var->base, errstr, errlen) != 0) {                                                    \
+        prefix##__free_unpacked(var, NULL);                                                                     \
         return PIPELINE_INVALID;                                                                                \
     }
 
 static pipeline_result_t apply_lease(contrib_t *c, pg_t *pg, const rd_kafka_message_t *rkm, char *errstr,
                                      size_t errlen) {
-    UNPACK(Annot__V1__LeaseEvent, annot__v1__lease_event__unpack, ev, "LeaseEvent");
+    UNPACK(Annot__V1__LeaseEvent, annot__v1__lease_event, ev, "LeaseEvent");
     pipeline_result_t r = PIPELINE_APPLIED;
     contrib_beat_t prev, beat;
     int have_prev = 0;
@@ -128,7 +134,7 @@ done:
 
 static pipeline_result_t apply_result(contrib_t *c, pg_t *pg, const rd_kafka_message_t *rkm, char *errstr,
                                       size_t errlen) {
-    UNPACK(Annot__V1__ValidationResultEvent, annot__v1__validation_result_event__unpack, ev,
+    UNPACK(Annot__V1__ValidationResultEvent, annot__v1__validation_result_event, ev,
            "ValidationResultEvent");
     pipeline_result_t r = PIPELINE_APPLIED;
     const Annot__V1__ValidationResult *res = ev->result;
@@ -159,7 +165,7 @@ done:
 
 static pipeline_result_t apply_candidate(contrib_t *c, pg_t *pg, const rd_kafka_message_t *rkm, char *errstr,
                                          size_t errlen) {
-    UNPACK(Annot__V1__CandidateEvent, annot__v1__candidate_event__unpack, ev, "CandidateEvent");
+    UNPACK(Annot__V1__CandidateEvent, annot__v1__candidate_event, ev, "CandidateEvent");
     pipeline_result_t r = PIPELINE_APPLIED;
     char cohort[16] = "", day[11];
     contrib_entry_t entry = {0, cohort};
@@ -216,7 +222,7 @@ done:
 
 static pipeline_result_t apply_guideline(pg_t *pg, const rd_kafka_message_t *rkm, const contrib_t *c,
                                          char *errstr, size_t errlen) {
-    UNPACK(Annot__V1__GuidelineVersionEvent, annot__v1__guideline_version_event__unpack, ev,
+    UNPACK(Annot__V1__GuidelineVersionEvent, annot__v1__guideline_version_event, ev,
            "GuidelineVersionEvent");
     pipeline_result_t r = PIPELINE_APPLIED;
     if (ev->version[0] == '\0') {
@@ -233,11 +239,38 @@ static pipeline_result_t apply_guideline(pg_t *pg, const rd_kafka_message_t *rkm
 /* The events that need no earlier state: unpack, contribute, free. */
 #define SIMPLE(type, prefix, what, fn)                                                                          \
     do {                                                                                                        \
-        UNPACK(type, prefix##__unpack, ev, what);                                                               \
-        pipeline_result_t r = fn(&c, ev, errstr, errlen) == 0 ? PIPELINE_APPLIED : PIPELINE_INVALID;           \
+        UNPACK(type, prefix, ev, what);                                                                         \
+        pipeline_result_t r = fn(c, ev, errstr, errlen) == 0 ? PIPELINE_APPLIED : PIPELINE_INVALID;            \
         prefix##__free_unpacked(ev, NULL);                                                                      \
         return r;                                                                                               \
     } while (0)
+
+/* One event of the topic of role into c's batch. */
+static pipeline_result_t apply_role(contrib_t *c, int role, pg_t *pg, const rd_kafka_message_t *rkm, char *errstr,
+                                    size_t errlen) {
+    switch (role) {
+    case ROLE_TASKS: SIMPLE(Annot__V1__TaskEvent, annot__v1__task_event, "TaskEvent", contrib_task);
+    case ROLE_LEASES: return apply_lease(c, pg, rkm, errstr, errlen);
+    case ROLE_SUBMISSIONS:
+        SIMPLE(Annot__V1__SubmissionEvent, annot__v1__submission_event, "SubmissionEvent", contrib_submission);
+    case ROLE_CHECKS: SIMPLE(Annot__V1__CheckResultEvent, annot__v1__check_result_event, "CheckResultEvent", contrib_check);
+    case ROLE_ASSIGNMENTS:
+        SIMPLE(Annot__V1__ValidationAssignmentEvent, annot__v1__validation_assignment_event,
+               "ValidationAssignmentEvent", contrib_assignment);
+    case ROLE_RESULTS: return apply_result(c, pg, rkm, errstr, errlen);
+    case ROLE_FEEDBACK:
+        SIMPLE(Annot__V1__GuidelineFeedbackEvent, annot__v1__guideline_feedback_event, "GuidelineFeedbackEvent",
+               contrib_feedback);
+    case ROLE_CANDIDATES: return apply_candidate(c, pg, rkm, errstr, errlen);
+    case ROLE_ANNOTATORS:
+        SIMPLE(Annot__V1__AnnotatorStatusEvent, annot__v1__annotator_status_event, "AnnotatorStatusEvent",
+               contrib_annotator);
+    case ROLE_GUIDELINES: return apply_guideline(pg, rkm, c, errstr, errlen);
+    default:
+        snprintf(errstr, errlen, "topic %s is not one this service reads", rd_kafka_topic_name(rkm->rkt));
+        return PIPELINE_INVALID;
+    }
+}
 
 static pipeline_result_t metrics_apply(void *opaque, pipeline_ctx_t *ctx, const rd_kafka_message_t *rkm,
                                        const Annot__V1__EventHeader *hdr, char *errstr, size_t errlen) {
@@ -245,30 +278,20 @@ static pipeline_result_t metrics_apply(void *opaque, pipeline_ctx_t *ctx, const 
     const char *topic = rd_kafka_topic_name(rkm->rkt);
     int role = 0;
     while (role < ROLE_COUNT && strcmp(ms->topics[role], topic) != 0) role++;
-    contrib_t c = {ms->batch, hdr->guideline_version, hdr->occurred_at_ms, checker_rule, &ms->taxonomy};
-    pg_t *pg = pipeline_pg(ctx);
-    switch (role) {
-    case ROLE_TASKS: SIMPLE(Annot__V1__TaskEvent, annot__v1__task_event, "TaskEvent", contrib_task);
-    case ROLE_LEASES: return apply_lease(&c, pg, rkm, errstr, errlen);
-    case ROLE_SUBMISSIONS:
-        SIMPLE(Annot__V1__SubmissionEvent, annot__v1__submission_event, "SubmissionEvent", contrib_submission);
-    case ROLE_CHECKS: SIMPLE(Annot__V1__CheckResultEvent, annot__v1__check_result_event, "CheckResultEvent", contrib_check);
-    case ROLE_ASSIGNMENTS:
-        SIMPLE(Annot__V1__ValidationAssignmentEvent, annot__v1__validation_assignment_event,
-               "ValidationAssignmentEvent", contrib_assignment);
-    case ROLE_RESULTS: return apply_result(&c, pg, rkm, errstr, errlen);
-    case ROLE_FEEDBACK:
-        SIMPLE(Annot__V1__GuidelineFeedbackEvent, annot__v1__guideline_feedback_event, "GuidelineFeedbackEvent",
-               contrib_feedback);
-    case ROLE_CANDIDATES: return apply_candidate(&c, pg, rkm, errstr, errlen);
-    case ROLE_ANNOTATORS:
-        SIMPLE(Annot__V1__AnnotatorStatusEvent, annot__v1__annotator_status_event, "AnnotatorStatusEvent",
-               contrib_annotator);
-    case ROLE_GUIDELINES: return apply_guideline(pg, rkm, &c, errstr, errlen);
-    default:
-        snprintf(errstr, errlen, "topic %s is not one this service reads", topic);
+    if (strlen(hdr->guideline_version) >= SERIES_GV_MAX) {
+        snprintf(errstr, errlen, "header.guideline_version is longer than %d bytes", SERIES_GV_MAX - 1);
         return PIPELINE_INVALID;
     }
+    contrib_t c = {ms->batch, hdr->guideline_version, hdr->occurred_at_ms, checker_rule, &ms->taxonomy, false};
+    pipeline_result_t r = apply_role(&c, role, pipeline_pg(ctx), rkm, errstr, errlen);
+    /* An INVALID event may have contributed already: the pipeline redoes
+     * the batch without it, and batch_begin forgets the batch. */
+    if (r == PIPELINE_APPLIED && c.overflow) {
+        snprintf(errstr, errlen, "a label value (locale, section, rule, annotator...) does not fit in %d bytes",
+                 SERIES_LABELS_MAX);
+        return PIPELINE_INVALID;
+    }
+    return r;
 }
 
 /* ---- publishing ---------------------------------------------------------- */

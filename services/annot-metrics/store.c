@@ -101,9 +101,8 @@ static int key_cmp(const series_key_t *a, const series_key_t *b) {
     return strcmp(a->labels, b->labels);
 }
 
-static const series_batch_t *sort_batch;
-static int idx_cmp(const void *x, const void *y) {
-    return key_cmp(series_batch_key(sort_batch, *(const size_t *)x), series_batch_key(sort_batch, *(const size_t *)y));
+static int idx_cmp(const void *x, const void *y, void *batch) {
+    return key_cmp(series_batch_key(batch, *(const size_t *)x), series_batch_key(batch, *(const size_t *)y));
 }
 
 /* One multi-row upsert of points order[from..to). */
@@ -183,8 +182,7 @@ int store_flush(pg_t *pg, const series_batch_t *batch, int64_t now_ms, int64_t g
     size_t *order = malloc(n * sizeof(*order));
     if (order == NULL) abort();
     for (size_t i = 0; i < n; i++) order[i] = i;
-    sort_batch = batch;
-    qsort(order, n, sizeof(*order), idx_cmp);
+    qsort_r(order, n, sizeof(*order), idx_cmp, (void *)batch);
     int rc = 0;
     for (size_t from = 0; from < n && rc == 0; from += STORE_ROWS_PER_STATEMENT) {
         size_t to = from + STORE_ROWS_PER_STATEMENT < n ? from + STORE_ROWS_PER_STATEMENT : n;

@@ -134,7 +134,7 @@ static double in_process(uint8_t **bufs, size_t *lens, int n, pg_t *pg, long *po
     for (int i = 0; i < n; i++) {
         if (i % BATCH == 0 && pg && pg_begin(pg, err, sizeof(err)) != 0) die("pg", err);
         Annot__V1__ValidationResultEvent *ev = annot__v1__validation_result_event__unpack(NULL, lens[i], bufs[i]);
-        contrib_t c = {b, ev->header->guideline_version, ev->header->occurred_at_ms, always_checker, NULL};
+        contrib_t c = {b, ev->header->guideline_version, ev->header->occurred_at_ms, always_checker, NULL, false};
         if (contrib_validation(&c, ev, NULL, err, sizeof(err)) != 0) die("contrib", err);
         annot__v1__validation_result_event__free_unpacked(ev, NULL);
         if (i % BATCH == BATCH - 1 || i == n - 1) {

@@ -298,6 +298,11 @@ static void produce_stream(void) {
     send_annotator_status();
     /* The same verdict again (a producer's retry): the ledger drops it. */
     send_verdict(&r3, id3);
+    /* A verdict whose locale is not UTF-8 (PostgreSQL would refuse it on
+     * every retry): dead-lettered, the stream goes on. */
+    verdict_t bad = {"rbad", "sbad", "v1", "a1", "ja-\xff\xfe", NULL, ANNOT__V1__VERDICT__VERDICT_ACCEPT, 1.0,
+                     T + 16 * MIN, NULL, NULL, NULL};
+    send_verdict(&bad, NULL);
     /* Not a protobuf message at all. */
     char k[96];
     snprintf(k, sizeof(k), "%sgarbage", prefix);
@@ -575,7 +580,6 @@ static void collect_dead(const rd_kafka_message_t *m, void *opaque) {
     size_t pl = strlen(prefix);
     if (strcmp(dl->consumer_group, group) == 0 && dl->key.len >= pl && memcmp(dl->key.data, prefix, pl) == 0) {
         assert_string_equal(dl->topic, itest_topic("validation-results"));
-        assert_int_equal(dl->payload.len, 17);
         int known = 0;
         for (int i = 0; i < d->count; i++) known |= strcmp(d->ids[i], dl->header->event_id) == 0;
         if (!known && d->count < 8) snprintf(d->ids[d->count++], EVENT_ID_LEN, "%s", dl->header->event_id);
@@ -629,7 +633,7 @@ static void test_known_stream_crash_late_and_duplicate(void **state) {
     check_report();
     static dead_seen_t dead;
     itest_read_all("dlq", collect_dead, &dead);
-    assert_int_equal(dead.count, 1);
+    assert_int_equal(dead.count, 2);
     pg_close(pg);
 }
 

@@ -18,6 +18,7 @@
 #include "../../services/annot-metrics/contrib.c"
 #include "../../services/annot-metrics/series.c"
 #include "../../services/annot-metrics/stats.c"
+#include "../../services/annot-metrics/validate.c"
 #include "../../services/annot-metrics/window.c"
 
 #define T10 1795773600000LL /* 2026-11-27T10:00:00Z */
@@ -31,7 +32,7 @@ static bool is_checker(void *opaque, const char *cat) {
 }
 
 static contrib_t ctx(series_batch_t *b, const char *gv) {
-    return (contrib_t){b, gv, 0, is_checker, NULL};
+    return (contrib_t){b, gv, 0, is_checker, NULL, false};
 }
 
 /* The point (metric, window of kind holding ts, gv, labels), or NULL. */
@@ -458,6 +459,55 @@ static void test_labels_and_batch(void **state) {
     series_batch_destroy(b);
 }
 
+static void test_strings_must_be_utf8(void **state) {
+    (void)state;
+    static const char *const two[] = {"subjective_language", "relation_missing", NULL};
+    result_spec_t s = {"v1", "a1", "ja-JP", ANNOT__V1__VERDICT__VERDICT_ACCEPT, 1.0, T10, two, NULL, 0};
+    result_ev_t e;
+    result_build(&e, &s);
+    e.hdr.guideline_version = "2026.11";
+    assert_int_equal(validate_strings(&e.ev.base, errstr, sizeof(errstr)), 0);
+    e.err[1].section = "4.\xff";
+    assert_int_equal(validate_strings(&e.ev.base, errstr, sizeof(errstr)), -1);
+    assert_string_equal(errstr, "result.errors[1].section is not valid UTF-8");
+    e.err[1].section = "4.1";
+    e.hdr.guideline_version = "g\xc3"; /* a truncated two-byte sequence */
+    assert_int_equal(validate_strings(&e.ev.base, errstr, sizeof(errstr)), -1);
+    assert_string_equal(errstr, "header.guideline_version is not valid UTF-8");
+    e.hdr.guideline_version = "版本 3";
+    assert_int_equal(validate_strings(&e.ev.base, errstr, sizeof(errstr)), 0);
+
+    /* Only the oneof member that is set is looked at. */
+    Annot__V1__EventHeader hdr = ANNOT__V1__EVENT_HEADER__INIT;
+    Annot__V1__CandidateEvent ev = ANNOT__V1__CANDIDATE_EVENT__INIT;
+    Annot__V1__CandidateApplied ap = ANNOT__V1__CANDIDATE_APPLIED__INIT;
+    ev.header = &hdr;
+    ev.candidate_id = "c1";
+    ev.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED;
+    ev.applied = &ap;
+    ap.name = "Ann\x80";
+    assert_int_equal(validate_strings(&ev.base, errstr, sizeof(errstr)), -1);
+    assert_string_equal(errstr, "applied.name is not valid UTF-8");
+    ap.name = "Ann";
+    assert_int_equal(validate_strings(&ev.base, errstr, sizeof(errstr)), 0);
+}
+
+static void test_label_too_long_is_refused(void **state) {
+    (void)state;
+    series_batch_t *b = series_batch_new();
+    contrib_t c = ctx(b, "g1");
+    char locale[400];
+    memset(locale, 'x', sizeof(locale) - 1);
+    locale[sizeof(locale) - 1] = '\0';
+    result_spec_t s = {"v1", "a1", locale, ANNOT__V1__VERDICT__VERDICT_ACCEPT, 1.0, T10, NULL, NULL, 0};
+    result_ev_t e;
+    result_build(&e, &s);
+    assert_int_equal(contrib_validation(&c, &e.ev, NULL, errstr, sizeof(errstr)), 0);
+    /* The caller refuses the event; it never merges into "{}". */
+    assert_true(c.overflow);
+    series_batch_destroy(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quality_by_dimension_and_version),
@@ -470,6 +520,8 @@ int main(void) {
         cmocka_unit_test(test_feedback_hotspots),
         cmocka_unit_test(test_bad_events_named),
         cmocka_unit_test(test_labels_and_batch),
+        cmocka_unit_test(test_strings_must_be_utf8),
+        cmocka_unit_test(test_label_too_long_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
