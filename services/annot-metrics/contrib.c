@@ -92,7 +92,14 @@ static int64_t event_time(const contrib_t *c, int64_t own) {
     return -1;
 }
 
+/* Years past 9999 fit neither the windows' text form nor any sane clock. */
+#define CONTRIB_TIME_MAX 253402300800000LL
+
 static int need_time(int64_t ts, const char *field, char *errstr, size_t errlen) {
+    if (ts >= CONTRIB_TIME_MAX) {
+        snprintf(errstr, errlen, "%s is after the year 9999", field);
+        return -1;
+    }
     if (ts >= 0) return 0;
     snprintf(errstr, errlen, "%s and header.occurred_at_ms are both unset", field);
     return -1;

@@ -422,6 +422,12 @@ static void test_bad_events_named(void **state) {
     result_build(&e, &s);
     assert_int_equal(contrib_validation(&c, &e.ev, NULL, errstr, sizeof(errstr)), -1);
     assert_non_null(strstr(errstr, "validated_at_ms"));
+    s.at = 253402300800000LL;
+    result_build(&e, &s);
+    assert_int_equal(contrib_validation(&c, &e.ev, NULL, errstr, sizeof(errstr)), -1);
+    assert_non_null(strstr(errstr, "9999"));
+    s.at = 0;
+    result_build(&e, &s);
     /* The header's time stands in for a missing own time. */
     c.occurred_at_ms = T10;
     assert_int_equal(contrib_validation(&c, &e.ev, NULL, errstr, sizeof(errstr)), 0);
