@@ -39,6 +39,8 @@ static const config_def_t metrics_defs[] = {
      "how long after its end a window waits for late events before it is published as final"},
     {"metrics.sweep.interval.ms", CONFIG_INT, "5000", NULL, 100, 3600000, false,
      "how often closed windows are looked for, to publish them as final"},
+    {"metrics.state.retention.ms", CONFIG_INT, "604800000", NULL, 1000, 86400000LL * 365, false,
+     "how long a pair's first verdict or a lease's last heartbeat waits for its completion before it is dropped"},
     {"metrics.taxonomy", CONFIG_STRING, "taxonomy.conf", NULL, 0, 0, false,
      "the shared error taxonomy, relative to config.dir (which categories the checker can flag)"},
     {NULL, 0, NULL, NULL, 0, 0, false, NULL},
@@ -71,7 +73,7 @@ typedef struct metrics_svc {
     const char *topics[ROLE_COUNT];
     const char *metrics_topic;
     double target;
-    int64_t grace_ms;
+    int64_t grace_ms, retention_ms;
     metrics_series_t *m_points, *m_published, *m_final;
 } metrics_svc_t;
 
@@ -370,14 +372,17 @@ static pipeline_result_t metrics_batch_end(void *opaque, pipeline_ctx_t *ctx, ch
 }
 
 /* Publishes windows that closed since, as final, in one transaction with
- * their outbox rows; the relay sends them.  Returns how many. */
+ * their outbox rows (the relay sends them), and drops in-flight state that
+ * outlived metrics.state.retention.ms.  Returns how many were published. */
 static long sweep_final(metrics_svc_t *ms, pipeline_t *pipe) {
     char err[1024];
     publisher_t pub = {.ms = ms, .now_ms = event_now_ms()};
     size_t n = 0;
     if (pg_ensure(ms->pg, err, sizeof(err)) != 0 || pg_begin(ms->pg, err, sizeof(err)) != 0) goto fail;
+    long pruned = 0;
     if (store_sweep_final(ms->pg, pub.now_ms, ms->grace_ms, 500, publish_row, &pub, &n, err, sizeof(err)) != 0 ||
-        publisher_flush(&pub, ms->pg, err, sizeof(err)) != 0) {
+        publisher_flush(&pub, ms->pg, err, sizeof(err)) != 0 ||
+        store_prune_state(ms->pg, pub.now_ms, ms->retention_ms, &pruned, err, sizeof(err)) != 0) {
         pg_rollback(ms->pg);
         goto fail;
     }
@@ -386,6 +391,7 @@ static long sweep_final(metrics_svc_t *ms, pipeline_t *pipe) {
         goto fail;
     }
     publisher_free(&pub);
+    if (pruned > 0) log_info("dropped %ld pair halves and lease beats older than the retention", pruned);
     if (n > 0 && pipeline_outbox_relay(pipe, err, sizeof(err)) != 0) log_warn("outbox relay: %s", err);
     return (long)n;
 fail:
@@ -408,6 +414,7 @@ int main(int argc, char **argv) {
     rc = 1;
     ms.target = config_double(svc.cfg, "metrics.quality.target");
     ms.grace_ms = config_int(svc.cfg, "metrics.window.grace.ms");
+    ms.retention_ms = config_int(svc.cfg, "metrics.state.retention.ms");
     service_config_path(&svc, config_str(svc.cfg, "metrics.taxonomy"), path, sizeof(path));
     if (check_taxonomy_load(&ms.taxonomy, path, err, sizeof(err)) != 0) {
         log_fatal("config key 'metrics.taxonomy': %s", err);

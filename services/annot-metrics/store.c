@@ -277,7 +277,7 @@ int store_beat_set(pg_t *pg, const char *lease_id, const contrib_beat_t *beat, c
                       "INSERT INTO lease_beats (lease_id, last_at_ms, heartbeat_count) VALUES ($1, $2, $3) "
                       "ON CONFLICT (lease_id) DO UPDATE SET last_at_ms = greatest(lease_beats.last_at_ms, "
                       "EXCLUDED.last_at_ms), heartbeat_count = greatest(lease_beats.heartbeat_count, "
-                      "EXCLUDED.heartbeat_count)",
+                      "EXCLUDED.heartbeat_count), recorded_at = now()",
                       3, p, errstr, errlen) < 0
                ? -1
                : 0;
@@ -334,4 +334,18 @@ int store_guideline_version(pg_t *pg, const char *version, int64_t published_at_
                       3, p, errstr, errlen) < 0
                ? -1
                : 0;
+}
+
+int store_prune_state(pg_t *pg, int64_t now_ms, int64_t retention_ms, long *pruned, char *errstr, size_t errlen) {
+    /* By the wall clock of the last update, not by event time: a replay of
+     * old events must find its state. */
+    char cutoff[80];
+    ts_text(cutoff, sizeof(cutoff), now_ms - retention_ms);
+    const char *p[1] = {cutoff};
+    long a = pg_command(pg, "DELETE FROM lease_beats WHERE recorded_at < $1::timestamptz", 1, p, errstr, errlen);
+    if (a < 0) return -1;
+    long b = pg_command(pg, "DELETE FROM pair_halves WHERE recorded_at < $1::timestamptz", 1, p, errstr, errlen);
+    if (b < 0) return -1;
+    *pruned = a + b;
+    return 0;
 }

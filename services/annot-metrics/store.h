@@ -51,6 +51,10 @@ int store_stage_enter(pg_t *pg, const char *candidate_id, int stage, const char 
 int store_stage_get(pg_t *pg, const char *candidate_id, int stage, int64_t *entered_at_ms, char *cohort_buf,
                     size_t buflen, char *errstr, size_t errlen);
 
+/* Forgets pair halves and lease beats older than retention_ms: in-flight
+ * state whose completion never came.  *pruned says how many rows. */
+int store_prune_state(pg_t *pg, int64_t now_ms, int64_t retention_ms, long *pruned, char *errstr, size_t errlen);
+
 int store_guideline_version(pg_t *pg, const char *version, int64_t published_at_ms, const char *published_by,
                             char *errstr, size_t errlen);
 

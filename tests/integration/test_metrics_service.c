@@ -309,7 +309,7 @@ static void produce_stream(void) {
     itest_produce(producer, "validation-results", k, "\x08\x96\x01 not protobuf", 17, NULL, NULL);
 }
 
-static pid_t metrics_spawn_with(int port, const char *crash_at, int batch, const char *extra) {
+static pid_t metrics_spawn_with(int port, const char *crash_at, int batch, const char *extra, const char *extra2) {
     char a_schema[128], a_group[128], a_ops[64], a_batch[64];
     snprintf(a_batch, sizeof(a_batch), "pipeline.batch.max=%d", batch);
     snprintf(a_schema, sizeof(a_schema), "metrics.schema=%s", schema);
@@ -318,12 +318,13 @@ static pid_t metrics_spawn_with(int port, const char *crash_at, int batch, const
     char *const argv[] = {METRICS_BIN, "-X", a_schema, "-X", a_group, "-X", a_ops,
                           "-X", "kafka.session.timeout.ms=6000", "-X", "kafka.auto.commit.interval.ms=200",
                           "-X", a_batch, "-X", "metrics.sweep.interval.ms=200",
-                          "-X", (char *)(extra ? extra : "metrics.window.grace.ms=300000"), NULL};
+                          "-X", (char *)(extra ? extra : "metrics.window.grace.ms=300000"),
+                          "-X", (char *)(extra2 ? extra2 : "metrics.state.retention.ms=604800000"), NULL};
     return itest_spawn("annot-metrics", crash_at, argv);
 }
 
 static pid_t metrics_spawn(int port, const char *crash_at, int batch) {
-    return metrics_spawn_with(port, crash_at, batch, NULL);
+    return metrics_spawn_with(port, crash_at, batch, NULL, NULL);
 }
 
 static void wait_all_caught_up(void) {
@@ -676,30 +677,45 @@ static void test_closed_window_published_final(void **state) {
     wait_all_caught_up();
     itest_stop_cleanly(pid);
     /* Two days of grace: the hour of three hours ago is still open. */
-    pid = metrics_spawn_with(port, NULL, 500, "metrics.window.grace.ms=172800000");
+    pid = metrics_spawn_with(port, NULL, 500, "metrics.window.grace.ms=172800000", NULL);
     producer = itest_producer();
     verdict_t r = {"rf", "sf", "v1", "a1", "ja-JP", NULL, ANNOT__V1__VERDICT__VERDICT_ACCEPT, 1.0, at, NULL, NULL, NULL};
     send_verdict(&r, NULL);
+    /* The first half of a pair whose second verdict never comes (an hour
+     * earlier, out of the hour watched below). */
+    verdict_t half = {"rh", "sh", "v2", "a1", "ja-JP", "ph", ANNOT__V1__VERDICT__VERDICT_ACCEPT, 1.0,
+                      at - 3600000LL, NULL, NULL, NULL};
+    send_verdict(&half, NULL);
     kafka_producer_destroy(producer, 5000);
     pg_t *pg = itest_pg(schema);
     char sql[512];
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM rollups WHERE guideline_version = '%s' AND metric = 'quality.level' "
-             "AND window_kind = 'hour' AND labels = '{}'",
-             gv);
+             "AND window_kind = 'hour' AND labels = '{}' AND window_start = to_timestamp(%lld / 1000.0)",
+             gv, (long long)hour);
     itest_pg_wait_at_least(pg, sql, 1);
+    char pair_sql[256];
+    snprintf(pair_sql, sizeof(pair_sql), "SELECT count(*) FROM pair_halves WHERE pair_id = '%sph'", prefix);
+    itest_pg_wait_at_least(pg, pair_sql, 1);
     itest_stop_cleanly(pid);
     assert_float_equal(q(pg, "SELECT count(*) FROM rollups WHERE guideline_version = $1 AND window_kind = 'hour' "
                              "AND final_published"), 0, 0);
 
-    /* No grace: the sweeper finds the hour closed. */
-    pid = metrics_spawn_with(port, NULL, 500, "metrics.window.grace.ms=0");
+    /* No grace: the sweeper finds the hour closed; and one second of
+     * retention drops the lonely pair half. */
+    sleep(1);
+    pid = metrics_spawn_with(port, NULL, 500, "metrics.window.grace.ms=0", "metrics.state.retention.ms=1000");
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM rollups WHERE guideline_version = '%s' AND window_kind = 'hour' "
              "AND final_published",
              gv);
     long long hour_rows = q(pg, "SELECT count(*) FROM rollups WHERE guideline_version = $1 AND window_kind = 'hour'");
     itest_pg_wait_at_least(pg, sql, hour_rows);
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (itest_pg_number(pg, pair_sql) != 0) {
+        if (time(NULL) > deadline) fail_msg("the pair half was never pruned");
+        usleep(100 * 1000);
+    }
     itest_stop_cleanly(pid);
 
     final_seen_t f = {"{}", hour, 0, 0, 0, 0};

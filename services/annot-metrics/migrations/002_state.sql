@@ -1,5 +1,7 @@
 -- What some metrics need from an earlier event, kept until it is used; none
--- of it grows with the number of events, only with what is in flight.
+-- of it grows with the number of events, only with what is in flight.  What
+-- is never used (a pair whose second verdict never comes, a lease whose end
+-- was never reported) is pruned after metrics.state.retention.ms.
 
 -- The first verdict of a double-validation pair, until the second arrives
 -- (then both feed validator.agreement and the row goes).
@@ -9,6 +11,7 @@ CREATE TABLE pair_halves (
     validator_id  text NOT NULL,
     verdict       smallint NOT NULL,
     score         double precision NOT NULL,
+    recorded_at   timestamptz NOT NULL DEFAULT now(),  -- halves never completed are pruned after a while
     PRIMARY KEY (pair_id, validation_id)
 );
 
@@ -17,7 +20,8 @@ CREATE TABLE pair_halves (
 CREATE TABLE lease_beats (
     lease_id        text PRIMARY KEY,
     last_at_ms      bigint NOT NULL,
-    heartbeat_count integer NOT NULL
+    heartbeat_count integer NOT NULL,
+    recorded_at     timestamptz NOT NULL DEFAULT now()  -- wall clock of the last update, for pruning
 );
 
 -- A candidate's cohort and when they entered each stage, for the funnel's
