@@ -132,6 +132,18 @@ int annotctl_report(service_t *svc, int argc, char **argv) {
         fprintf(stderr, "annotctl: postgresql: %s\n", err);
         return 1;
     }
+    /* A database annot-metrics never ran against has no views: say so once
+     * rather than failing every section. */
+    PGresult *res = pg_query(r.pg, PGRES_TUPLES_OK, "SELECT to_regclass('quality') IS NOT NULL", 0, NULL, err,
+                             sizeof(err));
+    int has_views = res && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (!has_views) {
+        fprintf(stderr, "annotctl: schema '%s' has no metric views; has annot-metrics run against this database?\n",
+                config_str(svc->cfg, "metrics.schema"));
+        pg_close(r.pg);
+        return 1;
+    }
     printf("Annotation operation report: %s, guideline version %s\n", r.day ? r.day : "all time",
            r.version[0] ? r.version : "(all)");
 
