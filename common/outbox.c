@@ -19,6 +19,43 @@ int outbox_add(pg_t *pg, const char *topic, const void *key, size_t keylen, cons
     return 0;
 }
 
+#define OUTBOX_ROWS_PER_INSERT 1000
+
+int outbox_add_many(pg_t *pg, const char *topic, size_t n, const void *const *keys, const size_t *keylens,
+                    const void *const *payloads, const size_t *lens, char *errstr, size_t errlen) {
+    size_t chunk = n < OUTBOX_ROWS_PER_INSERT ? n : OUTBOX_ROWS_PER_INSERT;
+    const char **params = calloc(chunk * 2 + 1, sizeof(*params));
+    int *lengths = calloc(chunk * 2 + 1, sizeof(*lengths));
+    int *formats = calloc(chunk * 2 + 1, sizeof(*formats));
+    size_t sqlcap = 64 + chunk * 32;
+    char *sql = malloc(sqlcap);
+    if (params == NULL || lengths == NULL || formats == NULL || sql == NULL) abort();
+    int rc = 0;
+    for (size_t from = 0; from < n && rc == 0; from += chunk) {
+        size_t m = n - from < chunk ? n - from : chunk;
+        size_t o = (size_t)snprintf(sql, sqlcap, "INSERT INTO outbox (topic, msg_key, payload) VALUES ");
+        params[0] = topic;
+        for (size_t i = 0; i < m; i++) {
+            params[1 + 2 * i] = keys[from + i];
+            lengths[1 + 2 * i] = (int)keylens[from + i];
+            formats[1 + 2 * i] = 1;
+            params[2 + 2 * i] = payloads[from + i];
+            lengths[2 + 2 * i] = (int)lens[from + i];
+            formats[2 + 2 * i] = 1;
+            o += (size_t)snprintf(sql + o, sqlcap - o, "%s($1, $%zu, $%zu)", i ? ", " : "", 2 + 2 * i, 3 + 2 * i);
+        }
+        PGresult *res = pg_query_ex(pg, PGRES_COMMAND_OK, sql, (int)(1 + 2 * m), params, lengths, formats, errstr,
+                                    errlen);
+        if (res == NULL) rc = -1;
+        PQclear(res);
+    }
+    free(sql);
+    free(formats);
+    free(lengths);
+    free(params);
+    return rc;
+}
+
 int outbox_relay(pg_t *pg, kafka_producer_t *producer, size_t *published, char *errstr, size_t errlen) {
     /* Rows are locked while they are published, so two instances of a
      * service never publish the same row at once (SKIP LOCKED). */

@@ -16,6 +16,11 @@
 /* Queues one event, inside the caller's transaction. */
 int outbox_add(pg_t *pg, const char *topic, const void *key, size_t keylen, const void *payload, size_t len,
                char *errstr, size_t errlen);
+/* Queues n events for one topic in as few statements as possible (one per
+ * 1,000 rows), inside the caller's transaction: for a service that emits
+ * many events per batch. */
+int outbox_add_many(pg_t *pg, const char *topic, size_t n, const void *const *keys, const size_t *keylens,
+                    const void *const *payloads, const size_t *lens, char *errstr, size_t errlen);
 /* Publishes up to 500 queued events in their own transaction, waits for
  * every delivery report, then deletes them.  Rows are locked FOR UPDATE SKIP
  * LOCKED, so concurrent relays (other instances) never publish a row twice

@@ -35,6 +35,8 @@ struct pipeline {
     atomic_int pg_ok;
     time_t last_idle_check;
     metrics_series_t *m_applied, *m_duplicate, *m_dead, *m_retry, *m_outbox, *m_apply_seconds;
+    pipeline_batch_begin_fn batch_begin;
+    pipeline_batch_end_fn batch_end;
 };
 
 struct pipeline_ctx {
@@ -104,10 +106,14 @@ int pipeline_emit(pipeline_ctx_t *ctx, const char *topic_role, const void *key, 
 }
 
 int pipeline_outbox_relay(pipeline_t *p, char *errstr, size_t errlen) {
-    size_t published = 0;
-    int rc = outbox_relay(p->pg, p->producer, &published, errstr, errlen);
-    metrics_add(p->m_outbox, (double)published);
-    return rc;
+    /* outbox_relay takes up to 500 rows at a time; a batch may have queued
+     * more, and its offsets must wait for all of them. */
+    for (;;) {
+        size_t published = 0;
+        int rc = outbox_relay(p->pg, p->producer, &published, errstr, errlen);
+        metrics_add(p->m_outbox, (double)published);
+        if (rc != 0 || published < 500) return rc;
+    }
 }
 
 /* A consumed message and what became of it. */
@@ -177,6 +183,7 @@ done:
 static int pipeline_apply_batch(pipeline_t *p, pending_t *b, size_t n, char *errstr, size_t errlen) {
     for (;;) {
         if (pg_ensure(p->pg, errstr, errlen) != 0 || pg_begin(p->pg, errstr, errlen) != 0) return -1;
+        if (p->batch_begin) p->batch_begin(p->def.opaque);
         int redo = 0;
         for (size_t i = 0; i < n && !redo; i++) {
             if (b[i].out == OUTCOME_INVALID) continue;
@@ -194,6 +201,13 @@ static int pipeline_apply_batch(pipeline_t *p, pending_t *b, size_t n, char *err
         if (redo) {
             pg_rollback(p->pg);
             continue;
+        }
+        if (p->batch_end) {
+            pipeline_ctx_t ctx = {p};
+            if (p->batch_end(p->def.opaque, &ctx, errstr, errlen) != PIPELINE_APPLIED) {
+                pg_rollback(p->pg);
+                return -1;
+            }
         }
         fault_point("pipeline.before_commit");
         if (pg_commit(p->pg, errstr, errlen) != 0) {
@@ -324,6 +338,11 @@ static int pipeline_handle(pipeline_t *p, pending_t *b, size_t n) {
         metrics_observe(p->m_apply_seconds, seconds);
     }
     return 0;
+}
+
+void pipeline_set_batch_hooks(pipeline_t *p, pipeline_batch_begin_fn begin, pipeline_batch_end_fn end) {
+    p->batch_begin = begin;
+    p->batch_end = end;
 }
 
 int pipeline_poll(pipeline_t *p, int timeout_ms) {

@@ -53,9 +53,21 @@ typedef struct pipeline_def {
     void *opaque;
 } pipeline_def_t;
 
+/* Optional batch hooks, for a service that folds a batch's events together
+ * before writing (annot-metrics adds up a batch's contributions per series
+ * and writes each series once).  begin runs right after BEGIN, also when a
+ * batch is redone, so it must forget whatever the previous attempt
+ * gathered; end runs inside the transaction after the last apply and before
+ * COMMIT, and may write and pipeline_emit.  Anything but APPLIED from end
+ * rolls the batch back and retries it (a transient failure). */
+typedef void (*pipeline_batch_begin_fn)(void *opaque);
+typedef pipeline_result_t (*pipeline_batch_end_fn)(void *opaque, pipeline_ctx_t *ctx, char *errstr, size_t errlen);
+
 /* The pipeline uses pg and producer (not owned) and owns its consumer. */
 pipeline_t *pipeline_new(service_t *svc, pg_t *pg, kafka_producer_t *producer,
                          const pipeline_def_t *def, char *errstr, size_t errlen);
+/* Sets the batch hooks (both may be NULL); call before the first poll. */
+void pipeline_set_batch_hooks(pipeline_t *p, pipeline_batch_begin_fn begin, pipeline_batch_end_fn end);
 /* Commits stored offsets and closes the consumer. */
 void pipeline_destroy(pipeline_t *p);
 

@@ -16,5 +16,7 @@ int annotctl_candidates_import(service_t *svc, int argc, char **argv);
 int annotctl_candidates_show(service_t *svc, int argc, char **argv);
 int annotctl_dlq_list(service_t *svc, int argc, char **argv);
 int annotctl_dlq_replay(service_t *svc, int argc, char **argv);
+int annotctl_metrics_tail(service_t *svc, int argc, char **argv);
+int annotctl_report(service_t *svc, int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const config_def_t annotctl_defs[] = {
      "the dispatcher's migrations (applied before users are added)"},
     {"funnel.schema", CONFIG_STRING, "funnel", NULL, 0, 0, false,
      "the funnel's PostgreSQL schema (candidates import checks re-applications there; candidates show)"},
+    {"metrics.schema", CONFIG_STRING, "metrics", NULL, 0, 0, false, "annot-metrics' PostgreSQL schema (report)"},
     {"admin.timeout.ms", CONFIG_INT, "30000", NULL, 100, 600000, false,
      "how long an admin request may take"},
     {NULL, 0, NULL, NULL, 0, 0, false, NULL},
@@ -42,6 +43,8 @@ static const annotctl_command_t commands[] = {
     {"status", NULL, annotctl_status, "reachability of Kafka, PostgreSQL and Redis"},
     {"dlq", "list", annotctl_dlq_list, "one JSON line per dead letter: origin, service, reason"},
     {"dlq", "replay", annotctl_dlq_replay, "put dead letters (by id) back on their original topic"},
+    {"metrics", "tail", annotctl_metrics_tail, "[--json] [--from-beginning] [--once]: the metrics topic, one line each"},
+    {"report", NULL, annotctl_report, "[--version V] [--day YYYY-MM-DD]: the operation's report from the metric views"},
     {NULL, NULL, NULL, NULL},
 };
 
