@@ -28,6 +28,7 @@ packages=(
   redis-server        # embedded stack: Redis
   kcat                # inspecting topics by hand (kcat -L)
   curl procps util-linux
+  jq                  # make demo: reading the API's JSON answers
 )
 if [ "${1:-}" = kafka ]; then
   packages+=(default-jre-headless maven)
