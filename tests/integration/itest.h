@@ -161,13 +161,17 @@ static inline long long itest_pg_number_p(pg_t *pg, const char *sql, const char 
 
 static inline long long itest_pg_number(pg_t *pg, const char *sql) { return itest_pg_number_p(pg, sql, NULL); }
 
-/* Waits until sql gives at least want. */
-static inline void itest_pg_wait_at_least(pg_t *pg, const char *sql, long long want) {
+/* Waits until sql (with $1 = param, which may be NULL) gives at least want. */
+static inline void itest_pg_wait_at_least_p(pg_t *pg, const char *sql, const char *param, long long want) {
     time_t deadline = time(NULL) + ITEST_DEADLINE_S;
-    while (itest_pg_number(pg, sql) < want) {
-        if (time(NULL) > deadline) fail_msg("'%s' never reached %lld", sql, want);
+    while (itest_pg_number_p(pg, sql, param) < want) {
+        if (time(NULL) > deadline) fail_msg("'%s' ($1 = %s) never reached %lld", sql, param ? param : "-", want);
         usleep(100 * 1000);
     }
+}
+
+static inline void itest_pg_wait_at_least(pg_t *pg, const char *sql, long long want) {
+    itest_pg_wait_at_least_p(pg, sql, NULL, want);
 }
 
 /* Waits until the group's committed offsets reach the end of every

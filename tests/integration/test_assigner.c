@@ -69,21 +69,26 @@ static pid_t assigner_start(int inactive_ms) {
 
 /* Waits until the assigner knows validators 0..n-1 of this run. */
 static void roster_wait(int n) {
-    char sql[1024];
-    int off = snprintf(sql, sizeof(sql), "SELECT count(*) FROM validators WHERE validator_id IN (");
-    for (int i = 0; i < n; i++) off += snprintf(sql + off, sizeof(sql) - (size_t)off, "%s'%s'", i ? "," : "", ids[i]);
-    snprintf(sql + off, sizeof(sql) - (size_t)off, ")");
+    const char *list[NVAL + 1];
+    for (int i = 0; i < n; i++) list[i] = ids[i];
+    char *arr = pg_text_array(list, (size_t)n);
     pg_t *pg = itest_pg(aschema);
-    itest_pg_wait_at_least(pg, sql, n);
+    itest_pg_wait_at_least_p(pg, "SELECT count(*) FROM validators WHERE validator_id = ANY($1::text[])", arr, n);
     pg_close(pg);
+    free(arr);
 }
 
-/* Waits until n assignments of this run's submissions matching like
- * ("%-sub-%") exist. */
+/* This run's submission ids matching like ("-sub-%"), as a LIKE pattern. */
+static const char *run_like(char *buf, size_t len, const char *like) {
+    snprintf(buf, len, "%s%s", itest_run, like);
+    return buf;
+}
+
+/* Waits until n assignments of this run's submissions matching like exist. */
 static void assignments_wait(pg_t *pg, const char *like, int n) {
-    char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM assignments WHERE submission_id LIKE '%s%s'", itest_run, like);
-    itest_pg_wait_at_least(pg, sql, n);
+    char pattern[128];
+    itest_pg_wait_at_least_p(pg, "SELECT count(*) FROM assignments WHERE submission_id LIKE $1",
+                             run_like(pattern, sizeof(pattern), like), n);
 }
 
 static int setup(void **state) {
@@ -220,10 +225,9 @@ static void test_each_validator_leases_exactly_their_assignments(void **state) {
     assert_int_equal(per[0] + per[1] + per[2], N_SUBS + 1);
     /* Load was spread: nobody got more than half. */
     for (int i = 0; i < NVAL; i++) assert_true(per[i] <= (N_SUBS + 1) / 2);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM assignments WHERE submission_id LIKE '%s-sub-%%' AND state = "
-             "'done'", itest_run);
-    itest_pg_wait_at_least(pg, sql, N_SUBS + 1);
+    char pattern[128];
+    itest_pg_wait_at_least_p(pg, "SELECT count(*) FROM assignments WHERE submission_id LIKE $1 AND state = 'done'",
+                             run_like(pattern, sizeof(pattern), "-sub-%"), N_SUBS + 1);
     pg_close(pg);
 }
 
@@ -315,9 +319,7 @@ static void test_expired_validation_lease_goes_to_another(void **state) {
     assert_int_equal(pg_count_p2(pg, "SELECT count(*) FROM assignments WHERE assignment_id = $1 AND state = $2", aid,
                                  "replaced"),
                      1);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM assignments WHERE submission_id = '%s' AND state = 'done'", sid);
-    itest_pg_wait_at_least(pg, sql, 1);
+    itest_pg_wait_at_least_p(pg, "SELECT count(*) FROM assignments WHERE submission_id = $1 AND state = 'done'", sid, 1);
     assert_int_equal(accept_one(x, lid), 409);
     pg_close(pg);
 }
@@ -355,10 +357,11 @@ static void test_quiet_validators_work_moves(void **state) {
     assert_int_equal(got, 3);
     /* The quiet ones' copies left their queues. */
     for (int i = 0; i < NVAL; i++) assert_int_equal(lease_one(i, 0, aid, lid, sizeof(aid)), 204);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM assignments WHERE submission_id LIKE '%s-sub-quiet-%%' AND "
-             "state = 'replaced'", itest_run);
-    assert_int_equal(itest_pg_number(pg, sql), 3);
+    char pattern[128];
+    assert_int_equal(itest_pg_number_p(pg, "SELECT count(*) FROM assignments WHERE submission_id LIKE $1 AND state = "
+                                           "'replaced'",
+                                       run_like(pattern, sizeof(pattern), "-sub-quiet-%")),
+                     3);
     pg_close(pg);
 }
 
