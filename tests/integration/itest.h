@@ -147,27 +147,39 @@ static inline pg_t *itest_pg(const char *schema) {
     return pg;
 }
 
-/* A single number from sql with one text parameter ($1; NULL: none); -1
- * when the query fails (schema not made yet). */
-static inline long long itest_pg_number_p(pg_t *pg, const char *sql, const char *param) {
+/* A single number from sql with n text parameters ($1..$n); -1 when the
+ * query fails (schema not made yet). */
+static inline long long itest_pg_number_v(pg_t *pg, const char *sql, int n, const char *const *params) {
     char err[512];
-    const char *params[1] = {param};
-    PGresult *res = pg_query(pg, PGRES_TUPLES_OK, sql, param ? 1 : 0, param ? params : NULL, err, sizeof(err));
+    PGresult *res = pg_query(pg, PGRES_TUPLES_OK, sql, n, n ? params : NULL, err, sizeof(err));
     if (res == NULL) return -1;
-    long long n = PQntuples(res) && !PQgetisnull(res, 0, 0) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
+    long long v = PQntuples(res) && !PQgetisnull(res, 0, 0) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
     PQclear(res);
-    return n;
+    return v;
+}
+
+/* The same with one parameter ($1; NULL: none). */
+static inline long long itest_pg_number_p(pg_t *pg, const char *sql, const char *param) {
+    const char *params[1] = {param};
+    return itest_pg_number_v(pg, sql, param ? 1 : 0, params);
 }
 
 static inline long long itest_pg_number(pg_t *pg, const char *sql) { return itest_pg_number_p(pg, sql, NULL); }
 
-/* Waits until sql (with $1 = param, which may be NULL) gives at least want. */
-static inline void itest_pg_wait_at_least_p(pg_t *pg, const char *sql, const char *param, long long want) {
+/* Waits until sql with n parameters gives at least want. */
+static inline void itest_pg_wait_at_least_v(pg_t *pg, const char *sql, int n, const char *const *params,
+                                            long long want) {
     time_t deadline = time(NULL) + ITEST_DEADLINE_S;
-    while (itest_pg_number_p(pg, sql, param) < want) {
-        if (time(NULL) > deadline) fail_msg("'%s' ($1 = %s) never reached %lld", sql, param ? param : "-", want);
+    while (itest_pg_number_v(pg, sql, n, params) < want) {
+        if (time(NULL) > deadline) fail_msg("'%s' ($1 = %s) never reached %lld", sql, n ? params[0] : "-", want);
         usleep(100 * 1000);
     }
+}
+
+/* The same with $1 = param (NULL: no parameter). */
+static inline void itest_pg_wait_at_least_p(pg_t *pg, const char *sql, const char *param, long long want) {
+    const char *params[1] = {param};
+    itest_pg_wait_at_least_v(pg, sql, param ? 1 : 0, params, want);
 }
 
 static inline void itest_pg_wait_at_least(pg_t *pg, const char *sql, long long want) {

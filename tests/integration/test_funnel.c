@@ -264,12 +264,11 @@ static void acknowledge_training(int c) {
 }
 
 static long long cases_of(int c, const char *stage) {
-    char sql[256];
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM exam_cases e JOIN candidates c USING (candidate_id) WHERE candidate_id = $1 AND "
-             "e.application = c.application AND e.stage = '%s'",
-             stage);
-    return itest_pg_number_p(fpg, sql, cand_id[c]);
+    const char *params[2] = {cand_id[c], stage};
+    return itest_pg_number_v(fpg,
+                             "SELECT count(*) FROM exam_cases e JOIN candidates c USING (candidate_id) WHERE "
+                             "candidate_id = $1 AND e.application = c.application AND e.stage = $2",
+                             2, params);
 }
 
 /* The candidate leases and submits every case of the stage over HTTP.
@@ -564,10 +563,11 @@ static void illegal_application(int c, const char *stage) {
     itest_produce(prod, "candidates", cand_id[c], abuf, alen, NULL, NULL);
     kafka_producer_destroy(prod, 5000);
     snprintf(like, sizeof(like), "apply: the candidate is in stage %s%%", stage);
-    char sql[512];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM history WHERE candidate_id = '%s' AND kind = 'refused' AND "
-                               "detail LIKE '%s' AND event_id = '%s'", cand_id[c], like, eid);
-    itest_pg_wait_at_least(fpg, sql, 1);
+    const char *params[3] = {cand_id[c], like, eid};
+    itest_pg_wait_at_least_v(fpg,
+                             "SELECT count(*) FROM history WHERE candidate_id = $1 AND kind = 'refused' AND "
+                             "detail LIKE $2 AND event_id = $3",
+                             3, params, 1);
     wait_stage(c, stage);
     char dgroup[160];
     snprintf(dgroup, sizeof(dgroup), "disp-%s-%s", itest_run, dschema);

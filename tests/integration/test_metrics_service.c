@@ -617,11 +617,10 @@ static void test_known_stream_crash_late_and_duplicate(void **state) {
     pg_t *pg = itest_pg(schema);
     const char *params[1] = {gv};
     (void)params;
-    char sql[512];
-    snprintf(sql, sizeof(sql),
-             "SELECT validated FROM quality WHERE dimension = 'all' AND window_kind = 'day' AND guideline_version = '%s'",
-             gv);
-    itest_pg_wait_at_least(pg, sql, 4);
+    itest_pg_wait_at_least_p(pg,
+                             "SELECT validated FROM quality WHERE dimension = 'all' AND window_kind = 'day' AND "
+                             "guideline_version = $1",
+                             gv, 4);
     itest_wait_caught_up(group, "validation-results");
     char body[1 << 12];
     assert_int_equal(itest_http_get(port, "/readyz", body, sizeof(body)), 200);
@@ -688,15 +687,18 @@ static void test_closed_window_published_final(void **state) {
     send_verdict(&half, NULL);
     kafka_producer_destroy(producer, 5000);
     pg_t *pg = itest_pg(schema);
-    char sql[512];
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM rollups WHERE guideline_version = '%s' AND metric = 'quality.level' "
-             "AND window_kind = 'hour' AND labels = '{}' AND window_start = to_timestamp(%lld / 1000.0)",
-             gv, (long long)hour);
-    itest_pg_wait_at_least(pg, sql, 1);
-    char pair_sql[256];
-    snprintf(pair_sql, sizeof(pair_sql), "SELECT count(*) FROM pair_halves WHERE pair_id = '%sph'", prefix);
-    itest_pg_wait_at_least(pg, pair_sql, 1);
+    char hour_ms[24];
+    snprintf(hour_ms, sizeof(hour_ms), "%lld", (long long)hour);
+    const char *hp[2] = {gv, hour_ms};
+    itest_pg_wait_at_least_v(pg,
+                             "SELECT count(*) FROM rollups WHERE guideline_version = $1 AND metric = 'quality.level' "
+                             "AND window_kind = 'hour' AND labels = '{}' AND window_start = "
+                             "to_timestamp($2::bigint / 1000.0)",
+                             2, hp, 1);
+    char pair_id[128];
+    snprintf(pair_id, sizeof(pair_id), "%sph", prefix);
+    const char *pair_sql = "SELECT count(*) FROM pair_halves WHERE pair_id = $1";
+    itest_pg_wait_at_least_p(pg, pair_sql, pair_id, 1);
     itest_stop_cleanly(pid);
     assert_float_equal(q(pg, "SELECT count(*) FROM rollups WHERE guideline_version = $1 AND window_kind = 'hour' "
                              "AND final_published"), 0, 0);
@@ -705,14 +707,13 @@ static void test_closed_window_published_final(void **state) {
      * retention drops the lonely pair half. */
     sleep(1);
     pid = metrics_spawn_with(port, NULL, 500, "metrics.window.grace.ms=0", "metrics.state.retention.ms=1000");
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM rollups WHERE guideline_version = '%s' AND window_kind = 'hour' "
-             "AND final_published",
-             gv);
     long long hour_rows = q(pg, "SELECT count(*) FROM rollups WHERE guideline_version = $1 AND window_kind = 'hour'");
-    itest_pg_wait_at_least(pg, sql, hour_rows);
+    itest_pg_wait_at_least_p(pg,
+                             "SELECT count(*) FROM rollups WHERE guideline_version = $1 AND window_kind = 'hour' "
+                             "AND final_published",
+                             gv, hour_rows);
     time_t deadline = time(NULL) + ITEST_DEADLINE_S;
-    while (itest_pg_number(pg, pair_sql) != 0) {
+    while (itest_pg_number_p(pg, pair_sql, pair_id) != 0) {
         if (time(NULL) > deadline) fail_msg("the pair half was never pruned");
         usleep(100 * 1000);
     }
