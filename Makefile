@@ -114,6 +114,11 @@ $(BUILD)/bench/%: $(OBJ)/tests/bench/%.o $(LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# annot-sim alone speaks HTTP as a client (libcurl); its pure world model is
+# unit-tested on its own.
+$(BIN)/annot-sim: LDLIBS += $(shell pkg-config --libs libcurl)
+$(BUILD)/tests/test_sim_model: $(OBJ)/tools/annot-sim/model.o
+
 deps:
 	@tools/stack/install-deps.sh
 

@@ -24,6 +24,7 @@ packages=(
   libvectorscan-dev   # guideline lexicons: multi-pattern matching (Hyperscan API)
   libutf8proc-dev     # Unicode normalisation and case folding
   libcmocka-dev       # unit and integration test framework
+  libcurl4-openssl-dev  # annot-sim: HTTP client of the simulated people
   postgresql          # embedded stack: throwaway cluster (initdb, pg_ctl)
   redis-server        # embedded stack: Redis
   kcat                # inspecting topics by hand (kcat -L)

@@ -1,0 +1,219 @@
+/* Unit tests of annot-sim's world model (tools/annot-sim/model.c): the
+ * catalogue loads and refuses a broken file; draws are deterministic under a
+ * seed; the writer's defects are the ones the real guideline checker finds
+ * (a clean description draws no finding, every injected checker-visible
+ * defect draws its rule), so the simulated auto-check precision measures
+ * the checker and not the simulator; the validator's judgement follows the
+ * truth and the configured weights. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../tools/annot-sim/model.h"
+#include "check.h"
+
+static sim_catalogue_t cat;
+static check_rules_t *rules;
+static check_taxonomy_t tax;
+static const double weights[3] = {0.05, 0.2, 1.0};
+static char err[512];
+
+static int setup(void **state) {
+    (void)state;
+    if (sim_catalogue_load(&cat, "config/sim/catalogue.json", err, sizeof(err)) != 0) return -1;
+    if ((rules = check_rules_load("config/guideline", err, sizeof(err))) == NULL) return -1;
+    return check_taxonomy_load(&tax, "config/taxonomy.conf", err, sizeof(err));
+}
+
+static int teardown(void **state) {
+    (void)state;
+    sim_catalogue_free(&cat);
+    check_rules_destroy(rules);
+    check_taxonomy_free(&tax);
+    return 0;
+}
+
+static void test_catalogue_loads_every_kind(void **state) {
+    (void)state;
+    assert_true(cat.nitems >= 15);
+    const char *kinds[] = {"dish", "clothing", "vehicle", "place", "symbol"};
+    for (size_t k = 0; k < 5; k++) {
+        size_t n = 0;
+        for (size_t i = 0; i < cat.nitems; i++) n += strcmp(cat.items[i].kind, kinds[k]) == 0;
+        assert_true(n >= 3);
+    }
+    assert_non_null(sim_catalogue_find(&cat, "jollof rice"));
+    assert_null(sim_catalogue_find(&cat, "no such thing"));
+}
+
+static void test_catalogue_refuses_a_broken_file(void **state) {
+    (void)state;
+    char path[] = "/tmp/test_sim_model_XXXXXX";
+    int fd = mkstemp(path);
+    const char *text = "{\"guideline_version\": \"g\", \"items\": [{\"kind\": \"dish\", \"locale\": \"en-US\"}]}";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    sim_catalogue_t c;
+    assert_int_equal(sim_catalogue_load(&c, path, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "items[0]"));
+    unlink(path);
+}
+
+static sim_task_view_t view_of(const sim_item_t *it) {
+    sim_task_view_t v = {"t-1", it->main_object, "production", NULL, it->components, it->ncomponents};
+    return v;
+}
+
+static void test_draws_are_deterministic(void **state) {
+    (void)state;
+    assert_true(sim_draw(7, "person %d skill", 3) == sim_draw(7, "person %d skill", 3));
+    assert_true(sim_draw(7, "person %d skill", 3) != sim_draw(8, "person %d skill", 3));
+    sim_task_view_t v = view_of(&cat.items[0]);
+    sim_text_t a = sim_write(42, "a1 t-1", 0.4, &v, &cat.items[0]);
+    sim_text_t b = sim_write(42, "a1 t-1", 0.4, &v, &cat.items[0]);
+    assert_string_equal(a.text, b.text);
+    assert_int_equal(a.defects, b.defects);
+    free(a.text), free(b.text);
+    double sum = 0;
+    for (int i = 0; i < 10000; i++) sum += sim_draw(1, "u %d", i);
+    assert_true(sum / 10000 > 0.48 && sum / 10000 < 0.52);
+}
+
+static void test_skill_lowers_defect_rates(void **state) {
+    (void)state;
+    for (int d = 0; d < DEFECT_COUNT; d++) {
+        if (d == DEFECT_MAIN_NOT_FIRST) continue; /* follows from the text, never drawn */
+        assert_true(sim_defect_rate((sim_defect_t)d, 0.9) < sim_defect_rate((sim_defect_t)d, 0.5));
+        assert_true(sim_defect_rate((sim_defect_t)d, 1.0) == 0);
+    }
+}
+
+/* The checker rule that finds a writer's defect, or -1 (validators only). */
+static int rule_of(sim_defect_t d) {
+    check_rule_t r;
+    return check_rule_parse(sim_defect_category(d), &r) == 0 ? (int)r : -1;
+}
+
+static void test_writer_defects_are_what_the_checker_finds(void **state) {
+    (void)state;
+    check_scratch_t *scratch = check_scratch_new();
+    check_result_t res;
+    check_result_init(&res);
+    int seen[DEFECT_COUNT] = {0}, clean = 0;
+    for (size_t i = 0; i < cat.nitems; i++) {
+        const sim_item_t *it = &cat.items[i];
+        check_component_t comps[SIM_COMPONENTS_MAX];
+        for (size_t c = 0; c < it->ncomponents; c++)
+            comps[c] = (check_component_t){it->components[c].name, it->components[c].relation,
+                                           it->components[c].target};
+        char *syn[1] = {it->synonym};
+        check_task_t task = {.task_id = "t-1", .kind = CHECK_KIND_PRODUCTION, .main_object = it->main_object,
+                             .main_object_synonyms = syn, .synonym_count = it->synonym ? 1 : 0,
+                             .locale = it->locale, .components = comps, .component_count = it->ncomponents};
+        sim_task_view_t v = view_of(it);
+        for (int k = 0; k < 60; k++) {
+            char label[64];
+            snprintf(label, sizeof(label), "w%d %s", k, it->main_object);
+            sim_text_t t = sim_write(99, label, k % 2 ? 0.2 : 0.7, &v, it);
+            assert_int_equal(check_run(rules, scratch, &task, t.text, strlen(t.text), &res, err, sizeof(err)), 0);
+            uint32_t found = 0;
+            for (size_t f = 0; f < res.count; f++) found |= 1u << res.findings[f].rule;
+            uint32_t expected = 0;
+            for (int d = 0; d < DEFECT_COUNT; d++) {
+                if (!(t.defects & (1u << d))) continue;
+                seen[d]++;
+                if (rule_of((sim_defect_t)d) >= 0) expected |= 1u << rule_of((sim_defect_t)d);
+            }
+            if (t.defects == 0) clean++;
+            if (found != expected) {
+                fprintf(stderr, "defects %#x: checker found %#x, expected %#x in: %s\n", t.defects, found,
+                        expected, t.text);
+                for (size_t f = 0; f < res.count; f++) fprintf(stderr, "  %s\n", res.findings[f].message);
+            }
+            assert_int_equal(found, expected);
+            free(t.text);
+        }
+    }
+    assert_true(clean > 100);
+    for (int d = 0; d < DEFECT_COUNT; d++)
+        if (d != DEFECT_UNFIXED && d != DEFECT_NO_EDIT) assert_true(seen[d] > 5);
+    check_result_free(&res);
+    check_scratch_destroy(scratch);
+}
+
+static void test_editing_leaves_or_fixes_the_pregenerated_text(void **state) {
+    (void)state;
+    const sim_item_t *it = &cat.items[0];
+    sim_task_view_t v = view_of(it);
+    v.kind = "exam_stage2";
+    v.pregenerated = "A delicious curry that you can almost taste. Rice and pork.";
+    int no_edit = 0, unfixed = 0;
+    for (int k = 0; k < 400; k++) {
+        char label[32];
+        snprintf(label, sizeof(label), "c%d", k);
+        sim_text_t t = sim_write(5, label, 0.3, &v, NULL);
+        if (t.defects & (1u << DEFECT_NO_EDIT)) {
+            no_edit++;
+            assert_string_equal(t.text, v.pregenerated);
+            assert_int_equal(t.defects, 1u << DEFECT_NO_EDIT);
+        } else if (t.defects & (1u << DEFECT_UNFIXED)) {
+            unfixed++;
+            assert_non_null(strstr(t.text, "A delicious curry that you can almost taste."));
+        } else {
+            assert_null(strstr(t.text, "delicious curry"));
+        }
+        free(t.text);
+    }
+    assert_true(no_edit > 0 && unfixed > 0);
+}
+
+static void test_judge_follows_truth_and_weights(void **state) {
+    (void)state;
+    sim_validator_noise_t exact = {0, 0};
+    uint32_t truth = (1u << DEFECT_SUBJECTIVE) | (1u << DEFECT_VIEWER);
+    sim_verdict_t v = sim_judge(1, "v1 s1", truth, exact, &tax, weights);
+    assert_int_equal(v.nerrors, 2);
+    assert_true(v.accept); /* minor errors only */
+    assert_true(v.score > 0.899 && v.score < 0.901);
+    v = sim_judge(1, "v1 s2", truth | (1u << DEFECT_CULTURAL), exact, &tax, weights);
+    assert_false(v.accept);
+    assert_true(v.score > 0.699 && v.score < 0.701);
+    v = sim_judge(1, "v1 s3", 1u << DEFECT_MAIN_MISSING, exact, &tax, weights);
+    assert_false(v.accept);
+    assert_string_equal(v.errors[0].severity, "critical");
+    assert_true(v.score == 0);
+    v = sim_judge(1, "v1 s4", 0, exact, &tax, weights);
+    assert_true(v.accept && v.nerrors == 0 && v.score == 1);
+    sim_validator_noise_t blind = {1, 0};
+    v = sim_judge(1, "v1 s5", truth, blind, &tax, weights);
+    assert_int_equal(v.nerrors, 0);
+    /* A noisy validator flags clean work now and then, not always. */
+    sim_validator_noise_t noisy = {0.1, 0.2};
+    int flagged = 0;
+    for (int i = 0; i < 1000; i++) {
+        char label[32];
+        snprintf(label, sizeof(label), "v2 s%d", i);
+        flagged += sim_judge(3, label, 0, noisy, &tax, weights).nerrors > 0;
+    }
+    assert_true(flagged > 100 && flagged < 300);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_catalogue_loads_every_kind),
+        cmocka_unit_test(test_catalogue_refuses_a_broken_file),
+        cmocka_unit_test(test_draws_are_deterministic),
+        cmocka_unit_test(test_skill_lowers_defect_rates),
+        cmocka_unit_test(test_writer_defects_are_what_the_checker_finds),
+        cmocka_unit_test(test_editing_leaves_or_fixes_the_pregenerated_text),
+        cmocka_unit_test(test_judge_follows_truth_and_weights),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
