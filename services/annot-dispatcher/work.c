@@ -462,6 +462,9 @@ static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char
     s.author_id = (char *)user->user_id;
     s.author_role = strcmp(user->role, "candidate") == 0 ? ANNOT__V1__ROLE__ROLE_CANDIDATE : ANNOT__V1__ROLE__ROLE_ANNOTATOR;
     s.task_kind = task->kind;
+    /* The funnel decides an exam stage from the verdicts that carry it. */
+    if (task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE1) s.exam_stage = ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM1;
+    if (task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE2) s.exam_stage = ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM2;
     s.description = (char *)description;
     s.submitted_at_ms = hdr.occurred_at_ms;
     s.attempt = ack->attempt;

@@ -1,6 +1,8 @@
 /* annotctl candidates import FILE.ndjson and annotctl candidates show ID.
  *
- * import: one candidate per line, {"name", "locale", "skills": [...]}; a
+ * import: one candidate per line, {"name", "locale", "skills": [...]}, and
+ * optionally "cohort_day" (YYYY-MM-DD; default the UTC day of the import:
+ * annot-sim dates its compressed days with it); a
  * line that also names "candidate_id" is the re-application of a rejected
  * candidate (same user, same token), allowed only once the funnel's
  * cool-down is over and a retry is left.  Every line is checked first
@@ -37,6 +39,7 @@ typedef struct cand_line {
     bool reapply;
     unsigned application;
     const char *name, *locale;
+    const char *cohort_day; /* NULL: today (UTC) */
     const char *skills[SKILLS_MAX];
     size_t nskills;
     json_t *obj; /* owns the strings above */
@@ -69,7 +72,15 @@ static int line_parse(json_t *obj, cand_line_t *c, char *errstr, size_t errlen) 
     json_object_foreach(obj, key, v) {
         if (strcmp(key, "name") == 0 && json_is_string(v)) c->name = json_string_value(v);
         else if (strcmp(key, "locale") == 0 && json_is_string(v)) c->locale = json_string_value(v);
-        else if (strcmp(key, "candidate_id") == 0 && json_is_string(v)) {
+        else if (strcmp(key, "cohort_day") == 0) {
+            struct tm tm = {0};
+            const char *d = json_string_value(v), *end = d ? strptime(d, "%Y-%m-%d", &tm) : NULL;
+            if (end == NULL || *end != '\0' || strlen(d) != 10) {
+                snprintf(errstr, errlen, "cohort_day: expected a date YYYY-MM-DD");
+                return -1;
+            }
+            c->cohort_day = d;
+        } else if (strcmp(key, "candidate_id") == 0 && json_is_string(v)) {
             if (!event_id_valid(json_string_value(v))) {
                 snprintf(errstr, errlen, "candidate_id: not a candidate id (UUID)");
                 return -1;
@@ -227,6 +238,7 @@ static uint8_t *applied_pack(const cand_line_t *c, int64_t now, size_t *len) {
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+    if (c->cohort_day) snprintf(day, sizeof(day), "%s", c->cohort_day);
     Annot__V1__EventHeader hdr;
     event_header_fill(&hdr, id, "annotctl", "", "");
     hdr.occurred_at_ms = now;
