@@ -342,6 +342,48 @@ static void test_expired_exam_case_is_parked(void **state) {
     assert_int_equal(a.status, 204);
 }
 
+typedef struct exam_seen {
+    const char *task_id, *candidate_id;
+    int count;
+} exam_seen_t;
+
+static void find_exam_submission(const rd_kafka_message_t *m, void *opaque) {
+    exam_seen_t *f = opaque;
+    Annot__V1__SubmissionEvent *ev = annot__v1__submission_event__unpack(NULL, m->len, m->payload);
+    if (ev == NULL) return;
+    if (ev->submission && strcmp(ev->submission->task_id, f->task_id) == 0) {
+        f->count++;
+        assert_int_equal(ev->submission->exam_stage, ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM1);
+        assert_string_equal(ev->submission->candidate_id, f->candidate_id);
+        assert_int_equal(ev->submission->author_role, ANNOT__V1__ROLE__ROLE_CANDIDATE);
+    }
+    annot__v1__submission_event__free_unpacked(ev, NULL);
+}
+
+/* An exam case's submission names its stage and candidate: the funnel
+ * decides a stage only from verdicts that carry them, and they come from
+ * here through the autochecker and the assigner. */
+static void test_exam_submission_carries_its_stage(void **state) {
+    (void)state;
+    char cand_id[64], task[128], body[4096];
+    user_id_of(candidate, cand_id, sizeof(cand_id));
+    produce_task_for(101, cand_id);
+    snprintf(task, sizeof(task), "%s-task-101", itest_run);
+    lease_resp_t a;
+    lease(candidate, "{\"queue\":\"exam\",\"wait_s\":20}", &a);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.task_id, task);
+    const char *sub = "{\"description\":\"Curry rice: the brown sauce is poured over the white rice.\"}";
+    assert_int_equal(post(candidate, a.lease_id, "submit", sub, body, sizeof(body)), 202);
+    exam_seen_t f = {task, cand_id, 0};
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    do {
+        f.count = 0;
+        itest_read_all("submissions", find_exam_submission, &f);
+    } while (f.count == 0 && time(NULL) < deadline && usleep(200 * 1000) == 0);
+    assert_int_equal(f.count, 1);
+}
+
 static void test_redis_loss_rebuilds_from_postgresql(void **state) {
     (void)state;
     produce_task(3);
@@ -514,6 +556,7 @@ int main(void) {
         cmocka_unit_test(test_lease_events_published),
         cmocka_unit_test(test_stale_lease_after_release_gets_409),
         cmocka_unit_test(test_expired_exam_case_is_parked),
+        cmocka_unit_test(test_exam_submission_carries_its_stage),
         cmocka_unit_test(test_redis_loss_rebuilds_from_postgresql),
         cmocka_unit_test(test_tasks_import),
         cmocka_unit_test(test_roles_suspension_and_bad_input),
