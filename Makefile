@@ -49,7 +49,7 @@ INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRCS))
 BENCH_SRCS := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test test-unit test-integration test-kafka demo bench up down clean help check-containers
+.PHONY: all deps test test-unit test-integration test-kafka test-faults demo bench up down clean help check-containers
 .DEFAULT_GOAL := all
 # Keep the objects that only pattern rules produce (make would delete them
 # as intermediates).  Named one by one: a bare .SECONDARY would make every
@@ -65,6 +65,7 @@ help:
 	@echo "make test         unit tests, then integration tests on the embedded stack"
 	@echo "make test-kafka   the integration tests against a real Apache Kafka broker"
 	@echo "make demo         the main job on the embedded stack"
+	@echo "make test-faults  kill -9, Redis/PostgreSQL restarts, a broker down, during a simulated run; then reconcile"
 	@echo "make bench        benchmarks (figures, not pass/fail)"
 	@echo "make up / down    start / stop the embedded stack under run/"
 	@echo "make check-containers  docker/ checked without an engine (build script, ldd, compose, promtool, hadolint)"
@@ -136,6 +137,10 @@ test-kafka: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	tools/stack/demo.sh
+
+test-faults: deps
+	@$(MAKE) --no-print-directory all
+	tools/stack/faults.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all

@@ -3,7 +3,11 @@
  * protocol on loopback TCP ports, with consumer groups and committed offsets.
  * The mock has no CreateTopics, so every topic of the topic table is created
  * here, with its partition count, before the bootstrap list is published.
- * Limits of the mock: no transactions, about 5 MiB kept per partition. */
+ * Limits of the mock: no transactions, about 5 MiB kept per partition.
+ *
+ * For the fault suite, SIGUSR1 takes broker devbroker.fault.broker down (its
+ * connections close and it accepts none) and SIGUSR2 brings it back up. */
+#include <signal.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
@@ -20,6 +24,8 @@ static const config_def_t devbroker_defs[] = {
     {"devbroker.brokers", CONFIG_INT, "3", NULL, 1, 16, false, "number of mock brokers"},
     {"devbroker.addr.file", CONFIG_STRING, "", NULL, 0, 0, false,
      "file to write the bootstrap list to, once every topic exists"},
+    {"devbroker.fault.broker", CONFIG_INT, "1", NULL, 1, 16, false,
+     "the broker SIGUSR1 takes down and SIGUSR2 brings up (fault tests)"},
     {NULL, 0, NULL, NULL, 0, 0, false, NULL},
 };
 
@@ -34,6 +40,10 @@ static int write_atomically(const char *path, const char *text) {
     ok = (fclose(f) == 0) && ok;
     return ok && rename(tmp, path) == 0 ? 0 : -1;
 }
+
+static volatile sig_atomic_t broker_wanted_down = -1; /* -1: no change asked */
+
+static void on_fault_signal(int sig) { broker_wanted_down = sig == SIGUSR1; }
 
 int main(int argc, char **argv) {
     service_t svc;
@@ -90,7 +100,22 @@ int main(int argc, char **argv) {
                      json_pack("{s:s, s:i, s:i}", "bootstrap_servers", bootstraps, "brokers", brokers, "topics",
                                (int)svc.topics.count),
                      "mock kafka cluster ready");
-    while (!shutdown_requested()) rd_kafka_poll(rk, 200);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_fault_signal;
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    int32_t fault_broker = (int32_t)config_int(svc.cfg, "devbroker.fault.broker");
+    while (!shutdown_requested()) {
+        rd_kafka_poll(rk, 200);
+        int want = broker_wanted_down;
+        if (want < 0) continue;
+        broker_wanted_down = -1;
+        rd_kafka_resp_err_t e = want ? rd_kafka_mock_broker_set_down(mc, fault_broker)
+                                     : rd_kafka_mock_broker_set_up(mc, fault_broker);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) log_error("broker %d: %s", fault_broker, rd_kafka_err2str(e));
+        else log_warn("broker %d is %s", fault_broker, want ? "down (SIGUSR1)" : "up again (SIGUSR2)");
+    }
     log_info("shutting down");
 out:
     rd_kafka_mock_cluster_destroy(mc);

@@ -150,7 +150,7 @@ static char *run_report(sim_t *s) {
 
 static int setup(sim_t *s, service_t *svc, const char *argv0) {
     config_t *cfg = svc->cfg;
-    char err[1024], path[1024];
+    char err[1024], path[1100];
     s->seed = (uint64_t)config_int(cfg, "sim.seed");
     s->days = (int)config_int(cfg, "sim.days");
     s->day_ms = config_int(cfg, "sim.day.ms");
@@ -216,6 +216,11 @@ static int setup(sim_t *s, service_t *svc, const char *argv0) {
         log_fatal("screening bank: %s", err);
         return -1;
     }
+    snprintf(path, sizeof(path), "%s/acks.txt", s->work_dir);
+    if ((s->acks = fopen(path, "w")) == NULL) {
+        log_fatal("sim.dir: cannot write %s", path);
+        return -1;
+    }
     s->cap_people = s->annotators + s->validators + s->cohort * s->days;
     s->people = calloc((size_t)s->cap_people + 1, sizeof(*s->people));
     pthread_mutex_init(&s->mu, NULL);
@@ -230,6 +235,7 @@ static void teardown(sim_t *s) {
         }
     }
     free(s->people);
+    if (s->acks) fclose(s->acks);
     sim_catalogue_free(&s->cat);
     check_taxonomy_free(&s->tax);
     screening_bank_free(&s->bank);

@@ -81,6 +81,16 @@ void truth_validated(sim_t *s, const char *text) {
     pthread_mutex_unlock(&s->mu);
 }
 
+void ack_record(sim_t *s, const char *kind, json_t *answer) {
+    const char *id = json_string_value(json_object_get(answer, strcmp(kind, "validation") == 0 ? "validation_id"
+                                                                                                 : "submission_id"));
+    if (s->acks == NULL || id == NULL) return;
+    pthread_mutex_lock(&s->mu);
+    fprintf(s->acks, "%s %s\n", kind, id);
+    fflush(s->acks); /* a 202 counts only once it is on record */
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* ---- writing ---- */
 
 /* The task of a lease as the writer sees it; components point into comps. */
@@ -128,8 +138,13 @@ static void send_bad_input(sim_t *s, person_t *p, api_t *api, const char *lease_
         const char *b = bodies[which % 5];
         status = api_call(api, "POST", path, b, strlen(b), NULL);
     }
-    if (status >= 400 && status < 500) atomic_fetch_add(&s->n.bad_4xx, 1);
-    else {
+    if (status >= 400 && status < 500) {
+        atomic_fetch_add(&s->n.bad_4xx, 1);
+    } else if (status < 0 || status == 503) {
+        /* The dispatcher was away (restarting, or its database was): no
+         * verdict on the request either way. */
+        atomic_fetch_add(&s->n.http_errors, 1);
+    } else {
         atomic_fetch_add(&s->n.bad_unexpected, 1);
         fprintf(stderr, "annot-sim: %s: a bad request got %d, not a 4xx\n", p->name, status);
     }
@@ -195,12 +210,18 @@ static int write_one(sim_t *s, person_t *p, api_t *api, const char *queue, unsig
         truth_put(s, text.text, text.defects, exam);
         char path[256];
         snprintf(path, sizeof(path), "/v1/leases/%s/submit", lease_id);
-        json_t *body = json_pack("{s:s}", "description", text.text);
-        int sub = api_call_json(api, "POST", path, body, NULL);
+        json_t *body = json_pack("{s:s}", "description", text.text), *answer = NULL;
+        int sub = api_call_json(api, "POST", path, body, &answer);
         json_decref(body);
-        if (sub == 202) atomic_fetch_add(exam ? &s->n.exam_submitted : &s->n.submitted, 1);
-        else if (sub == 409) atomic_fetch_add(&s->n.lease_lost, 1);
-        else atomic_fetch_add(&s->n.http_errors, 1);
+        if (sub == 202) {
+            atomic_fetch_add(exam ? &s->n.exam_submitted : &s->n.submitted, 1);
+            ack_record(s, "submission", answer);
+        } else if (sub == 409) {
+            atomic_fetch_add(&s->n.lease_lost, 1);
+        } else {
+            atomic_fetch_add(&s->n.http_errors, 1);
+        }
+        json_decref(answer);
     } else if (!atomic_load(&s->stop)) {
         atomic_fetch_add(&s->n.lease_lost, 1);
     }
@@ -268,7 +289,10 @@ static void validator_loop(sim_t *s, person_t *p, api_t *api) {
         if (work_on(s, api, lease_id, expires, expires - sim_now_ms(), minutes)) {
             char path[256];
             snprintf(path, sizeof(path), "/v1/leases/%s/submit", lease_id);
-            int sub = api_call_json(api, "POST", path, body, NULL);
+            json_t *answer = NULL;
+            int sub = api_call_json(api, "POST", path, body, &answer);
+            if (sub == 202) ack_record(s, "validation", answer);
+            json_decref(answer);
             if (sub == 202) {
                 atomic_fetch_add(exam ? &s->n.exam_verdicts : &s->n.verdicts, 1);
                 if (text) truth_validated(s, text);

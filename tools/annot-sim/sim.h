@@ -9,6 +9,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <stdio.h>
+
+#include <jansson.h>
+
 #include "check.h"
 #include "model.h"
 #include "screening.h"
@@ -73,7 +77,8 @@ typedef struct sim {
     /* people */
     person_t *people;
     int npeople, cap_people;
-    pthread_mutex_t mu; /* people array, truth map, per-day tallies */
+    pthread_mutex_t mu; /* people array, truth map, per-day tallies, acks */
+    FILE *acks;         /* one line per 202: "submission ID" or "validation ID" */
     truth_t *truth[TRUTH_BUCKETS];
     /* per simulated day: production verdicts and their score sum (the
      * score the dispatcher computes from the same weights) */
@@ -95,6 +100,8 @@ void truth_put(sim_t *s, const char *text, uint32_t defects, bool exam);
 bool truth_get(sim_t *s, const char *text, uint32_t *defects, bool *exam);
 /* Marks the text validated; counts it in validated_distinct the first time. */
 void truth_validated(sim_t *s, const char *text);
+/* Records a 202's id in the acks file (what the reconciler checks). */
+void ack_record(sim_t *s, const char *kind, json_t *answer);
 
 /* report.c: the HTML page (report text: annotctl report's output). */
 int report_html(sim_t *s, const char *path, const char *report_text, const char *db_url, const char *metrics_schema,

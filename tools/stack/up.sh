@@ -38,17 +38,19 @@ start_postgres() {
   [ "$(id -u)" -eq 0 ] && chown "$pg_user" "$pgdir"
   as_pg "$pg_bin/initdb" -D "$data" -U annot --auth=trust -E UTF8 --no-locale >"$pgdir/initdb.log" 2>&1 ||
     die "initdb failed; see $pgdir/initdb.log"
-  # Durability settings are relaxed: this cluster dies with the stack, and a
-  # killed client (what the fault tests do) never depends on fsync.
   cat >>"$data/postgresql.conf" <<CONF
 port = $pg_port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$pgdir'
 max_connections = 200
-fsync = off
-synchronous_commit = off
-full_page_writes = off
 CONF
+  # Durability is relaxed (this cluster dies with the stack; a killed
+  # client never depends on it) unless ANNOT_PG_DURABLE=1: the fault suite
+  # crashes PostgreSQL itself, and with synchronous_commit off a commit
+  # already answered would be lost.
+  if [ "${ANNOT_PG_DURABLE:-0}" != 1 ]; then
+    printf 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n' >>"$data/postgresql.conf"
+  fi
   as_pg "$pg_bin/pg_ctl" -D "$data" -l "$pgdir/postgresql.log" -w -t 60 start >/dev/null ||
     die "postgresql did not start; see $pgdir/postgresql.log"
   as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U annot annot
