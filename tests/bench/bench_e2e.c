@@ -57,7 +57,7 @@ static const char DESCRIPTION[] =
     "gochujang paste sits beside the egg, and sesame seeds are scattered over the spinach.";
 
 static service_t svc;
-static char run[16], prefix[64], skill[32], schemas[S_COUNT][64], groups[S_COUNT][96];
+static char run[16], prefix[64], skill[32], gv[32], schemas[S_COUNT][64], groups[S_COUNT][96];
 static pid_t pids[S_COUNT];
 static int ops[S_COUNT], http_port;
 static int n_tasks = 2000, n_ann = 16, n_val = 16;
@@ -316,7 +316,7 @@ static void produce_tasks(int first, int count) {
         event_id_new(id);
         snprintf(task_id, sizeof(task_id), "%s%d", prefix, i);
         Annot__V1__EventHeader hdr;
-        event_header_fill(&hdr, id, "bench", "", "g-bench");
+        event_header_fill(&hdr, id, "bench", "", gv);
         Annot__V1__Task t = ANNOT__V1__TASK__INIT;
         t.task_id = task_id;
         t.kind = ANNOT__V1__TASK_KIND__TASK_KIND_PRODUCTION;
@@ -325,7 +325,7 @@ static void produce_tasks(int first, int count) {
         t.locale = "en-US";
         t.n_skills = 1;
         t.skills = sk;
-        t.guideline_version = "g-bench";
+        t.guideline_version = gv;
         t.created_at_ms = event_now_ms();
         Annot__V1__TaskEvent ev = ANNOT__V1__TASK_EVENT__INIT;
         ev.header = &hdr;
@@ -499,6 +499,29 @@ static phase_result_t phase_run(pg_t *dpg, int first, int count, double pace) {
     return r;
 }
 
+/* Where the time goes, as annot-metrics measured it from the events' own
+ * times in the paced phase (its guideline version): from the submission to
+ * the assigner's decision; the rest to the validation-queued figure is the
+ * hop back to the dispatcher.  (The autochecker's check time is the
+ * submission's Kafka log time, so a "checked" step says nothing here.) */
+static void stages(service_t *sv) {
+    for (int r = 0; roles[S_METRICS][r]; r++) caught_up(groups[S_METRICS], roles[S_METRICS][r]);
+    char err[512];
+    pg_t *mpg = pg_connect(config_str(sv->cfg, "database.url"), schemas[S_METRICS], 10, err, sizeof(err));
+    if (mpg == NULL) die("postgresql", err);
+    const char *params[1] = {gv};
+    PGresult *res = pg_query(mpg, PGRES_TUPLES_OK,
+                             "SELECT step, observations, p50_ms, p99_ms FROM latency WHERE window_kind = 'all' AND "
+                             "guideline_version = $1 AND metric = 'latency_ms' AND step = 'assigned'",
+                             1, params, err, sizeof(err));
+    if (res == NULL) die("postgresql", err);
+    for (int i = 0; i < PQntuples(res); i++)
+        printf("  paced, annot-metrics: submitted -> %s  %s observations  p50 %.0f ms  p99 %.0f ms (log buckets)\n",
+               PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), atof(PQgetvalue(res, i, 2)), atof(PQgetvalue(res, i, 3)));
+    PQclear(res);
+    pg_close(mpg);
+}
+
 /* CPU seconds (user + system) a process has used. */
 static double cpu_s(pid_t pid) {
     char path[64], buf[1024];
@@ -541,6 +564,7 @@ int main(int argc, char **argv) {
     snprintf(run, sizeof(run), "%.8s", id);
     snprintf(prefix, sizeof(prefix), "be2e-%s-", run);
     snprintf(skill, sizeof(skill), "e2e%s", run);
+    snprintf(gv, sizeof(gv), "g-bench-%s-s", run); /* per phase: -s saturated, -p paced */
     for (int s = 0; s < S_COUNT; s++) {
         snprintf(schemas[s], sizeof(schemas[s]), "be2e_%.4s_%s", names[s] + 6, run);
         snprintf(groups[s], sizeof(groups[s]), "be2e-%s-%s", names[s] + 6, run);
@@ -549,7 +573,7 @@ int main(int argc, char **argv) {
     /* The message size of the ceiling: a submission as the dispatcher
      * publishes it, with this bench's description and task. */
     Annot__V1__EventHeader hdr;
-    event_header_fill(&hdr, id, "annot-dispatcher", "", "g-bench");
+    event_header_fill(&hdr, id, "annot-dispatcher", "", gv);
     char *sk[1] = {skill};
     Annot__V1__Task t = ANNOT__V1__TASK__INIT;
     t.task_id = prefix;
@@ -558,7 +582,7 @@ int main(int argc, char **argv) {
     t.locale = "en-US";
     t.n_skills = 1;
     t.skills = sk;
-    t.guideline_version = "g-bench";
+    t.guideline_version = gv;
     Annot__V1__Submission sub = ANNOT__V1__SUBMISSION__INIT;
     sub.submission_id = id;
     sub.task_id = prefix;
@@ -619,6 +643,7 @@ int main(int argc, char **argv) {
     double cpu1[S_COUNT];
     for (int s = 0; s < S_COUNT; s++) cpu1[s] = cpu_s(pids[s]);
     /* Latency below saturation: leases started at half the sustained rate. */
+    gv[strlen(gv) - 1] = 'p';
     phase_result_t paced = phase_run(dpg, n_sat, n_tasks - n_sat, sat.e2e_rate / 2);
     /* The ceiling's latency at the same offered rate. */
     double raw_paced_rate, raw_paced_p50, raw_paced_p99;
@@ -638,6 +663,7 @@ int main(int argc, char **argv) {
            raw_paced_p99 * 1e3);
     printf("  ratio sustained pipeline / raw kafka produce->consume %.4f (the pipeline crosses Kafka 3 times to the "
            "validation task)\n", sat.e2e_rate / raw_rate);
+    stages(&svc);
     printf("  per service (saturated phase, %.1f s): CPU s, RSS KiB now/peak at the end\n", t_sat);
     for (int s = 0; s < S_COUNT; s++)
         printf("    %-18s %6.1f  %ld/%ld\n", names[s], cpu1[s] - cpu0[s], rss_kib(pids[s], "VmRSS:"),
