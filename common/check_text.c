@@ -566,8 +566,31 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
     return 0;
 }
 
+/* check_fold_append for ASCII, which most task names are: what fold_run's
+ * byte loop does without maps (lower case, a space for each run of spaces
+ * and control characters, none at either end), without its set-up. */
+static void fold_append_ascii(const uint8_t *s, size_t len, char **buf, size_t *buf_len, size_t *buf_cap) {
+    *buf = grow(*buf, buf_cap, *buf_len + len + 1, 1);
+    char *out = *buf;
+    size_t base = *buf_len, o = base;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t f = ascii_fold[s[i]];
+        if (f >= 0x20) out[o++] = (char)f;
+        else if (o > base && out[o - 1] != ' ') out[o++] = ' ';
+    }
+    if (o > base && out[o - 1] == ' ') o--;
+    out[o] = '\0';
+    *buf_len = o;
+}
+
 int check_fold_append(const check_fold_t *fold, const char *s, size_t len, char **buf, size_t *buf_len,
                       size_t *buf_cap) {
+    bool ascii = true;
+    for (size_t i = 0; i < len && ascii; i++) ascii = (uint8_t)s[i] < 0x80;
+    if (ascii) {
+        fold_append_ascii((const uint8_t *)s, len, buf, buf_len, buf_cap);
+        return 0;
+    }
     check_text_t t;
     memset(&t, 0, sizeof(t));
     t.norm = *buf;

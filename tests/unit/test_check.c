@@ -149,6 +149,34 @@ static void test_fold(void **state) {
     free(buf);
 }
 
+/* check_fold_append's ASCII path (task names) against the fold of a text,
+ * which takes the general loop: every ASCII byte, alone and in runs, at
+ * the ends and between letters. */
+static void test_fold_ascii(void **state) {
+    (void)state;
+    check_text_t t;
+    memset(&t, 0, sizeof(t));
+    char *buf = NULL;
+    size_t cap = 0;
+    for (int c = 1; c < 128; c++) {
+        char in[4][16];
+        size_t in_len[4];
+        in_len[0] = (size_t)snprintf(in[0], sizeof(in[0]), "A%cb", c);
+        in_len[1] = (size_t)snprintf(in[1], sizeof(in[1]), "%c%cX y%c", c, c, c);
+        in_len[2] = (size_t)snprintf(in[2], sizeof(in[2]), " Q %c%c %c", c, c, c);
+        in_len[3] = (size_t)snprintf(in[3], sizeof(in[3]), "%c", c);
+        for (int v = 0; v < 4; v++) {
+            check_text_prepare(&t, rules, in[v], in_len[v]);
+            size_t len = 0;
+            assert_int_equal(check_fold_append(&rules->fold, in[v], in_len[v], &buf, &len, &cap), 0);
+            if (len != t.norm_len || memcmp(buf, t.norm, len) != 0)
+                fail_msg("byte 0x%02X in variant %d: name \"%s\", text \"%s\"", (unsigned)c, v, buf, t.norm);
+        }
+    }
+    free(buf);
+    check_text_free(&t);
+}
+
 /* fold_run's fast path (a BMP code point folded from the table, skipping
  * the cluster rules) against utf8proc itself, for every code point it
  * covers, between ASCII letters, doubled, and before a space: the texts'
@@ -1182,6 +1210,7 @@ static void test_scratch_follows_reload(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fold),
+        cmocka_unit_test(test_fold_ascii),
         cmocka_unit_test(test_fold_fast_path),
         cmocka_unit_test(test_spans_survive_folding),
         cmocka_unit_test(test_invalid_utf8),
