@@ -821,6 +821,8 @@ void check_scratch_destroy(check_scratch_t *scratch) {
     free(scratch->hash_a);
     free(scratch->hash_b);
     free(scratch->row);
+    free(scratch->task_key);
+    free(scratch->task_key_next);
     free(scratch);
 }
 

@@ -1182,6 +1182,71 @@ static void test_threads_agree(void **state) {
     }
 }
 
+static char *result_dump(const check_task_t *task, const char *text, size_t len, check_scratch_t *sc) {
+    check_result_t res;
+    check_result_init(&res);
+    assert_int_equal(check_run(rules, sc, task, text, len, &res, errstr, sizeof(errstr)), 0);
+    json_t *o = check_result_to_json(&res);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    check_result_free(&res);
+    return s;
+}
+
+/* A scratch keeps what it prepared for the last task (names, probes, the
+ * pre-generated text's analysis) and reuses it when the same task comes
+ * again: every corpus line checked twice in a row, then with the next
+ * line's text, and its task changed in place (another main object, another
+ * pre-generated text) must give what a fresh scratch gives. */
+static void test_task_reuse(void **state) {
+    (void)state;
+    check_scratch_t *shared = check_scratch_new();
+    size_t editing = 0;
+    for (size_t i = 0; i < corpus_count; i++) {
+        const corpus_line_t *c = &corpus[i], *next = &corpus[(i + 1) % corpus_count];
+        check_scratch_t *fresh = check_scratch_new();
+        char *want = result_dump(&c->task, c->text, c->len, fresh);
+        char *want_next = result_dump(&c->task, next->text, next->len, fresh);
+        check_scratch_destroy(fresh);
+        for (int k = 0; k < 2; k++) {
+            char *got = result_dump(&c->task, c->text, c->len, shared);
+            assert_string_equal(got, want);
+            free(got);
+        }
+        char *got = result_dump(&c->task, next->text, next->len, shared);
+        assert_string_equal(got, want_next);
+        free(got);
+        /* the same task object, changed between two calls */
+        check_task_t t = c->task;
+        char main_object[256];
+        snprintf(main_object, sizeof(main_object), "%s", next->task.main_object);
+        t.main_object = main_object;
+        if (t.kind == CHECK_KIND_EXAM_STAGE2 && t.pregenerated) {
+            t.pregenerated = next->text;
+            editing++;
+        }
+        free(want);
+        fresh = check_scratch_new();
+        want = result_dump(&t, c->text, c->len, fresh);
+        check_scratch_destroy(fresh);
+        got = result_dump(&t, c->text, c->len, shared);
+        assert_string_equal(got, want);
+        free(got);
+        main_object[0] = main_object[0] == 'x' ? 'y' : 'x';
+        fresh = check_scratch_new();
+        free(want);
+        want = result_dump(&t, c->text, c->len, fresh);
+        check_scratch_destroy(fresh);
+        got = result_dump(&t, c->text, c->len, shared);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+        free(want_next);
+    }
+    assert_true(editing > 0);
+    check_scratch_destroy(shared);
+}
+
 static void test_scratch_follows_reload(void **state) {
     (void)state;
     check_rules_t *again = check_rules_load(RULES_DIR, errstr, sizeof(errstr));
@@ -1252,6 +1317,7 @@ int main(void) {
         cmocka_unit_test_prestate_setup_teardown(test_holdout_precision_recall, corpus_load, corpus_free, HOLDOUT),
         cmocka_unit_test_prestate_setup_teardown(test_scan_form, corpus_load, corpus_free, CORPUS),
         cmocka_unit_test_prestate_setup_teardown(test_threads_agree, corpus_load, corpus_free, CORPUS),
+        cmocka_unit_test_prestate_setup_teardown(test_task_reuse, corpus_load, corpus_free, CORPUS),
         cmocka_unit_test(test_scratch_follows_reload),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
