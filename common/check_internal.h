@@ -259,6 +259,8 @@ struct check_scratch {
     uint64_t *keys, *pre_keys; /* identity of each finding's defect */
     size_t key_cap, pre_key_cap;
     check_result_t pre_result;
+    bool *pre_used; /* per pre-generated finding: matched by one of the description */
+    size_t pre_used_cap;
     uint64_t *hash_a, *hash_b;
     uint32_t *row;
     size_t hash_a_cap, hash_b_cap, row_cap;

@@ -1229,8 +1229,9 @@ static void editing_compare(run_t *r) {
     check_scratch_t *sc = r->sc;
     const check_result_t *pre = &sc->pre_result;
     const check_rule_conf_t *conf = &r->rules->rule[CHECK_RULE_UNFIXED_DEFECT];
-    bool *used = calloc(pre->count + 1, sizeof(*used));
-    if (used == NULL) abort();
+    sc->pre_used = grow(sc->pre_used, &sc->pre_used_cap, pre->count + 1, sizeof(*sc->pre_used));
+    bool *used = sc->pre_used;
+    memset(used, 0, pre->count * sizeof(*used));
     for (size_t i = 0; i < r->out->count; i++) {
         check_finding_t *f = &r->out->findings[i];
         if (!rule_carries_over(f->rule)) continue;
@@ -1256,7 +1257,6 @@ static void editing_compare(run_t *r) {
             break;
         }
     }
-    free(used);
 }
 
 /* ------------------------------------------------------------------ */
