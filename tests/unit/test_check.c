@@ -292,6 +292,41 @@ static void test_tokens(void **state) {
     assert_int_equal(t->tokens[1].oend, strlen(s));
 }
 
+/* The tokeniser's run of folded Cyrillic letters (а-я and ё's fold) against
+ * what the general path makes of the same letters: each one inside a
+ * Latin word, hyphenated, before '.' or ',' and a digit (which join only
+ * digits), before an apostrophe, and after a digit. */
+static void test_tokens_cyrillic(void **state) {
+    (void)state;
+    check_text_t *t = &scratch->text;
+    size_t checked = 0;
+    for (utf8proc_int32_t cp = 0x0400; cp < 0x0530; cp++) {
+        uint8_t enc[4];
+        utf8proc_ssize_t n = utf8proc_encode_char(cp, enc);
+        char in[64];
+        int len = snprintf(in, sizeof(in), "a%.*sb %.*s-%.*s a%.*s.5 %.*s,5 %.*s'x 7%.*s", (int)n, (char *)enc, (int)n,
+                           (char *)enc, (int)n, (char *)enc, (int)n, (char *)enc, (int)n, (char *)enc, (int)n,
+                           (char *)enc, (int)n, (char *)enc);
+        check_text_prepare(t, rules, in, (size_t)len);
+        /* the same text through utf8proc's classes: a letter joins, and
+         * '.' ',' never join a letter to a digit */
+        utf8proc_category_t c = utf8proc_category(cp);
+        bool word = c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO;
+        if (!word || t->norm_len == 0) continue;
+        /* aXb, X-X, aX, 5, X, 5, X'x, 7X (no decimal digits in this block) */
+        size_t want = 8;
+        if (t->token_count != want)
+            fail_msg("U+%04X: %zu tokens in \"%s\" (normalised \"%s\"), want %zu", (unsigned)cp, t->token_count, in,
+                     t->norm, want);
+        assert_int_equal(t->tokens[0].ostart, 0);
+        assert_int_equal(t->tokens[0].oend, 2 + n);
+        assert_true(t->tokens[1].flags & CHECK_TOK_HYPHEN);
+        assert_true(t->tokens[6].flags & CHECK_TOK_INNER);
+        checked++;
+    }
+    assert_true(checked > 200);
+}
+
 static void test_sentences(void **state) {
     (void)state;
     const char *s = "St. Basil's Cathedral stands on the square. It is red! approx. 5 cm\nNew line here. "
@@ -1280,6 +1315,7 @@ int main(void) {
         cmocka_unit_test(test_spans_survive_folding),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_tokens_cyrillic),
         cmocka_unit_test(test_sentences),
         cmocka_unit_test(test_quotes),
         cmocka_unit_test(test_subjective),
