@@ -259,9 +259,22 @@ struct check_scratch {
     uint64_t *keys, *pre_keys; /* identity of each finding's defect */
     size_t key_cap, pre_key_cap;
     check_result_t pre_result;
+    bool *pre_used; /* per pre-generated finding: matched by one of the description */
+    size_t pre_used_cap;
     uint64_t *hash_a, *hash_b;
     uint32_t *row;
     size_t hash_a_cap, hash_b_cap, row_cap;
+    /* The task the names, probes and (for an editing case) the
+     * pre-generated text's analysis above were made from, as bytes (see
+     * task_key in check_run.c), and the rules they were made with: a call
+     * with the same task again (the pre-submit check as the annotator
+     * edits, the candidates of one exam task) reuses them.  task_key_len 0:
+     * nothing prepared. */
+    char *task_key, *task_key_next;
+    size_t task_key_len, task_key_cap, task_key_next_len, task_key_next_cap;
+    uint64_t task_rules_serial;
+    size_t main_names;
+    bool pre_ready; /* pre and pre_result hold the task's pre-generated text */
 };
 
 /* check_text.c */

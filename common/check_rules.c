@@ -818,9 +818,12 @@ void check_scratch_destroy(check_scratch_t *scratch) {
     free(scratch->keys);
     free(scratch->pre_keys);
     check_result_free(&scratch->pre_result);
+    free(scratch->pre_used);
     free(scratch->hash_a);
     free(scratch->hash_b);
     free(scratch->row);
+    free(scratch->task_key);
+    free(scratch->task_key_next);
     free(scratch);
 }
 

@@ -278,6 +278,53 @@ static void names_prepare(run_t *r) {
     }
 }
 
+/* The task's fields that the names, probes and the pre-generated text's
+ * analysis depend on, each string as its length and bytes (NULL as a length
+ * of its own), into scratch->task_key_next. */
+static void key_put(check_scratch_t *sc, const void *p, size_t n) {
+    sc->task_key_next = grow(sc->task_key_next, &sc->task_key_next_cap, sc->task_key_next_len + n, 1);
+    memcpy(sc->task_key_next + sc->task_key_next_len, p, n);
+    sc->task_key_next_len += n;
+}
+
+static void key_str(check_scratch_t *sc, const char *s) {
+    size_t n = s ? strlen(s) : SIZE_MAX;
+    key_put(sc, &n, sizeof(n));
+    if (s) key_put(sc, s, n);
+}
+
+/* Whether the scratch holds what check_run prepares for this task under
+ * these rules; when not, it now stands for this task, and the caller
+ * prepares it. */
+static bool task_prepared(check_scratch_t *sc, const check_task_t *task, const check_rules_t *rules) {
+    sc->task_key_next_len = 0;
+    key_put(sc, &task->kind, sizeof(task->kind));
+    key_str(sc, task->locale);
+    key_str(sc, task->main_object);
+    key_put(sc, &task->synonym_count, sizeof(task->synonym_count));
+    for (size_t i = 0; i < task->synonym_count; i++) key_str(sc, task->main_object_synonyms[i]);
+    key_put(sc, &task->component_count, sizeof(task->component_count));
+    for (size_t c = 0; c < task->component_count; c++) {
+        key_str(sc, task->components[c].name);
+        key_str(sc, task->components[c].relation);
+        key_str(sc, task->components[c].target);
+    }
+    key_str(sc, task->kind == CHECK_KIND_EXAM_STAGE2 ? task->pregenerated : NULL);
+    if (sc->task_key_len > 0 && sc->task_rules_serial == rules->serial && sc->task_key_len == sc->task_key_next_len &&
+        memcmp(sc->task_key, sc->task_key_next, sc->task_key_len) == 0)
+        return true;
+    char *k = sc->task_key;
+    size_t cap = sc->task_key_cap;
+    sc->task_key = sc->task_key_next;
+    sc->task_key_cap = sc->task_key_next_cap;
+    sc->task_key_len = sc->task_key_next_len;
+    sc->task_key_next = k;
+    sc->task_key_next_cap = cap;
+    sc->task_rules_serial = rules->serial;
+    sc->pre_ready = false;
+    return false;
+}
+
 static bool in_list(const check_words_t *list, const char *s, size_t n) {
     if (n == 0) return false;
     uint8_t last = (uint8_t)s[n - 1];
@@ -1182,8 +1229,9 @@ static void editing_compare(run_t *r) {
     check_scratch_t *sc = r->sc;
     const check_result_t *pre = &sc->pre_result;
     const check_rule_conf_t *conf = &r->rules->rule[CHECK_RULE_UNFIXED_DEFECT];
-    bool *used = calloc(pre->count + 1, sizeof(*used));
-    if (used == NULL) abort();
+    sc->pre_used = grow(sc->pre_used, &sc->pre_used_cap, pre->count + 1, sizeof(*sc->pre_used));
+    bool *used = sc->pre_used;
+    memset(used, 0, pre->count * sizeof(*used));
     for (size_t i = 0; i < r->out->count; i++) {
         check_finding_t *f = &r->out->findings[i];
         if (!rule_carries_over(f->rule)) continue;
@@ -1209,7 +1257,6 @@ static void editing_compare(run_t *r) {
             break;
         }
     }
-    free(used);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1256,18 +1303,23 @@ int check_run(const check_rules_t *rules, check_scratch_t *scratch, const check_
         result_score(rules, out);
         return 0;
     }
-    names_prepare(&r);
-    probes_prepare(&r);
+    if (!task_prepared(scratch, task, rules)) {
+        names_prepare(&r);
+        probes_prepare(&r);
+        scratch->main_names = r.main_names;
+    }
+    r.main_names = scratch->main_names;
     const char *pre = task->pregenerated;
     bool editing = task->kind == CHECK_KIND_EXAM_STAGE2 && pre && pre[0] &&
                    (long)strlen(pre) <= rules->length_max_bytes;
-    if (editing) {
+    if (editing && !scratch->pre_ready) {
         run_t p = r;
         p.out = &scratch->pre_result;
         p.out->count = 0;
         p.keys = &scratch->pre_keys;
         p.key_cap = &scratch->pre_key_cap;
         if (rules_apply(&p, &scratch->pre, pre, strlen(pre)) != 0) goto scan_failed;
+        scratch->pre_ready = true;
     }
     if (rules_apply(&r, &scratch->text, text ? text : "", len) != 0) goto scan_failed;
     if (editing) {
@@ -1283,6 +1335,7 @@ int check_run(const check_rules_t *rules, check_scratch_t *scratch, const check_
     result_score(rules, out);
     return 0;
 scan_failed:
+    scratch->task_key_len = 0; /* the pre-generated text's analysis may be partial */
     snprintf(errstr, errlen, "the matching engine failed");
     out->count = 0;
     return -1;

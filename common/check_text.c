@@ -472,7 +472,11 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
             uint32_t e = fold->bmp[cp];
             uint32_t bytes = e & 0xFF;
             const uint8_t *b = fold->pool + ((e & ~CHECK_FOLD_FAST) >> 8);
-            sink_reserve(k, bytes + (len - end));
+            /* Room for the rest of the input is kept from the start (every
+             * path writes at most a byte per byte, or reserves): a fold no
+             * longer than its code point (Cyrillic, most letters) needs no
+             * new reserve. */
+            if (bytes > n) sink_reserve(k, bytes + (len - end));
             size_t o = t->norm_len;
             char *out = t->norm + o; /* locals: a char store aliases t's fields */
             if (bytes == 2) out[0] = (char)b[0], out[1] = (char)b[1];
@@ -566,8 +570,31 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
     return 0;
 }
 
+/* check_fold_append for ASCII, which most task names are: what fold_run's
+ * byte loop does without maps (lower case, a space for each run of spaces
+ * and control characters, none at either end), without its set-up. */
+static void fold_append_ascii(const uint8_t *s, size_t len, char **buf, size_t *buf_len, size_t *buf_cap) {
+    *buf = grow(*buf, buf_cap, *buf_len + len + 1, 1);
+    char *out = *buf;
+    size_t base = *buf_len, o = base;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t f = ascii_fold[s[i]];
+        if (f >= 0x20) out[o++] = (char)f;
+        else if (o > base && out[o - 1] != ' ') out[o++] = ' ';
+    }
+    if (o > base && out[o - 1] == ' ') o--;
+    out[o] = '\0';
+    *buf_len = o;
+}
+
 int check_fold_append(const check_fold_t *fold, const char *s, size_t len, char **buf, size_t *buf_len,
                       size_t *buf_cap) {
+    bool ascii = true;
+    for (size_t i = 0; i < len && ascii; i++) ascii = (uint8_t)s[i] < 0x80;
+    if (ascii) {
+        fold_append_ascii((const uint8_t *)s, len, buf, buf_len, buf_cap);
+        return 0;
+    }
     check_text_t t;
     memset(&t, 0, sizeof(t));
     t.norm = *buf;
@@ -639,6 +666,14 @@ CP_INLINE bool norm_next_word(const uint8_t *s, size_t len, size_t *pos, uint32_
         if (i > run) last = s[i - 1];
         if (i >= len) break;
         utf8proc_int32_t c2;
+        /* and of the folded Cyrillic letters а-я (U+0430-U+044F), letters
+         * of class Ll and no digits: `last` only matters for digits */
+        if ((s[i] == 0xD0 && i + 1 < len && s[i + 1] >= 0xB0 && s[i + 1] <= 0xBF) ||
+            (s[i] == 0xD1 && i + 1 < len && s[i + 1] >= 0x80 && s[i + 1] <= 0x8F)) {
+            last = (utf8proc_int32_t)((s[i] & 0x1F) << 6 | (s[i + 1] & 0x3F));
+            i += 2;
+            continue;
+        }
         if (s[i] >= 0x80) {
             c2 = cp_decode(s, len, i, &n);
             if (c2 >= 0 && (cp_class(c2) & (CLS_WORD | CLS_CJK)) == CLS_WORD) {

@@ -149,6 +149,34 @@ static void test_fold(void **state) {
     free(buf);
 }
 
+/* check_fold_append's ASCII path (task names) against the fold of a text,
+ * which takes the general loop: every ASCII byte, alone and in runs, at
+ * the ends and between letters. */
+static void test_fold_ascii(void **state) {
+    (void)state;
+    check_text_t t;
+    memset(&t, 0, sizeof(t));
+    char *buf = NULL;
+    size_t cap = 0;
+    for (int c = 1; c < 128; c++) {
+        char in[4][16];
+        size_t in_len[4];
+        in_len[0] = (size_t)snprintf(in[0], sizeof(in[0]), "A%cb", c);
+        in_len[1] = (size_t)snprintf(in[1], sizeof(in[1]), "%c%cX y%c", c, c, c);
+        in_len[2] = (size_t)snprintf(in[2], sizeof(in[2]), " Q %c%c %c", c, c, c);
+        in_len[3] = (size_t)snprintf(in[3], sizeof(in[3]), "%c", c);
+        for (int v = 0; v < 4; v++) {
+            check_text_prepare(&t, rules, in[v], in_len[v]);
+            size_t len = 0;
+            assert_int_equal(check_fold_append(&rules->fold, in[v], in_len[v], &buf, &len, &cap), 0);
+            if (len != t.norm_len || memcmp(buf, t.norm, len) != 0)
+                fail_msg("byte 0x%02X in variant %d: name \"%s\", text \"%s\"", (unsigned)c, v, buf, t.norm);
+        }
+    }
+    free(buf);
+    check_text_free(&t);
+}
+
 /* fold_run's fast path (a BMP code point folded from the table, skipping
  * the cluster rules) against utf8proc itself, for every code point it
  * covers, between ASCII letters, doubled, and before a space: the texts'
@@ -262,6 +290,41 @@ static void test_tokens(void **state) {
     assert_int_equal(t->token_count, 2);
     assert_int_equal(t->tokens[1].ostart, 7);
     assert_int_equal(t->tokens[1].oend, strlen(s));
+}
+
+/* The tokeniser's run of folded Cyrillic letters (а-я and ё's fold) against
+ * what the general path makes of the same letters: each one inside a
+ * Latin word, hyphenated, before '.' or ',' and a digit (which join only
+ * digits), before an apostrophe, and after a digit. */
+static void test_tokens_cyrillic(void **state) {
+    (void)state;
+    check_text_t *t = &scratch->text;
+    size_t checked = 0;
+    for (utf8proc_int32_t cp = 0x0400; cp < 0x0530; cp++) {
+        uint8_t enc[4];
+        utf8proc_ssize_t n = utf8proc_encode_char(cp, enc);
+        char in[64];
+        int len = snprintf(in, sizeof(in), "a%.*sb %.*s-%.*s a%.*s.5 %.*s,5 %.*s'x 7%.*s", (int)n, (char *)enc, (int)n,
+                           (char *)enc, (int)n, (char *)enc, (int)n, (char *)enc, (int)n, (char *)enc, (int)n,
+                           (char *)enc, (int)n, (char *)enc);
+        check_text_prepare(t, rules, in, (size_t)len);
+        /* the same text through utf8proc's classes: a letter joins, and
+         * '.' ',' never join a letter to a digit */
+        utf8proc_category_t c = utf8proc_category(cp);
+        bool word = c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO;
+        if (!word || t->norm_len == 0) continue;
+        /* aXb, X-X, aX, 5, X, 5, X'x, 7X (no decimal digits in this block) */
+        size_t want = 8;
+        if (t->token_count != want)
+            fail_msg("U+%04X: %zu tokens in \"%s\" (normalised \"%s\"), want %zu", (unsigned)cp, t->token_count, in,
+                     t->norm, want);
+        assert_int_equal(t->tokens[0].ostart, 0);
+        assert_int_equal(t->tokens[0].oend, 2 + n);
+        assert_true(t->tokens[1].flags & CHECK_TOK_HYPHEN);
+        assert_true(t->tokens[6].flags & CHECK_TOK_INNER);
+        checked++;
+    }
+    assert_true(checked > 200);
 }
 
 static void test_sentences(void **state) {
@@ -1154,6 +1217,71 @@ static void test_threads_agree(void **state) {
     }
 }
 
+static char *result_dump(const check_task_t *task, const char *text, size_t len, check_scratch_t *sc) {
+    check_result_t res;
+    check_result_init(&res);
+    assert_int_equal(check_run(rules, sc, task, text, len, &res, errstr, sizeof(errstr)), 0);
+    json_t *o = check_result_to_json(&res);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    check_result_free(&res);
+    return s;
+}
+
+/* A scratch keeps what it prepared for the last task (names, probes, the
+ * pre-generated text's analysis) and reuses it when the same task comes
+ * again: every corpus line checked twice in a row, then with the next
+ * line's text, and its task changed in place (another main object, another
+ * pre-generated text) must give what a fresh scratch gives. */
+static void test_task_reuse(void **state) {
+    (void)state;
+    check_scratch_t *shared = check_scratch_new();
+    size_t editing = 0;
+    for (size_t i = 0; i < corpus_count; i++) {
+        const corpus_line_t *c = &corpus[i], *next = &corpus[(i + 1) % corpus_count];
+        check_scratch_t *fresh = check_scratch_new();
+        char *want = result_dump(&c->task, c->text, c->len, fresh);
+        char *want_next = result_dump(&c->task, next->text, next->len, fresh);
+        check_scratch_destroy(fresh);
+        for (int k = 0; k < 2; k++) {
+            char *got = result_dump(&c->task, c->text, c->len, shared);
+            assert_string_equal(got, want);
+            free(got);
+        }
+        char *got = result_dump(&c->task, next->text, next->len, shared);
+        assert_string_equal(got, want_next);
+        free(got);
+        /* the same task object, changed between two calls */
+        check_task_t t = c->task;
+        char main_object[256];
+        snprintf(main_object, sizeof(main_object), "%s", next->task.main_object);
+        t.main_object = main_object;
+        if (t.kind == CHECK_KIND_EXAM_STAGE2 && t.pregenerated) {
+            t.pregenerated = next->text;
+            editing++;
+        }
+        free(want);
+        fresh = check_scratch_new();
+        want = result_dump(&t, c->text, c->len, fresh);
+        check_scratch_destroy(fresh);
+        got = result_dump(&t, c->text, c->len, shared);
+        assert_string_equal(got, want);
+        free(got);
+        main_object[0] = main_object[0] == 'x' ? 'y' : 'x';
+        fresh = check_scratch_new();
+        free(want);
+        want = result_dump(&t, c->text, c->len, fresh);
+        check_scratch_destroy(fresh);
+        got = result_dump(&t, c->text, c->len, shared);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+        free(want_next);
+    }
+    assert_true(editing > 0);
+    check_scratch_destroy(shared);
+}
+
 static void test_scratch_follows_reload(void **state) {
     (void)state;
     check_rules_t *again = check_rules_load(RULES_DIR, errstr, sizeof(errstr));
@@ -1182,10 +1310,12 @@ static void test_scratch_follows_reload(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fold),
+        cmocka_unit_test(test_fold_ascii),
         cmocka_unit_test(test_fold_fast_path),
         cmocka_unit_test(test_spans_survive_folding),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_tokens_cyrillic),
         cmocka_unit_test(test_sentences),
         cmocka_unit_test(test_quotes),
         cmocka_unit_test(test_subjective),
@@ -1223,6 +1353,7 @@ int main(void) {
         cmocka_unit_test_prestate_setup_teardown(test_holdout_precision_recall, corpus_load, corpus_free, HOLDOUT),
         cmocka_unit_test_prestate_setup_teardown(test_scan_form, corpus_load, corpus_free, CORPUS),
         cmocka_unit_test_prestate_setup_teardown(test_threads_agree, corpus_load, corpus_free, CORPUS),
+        cmocka_unit_test_prestate_setup_teardown(test_task_reuse, corpus_load, corpus_free, CORPUS),
         cmocka_unit_test(test_scratch_follows_reload),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
