@@ -86,6 +86,9 @@ command -v stunnel4 >/dev/null || die "rediss:// needs stunnel4, which is not in
 umask 077
 dir=$(mktemp -d "${TMPDIR:-/tmp}/annot-redis-tls.XXXXXX")
 conf=$dir/stunnel.conf
+# A private copy of the key (0600, ours): a compose secret is a bind mount
+# that must be readable by the container's user, which stunnel warns about.
+if [ -n "$key" ]; then cp "$key" "$dir/client.key"; fi
 {
   echo "foreground = yes"
   echo "syslog = no"
@@ -109,7 +112,7 @@ conf=$dir/stunnel.conf
   fi
   if [ -n "$cert" ]; then
     echo "cert = $cert"
-    echo "key = $key"
+    echo "key = $dir/client.key"
   fi
   # The services hold their Redis connections for their lifetime; stunnel's
   # default closes a connection idle for 12 hours, which would cost a

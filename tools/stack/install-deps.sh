@@ -26,6 +26,7 @@ packages=(
   libcmocka-dev       # unit and integration test framework
   postgresql          # embedded stack: throwaway cluster (initdb, pg_ctl)
   redis-server        # embedded stack: Redis
+  stunnel4 openssl    # Redis TLS: the images' tunnel (docker/entrypoint.sh), test_redis_tls's certificates
   kcat                # inspecting topics by hand (kcat -L)
   curl procps util-linux
   jq                  # make demo: reading the API's JSON answers
