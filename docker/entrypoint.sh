@@ -84,7 +84,8 @@ fi
 command -v stunnel4 >/dev/null || die "rediss:// needs stunnel4, which is not installed"
 
 umask 077
-dir=$(mktemp -d "${TMPDIR:-/tmp}/annot-redis-tls.XXXXXX")
+dir=$(mktemp -d "${TMPDIR:-/tmp}/annot-redis-tls.XXXXXX" 2>/dev/null) ||
+  die "cannot create a directory under ${TMPDIR:-/tmp} for the tunnel (a read-only container needs a tmpfs there)"
 conf=$dir/stunnel.conf
 # A private copy of the key (0600, ours): a compose secret is a bind mount
 # that must be readable by the container's user, which stunnel warns about.

@@ -223,6 +223,7 @@ trap stack_stop EXIT
 tools/stack/down.sh >/dev/null 2>&1
 tools/stack/up.sh >"$tmp/stack.log" 2>&1 || { cat "$tmp/stack.log" >&2; fail "embedded stack did not start"; exit 1; }
 stack_env() { (. "$ANNOT_RUN_DIR/devstack.env" && printenv "$1"); }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 sec=$tmp/smoke-secrets
 mkdir -p "$sec"
 stack_env ANNOT_DATABASE_URL >"$sec/database_url"
@@ -255,9 +256,11 @@ if redis-cli -p "$redis_tls_port" ping >/dev/null 2>&1; then fail "Redis's TLS p
 sed "s/@redis:6380\//@127.0.0.1:$redis_tls_port\//" "$d/redis_url" >"$sec/redis_url"
 for f in redis_tls_ca.crt annot_redis_tls.crt annot_redis_tls.key; do install -m 0644 "$d/$f" "$sec/$f"; done
 install -m 0755 docker/entrypoint.sh "$tmp/annot-entrypoint"
+# The containers' /tmp: compose's tmpfs, writable by every user (the
+# entrypoint writes the tunnel's configuration there).
+install -d -m 1777 "$tmp/container-tmp"
 printf '# as docker/secrets/annot.conf: kafka.* keys pass to librdkafka\nkafka.socket.keepalive.enable = true\n' >"$sec/annot.conf"
 brokers=$(stack_env ANNOT_KAFKA_BROKERS)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # container: runs a staged binary the way the image does.  Always called
 # in a subshell (`&` or `$(...)`), so the exec makes the binary that
 # subshell's pid: the one SIGTERM reaches.
@@ -276,7 +279,7 @@ container() {
       ANNOT_KAFKA_BROKERS="$brokers" ANNOT_DATABASE_URL_FILE="$sec/database_url" \
       ANNOT_REDIS_URL_FILE="$sec/redis_url" ANNOT_REDIS_TLS_CA_FILE="$sec/redis_tls_ca.crt" \
       ANNOT_REDIS_TLS_CERT_FILE="$sec/annot_redis_tls.crt" ANNOT_REDIS_TLS_KEY_FILE="$sec/annot_redis_tls.key" \
-      ANNOT_REDIS_TLS_SERVER_NAME=redis ANNOT_REDIS_TLS_LOCAL_PORT="$(free_port)" \
+      ANNOT_REDIS_TLS_SERVER_NAME=redis ANNOT_REDIS_TLS_LOCAL_PORT="$(free_port)" TMPDIR="$tmp/container-tmp" \
       "$tmp/annot-entrypoint" "$@"
 }
 if out=$(container "$prefix/bin/annotctl" --config "$sec/annot.conf" status 2>&1); then
