@@ -26,6 +26,8 @@
 #define PASSWORD "tls-test-pw"
 
 static char dir[512], schema[64], skill[32];
+/* The userinfo and database of the next tls_env's URL. */
+static const char *url_userinfo = ":" PASSWORD, *url_db = "0";
 static int tls_port;
 static pid_t redis_pid;
 
@@ -158,7 +160,7 @@ static void tls_env(const char *tls, int local_port) {
     snprintf(path, sizeof(path), "%s/redis_url", dir);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    fprintf(f, "rediss://:%s@127.0.0.1:%d/0\n", PASSWORD, tls_port);
+    fprintf(f, "rediss://%s@127.0.0.1:%d/%s\n", url_userinfo, tls_port, url_db);
     fclose(f);
     unsetenv("ANNOT_REDIS_URL");
     setenv("ANNOT_REDIS_URL_FILE", path, 1);
@@ -237,6 +239,20 @@ static void test_annotctl_status_through_tunnel(void **state) {
     (void)state;
     char line[1024];
     assert_int_equal(status_through_tunnel("ok", line, sizeof(line)), 0);
+    assert_non_null(strstr(line, "ok    PONG"));
+    /* An ACL user whose password needs %XX escapes, and a database number:
+     * the URL the entrypoint hands over keeps both. */
+    sh("redis-cli --tls --cacert %s/ca.crt --cert %s/client.crt --key %s/client.key -h 127.0.0.1 -p %d "
+       "--no-auth-warning -a %s ACL SETUSER tls-%s on '>p@ss/w:rd' '~*' '&*' +@all >/dev/null",
+       dir, dir, dir, tls_port, PASSWORD, itest_run);
+    char userinfo[128];
+    snprintf(userinfo, sizeof(userinfo), "tls-%s:p%%40ss%%2Fw%%3Ard", itest_run);
+    url_userinfo = userinfo;
+    url_db = "3";
+    int rc = status_through_tunnel("ok", line, sizeof(line));
+    url_userinfo = ":" PASSWORD;
+    url_db = "0";
+    assert_int_equal(rc, 0);
     assert_non_null(strstr(line, "ok    PONG"));
 }
 
