@@ -65,8 +65,9 @@ path=""
 host=${hostport%:*}
 port=${hostport##*:}
 if [ "$host" = "$hostport" ]; then port=6379; fi
-[[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] && [ -n "$host" ] ||
+if ! [[ "$port" =~ ^[0-9]+$ ]] || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ] || [ -z "$host" ]; then
   die "ANNOT_REDIS_URL: bad rediss:// URL (want rediss://[[user]:password@]host:port[/db])"
+fi
 
 ca=${ANNOT_REDIS_TLS_CA_FILE:-/etc/ssl/certs/ca-certificates.crt}
 cert=${ANNOT_REDIS_TLS_CERT_FILE:-}
@@ -75,12 +76,15 @@ name=${ANNOT_REDIS_TLS_SERVER_NAME:-$host}
 lport=${ANNOT_REDIS_TLS_LOCAL_PORT:-6379}
 [ -r "$ca" ] || die "ANNOT_REDIS_TLS_CA_FILE: cannot read '$ca'"
 if [ -n "$cert$key" ]; then
-  [ -n "$cert" ] && [ -n "$key" ] || die "ANNOT_REDIS_TLS_CERT_FILE and ANNOT_REDIS_TLS_KEY_FILE go together"
+  if [ -z "$cert" ] || [ -z "$key" ]; then
+    die "ANNOT_REDIS_TLS_CERT_FILE and ANNOT_REDIS_TLS_KEY_FILE go together"
+  fi
   [ -r "$cert" ] || die "ANNOT_REDIS_TLS_CERT_FILE: cannot read '$cert'"
   [ -r "$key" ] || die "ANNOT_REDIS_TLS_KEY_FILE: cannot read '$key'"
 fi
-[[ "$lport" =~ ^[0-9]+$ ]] && [ "$lport" -ge 1 ] && [ "$lport" -le 65535 ] ||
+if ! [[ "$lport" =~ ^[0-9]+$ ]] || [ "$lport" -lt 1 ] || [ "$lport" -gt 65535 ]; then
   die "ANNOT_REDIS_TLS_LOCAL_PORT: not a port: '$lport'"
+fi
 command -v stunnel4 >/dev/null || die "rediss:// needs stunnel4, which is not installed"
 
 umask 077
@@ -130,6 +134,7 @@ export ANNOT_REDIS_URL_FILE=$dir/redis_url
 # below), and stunnel with the watcher: --pdeathsig.  If stunnel ends, the
 # watcher stops the binary.
 main=$$
+# shellcheck disable=SC2016 # the watcher's own script, expanded by its bash
 setpriv --pdeathsig TERM -- bash -c '
   setpriv --pdeathsig TERM -- stunnel4 "$1" && rc=0 || rc=$?
   printf "{\"level\":\"error\",\"msg\":\"annot-entrypoint: stunnel exited with status %s; stopping\"}\n" "$rc" >&2
