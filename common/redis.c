@@ -40,6 +40,14 @@ static int redis_url_unescape(char *dst, size_t cap, const char *src, size_t n) 
 
 static int redis_url_parse(redis_t *r, const char *url, char *errstr, size_t errlen) {
     const char *p = url;
+    if (strncmp(p, "rediss://", 9) == 0) {
+        /* hiredis 0.14 has no TLS; the images' entrypoint turns a rediss://
+         * URL into a local stunnel (docker/entrypoint.sh). */
+        snprintf(errstr, errlen,
+                 "redis.url: rediss:// (TLS) is served by the image's entrypoint (stunnel), which reads it from "
+                 "ANNOT_REDIS_URL or ANNOT_REDIS_URL_FILE; this binary's hiredis has no TLS (docs/OPERATIONS.md)");
+        return -1;
+    }
     if (strncmp(p, "redis://", 8) != 0) goto bad;
     p += 8;
     /* userinfo ends at the last '@' before the host (an unescaped '@' in
@@ -104,10 +112,13 @@ static int redis_reconnect(redis_t *r, char *errstr, size_t errlen) {
          * (requirepass). */
         if (r->username[0]) rep = redisCommand(r->ctx, "AUTH %s %s", r->username, r->password);
         else rep = redisCommand(r->ctx, "AUTH %s", r->password);
-        int ok = rep && rep->type == REDIS_REPLY_STATUS;
+        int ok = rep && rep->type == REDIS_REPLY_STATUS, answered = rep != NULL;
         if (rep) freeReplyObject(rep);
         if (!ok) {
-            snprintf(errstr, errlen, "redis %s:%d: AUTH failed", r->host, r->port);
+            /* No reply at all: the connection broke (a TLS port, or a tunnel
+             * that could not verify Redis), which is not a wrong password. */
+            snprintf(errstr, errlen, "redis %s:%d: AUTH failed%s%s", r->host, r->port, answered ? "" : ": ",
+                     answered ? "" : (r->ctx->errstr[0] ? r->ctx->errstr : "connection lost"));
             r->ctx->err = REDIS_ERR_OTHER;
             return -1;
         }

@@ -19,7 +19,9 @@ typedef struct redis_script {
 
 /* Parses redis://[[user]:password@]host:port[/db] (user and password
  * %XX-escaped; with a user, AUTH user password for a Redis 6 ACL user) and
- * connects (timeout 2 s).  hiredis 0.14 has no TLS: see docs/OPERATIONS.md. */
+ * connects (timeout 2 s).  hiredis 0.14 has no TLS: a rediss:// URL fails
+ * here saying so; the images' entrypoint (docker/entrypoint.sh) serves it
+ * through stunnel, see docs/OPERATIONS.md. */
 redis_t *redis_connect(const char *url, char *errstr, size_t errlen);
 void redis_close(redis_t *r);
 

