@@ -86,10 +86,11 @@ sim_pid=$!
 
 # The schedule, in seconds from now.  Day boundaries (when annotctl
 # imports) are left alone by the server faults: the operator would rerun a
-# failed import, the simulator does not.
+# failed import, the simulator does not.  The broker's outage lies within
+# day 2 (30 s of the mock's broker; Apache Kafka's stop, 20 s, start).
 d=$((day_ms / 1000))
 t_redis=$((d / 2))
-t_broker=$((d + d / 8))
+t_broker=$((d + 2))
 t_pg=$((2 * d + d / 3))
 kills=0
 start=$SECONDS
@@ -115,9 +116,10 @@ while kill -0 "$sim_pid" 2>/dev/null; do
   if [ -z "$done_broker" ] && [ "$now" -ge "$t_broker" ]; then
     done_broker=1
     if [ "$kafka_mode" = real ]; then
-      say "Kafka broker stopped for 30 s"
-      tools/stack/kafka.sh stop >/dev/null 2>&1
-      sleep 30
+      # A restart: down for about 30 s with its own stop and start.
+      say "Kafka broker stopped"
+      ANNOT_KAFKA_KEEP_DATA=1 tools/stack/kafka.sh stop >/dev/null 2>&1
+      sleep 20
       tools/stack/kafka.sh start >/dev/null 2>&1
     else
       say "mock broker 1 down for 30 s"
