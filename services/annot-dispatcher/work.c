@@ -467,6 +467,13 @@ static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char
     s.attempt = ack->attempt;
     s.task = task;
     s.candidate_id = PQgetvalue(res, 0, FINISH_OWNER);
+    /* The exam stage travels with the submission (checker, assigner, and
+     * back on the verdict), so the funnel can tell an exam case's verdict
+     * from production work's. */
+    if (task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE1)
+        s.exam_stage = ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM1;
+    else if (task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE2)
+        s.exam_stage = ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM2;
     Annot__V1__SubmissionEvent ev = ANNOT__V1__SUBMISSION_EVENT__INIT;
     ev.header = &hdr;
     ev.submission = &s;

@@ -19,11 +19,12 @@
  * and production verdicts move their standing: probation, suspension, and
  * back on probation after the retraining period.
  *
- * annot-assigner does not exist yet: until it does, this test plays its
- * part.  It reads the submissions topic and, for each exam submission of
- * its candidates, produces the ValidationAssignmentEvent the assigner
- * would (validator: ours; candidate_id, exam_stage and exam_case_set from
- * the submission and its task snapshot). */
+ * The whole pipeline runs: exam cases and production work go from the
+ * dispatcher through annot-autochecker and annot-assigner to the
+ * validator's queue; the validator is created with `annotctl users add`
+ * and reaches the assigner's roster through the annotators topic.  Skills
+ * named after the run (exam pool and production) keep other runs' work on
+ * the shared topics away from this run's validator. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,13 +45,13 @@
 enum { A, B, C, D };
 static const char *const cand_names[NCAND] = {"Aiko", "Bruno", "Chitra", "Dmitri"};
 
-static char dschema[64], fschema[64], fgroup[96], validator[128], validator_id[64];
+static char dschema[64], fschema[64], fgroup[96], aschema[64], cschema[64], validator[128], validator_id[64];
+static char exam_skill[32], work_skill[32]; /* the run's exam pool and production skill */
 static char cand_id[NCAND][64], cand_token[NCAND][128];
 static int http_port, ops_port, funnel_ops;
-static pid_t dispatcher, funnel;
+static pid_t dispatcher, funnel, checker, assigner;
 static screening_bank_t bank;
-static pg_t *fpg;
-static rd_kafka_t *subs; /* the stand-in assigner's consumer */
+static pg_t *fpg, *apg; /* the funnel's and the assigner's schemas */
 
 #define COOLDOWN_MS 4000
 
@@ -89,6 +90,48 @@ static pid_t funnel_start(const char *schema, const char *group, int *ops) {
     return funnel_start_at(schema, group, ops, NULL);
 }
 
+/* annot-autochecker with the run's own schema and group. */
+static pid_t checker_start(void) {
+    char a_schema[128], a_group[128], a_ops[64];
+    int ops = itest_free_port();
+    snprintf(a_schema, sizeof(a_schema), "autochecker.schema=%s", cschema);
+    snprintf(a_group, sizeof(a_group), "autochecker.group=chkf-%s", itest_run);
+    snprintf(a_ops, sizeof(a_ops), "ops.addr=127.0.0.1:%d", ops);
+    char *const argv[] = {"bin/annot-autochecker", "-X", a_schema, "-X", a_group, "-X", a_ops, NULL};
+    pid_t pid = itest_spawn("annot-autochecker", NULL, argv);
+    char body[1024];
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (itest_http_get(ops, "/readyz", body, sizeof(body)) != 200) {
+        if (time(NULL) > deadline) fail_msg("autochecker never became ready");
+        usleep(100 * 1000);
+    }
+    return pid;
+}
+
+/* annot-assigner: the exam pool is the run's exam skill; every submission
+ * one validator (no double validation: this run has one validator); no
+ * inactivity rule (no timing in the test). */
+static pid_t assigner_start(void) {
+    char a_schema[128], a_group[128], a_ops[64], a_ns[64], a_skill[96];
+    int ops = itest_free_port();
+    snprintf(a_schema, sizeof(a_schema), "assigner.schema=%s", aschema);
+    snprintf(a_group, sizeof(a_group), "assigner.group=asgf-%s", itest_run);
+    snprintf(a_ops, sizeof(a_ops), "ops.addr=127.0.0.1:%d", ops);
+    snprintf(a_ns, sizeof(a_ns), "dispatcher.redis.ns=%s", itest_run);
+    snprintf(a_skill, sizeof(a_skill), "assigner.exam.skill=%s", exam_skill);
+    char *const argv[] = {"bin/annot-assigner", "-X", a_schema, "-X", a_group, "-X", a_ops, "-X", a_ns,
+                          "-X", a_skill, "-X", "assigner.inactive.after.ms=0", "-X", "assigner.sweep.ms=300",
+                          "-X", "assigner.double.share=0", "-X", "assigner.double.first.k=0", NULL};
+    pid_t pid = itest_spawn("annot-assigner", NULL, argv);
+    char body[1024];
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (itest_http_get(ops, "/readyz", body, sizeof(body)) != 200) {
+        if (time(NULL) > deadline) fail_msg("assigner never became ready");
+        usleep(100 * 1000);
+    }
+    return pid;
+}
+
 static int setup(void **state) {
     (void)state;
     if (itest_setup("test_funnel") != 0) return -1;
@@ -100,8 +143,16 @@ static int setup(void **state) {
     snprintf(dschema, sizeof(dschema), "dispf_%s", itest_run);
     snprintf(fschema, sizeof(fschema), "funnel_%s", itest_run);
     snprintf(fgroup, sizeof(fgroup), "funnel-%s", itest_run);
-    itest_user_add(dschema, "validator", "--locale en-US", validator, sizeof(validator));
+    snprintf(aschema, sizeof(aschema), "asgf_%s", itest_run);
+    snprintf(cschema, sizeof(cschema), "chkf_%s", itest_run);
+    snprintf(exam_skill, sizeof(exam_skill), "x%s", itest_run + 1);
+    snprintf(work_skill, sizeof(work_skill), "f%s", itest_run + 1);
+    char extra[128];
+    snprintf(extra, sizeof(extra), "--locale en-US --skills %s,%s", work_skill, exam_skill);
+    itest_user_add(dschema, "validator", extra, validator, sizeof(validator));
     dispatcher = itest_dispatcher_start(dschema, &http_port, &ops_port, NULL);
+    checker = checker_start();
+    assigner = assigner_start();
     funnel = funnel_start(fschema, fgroup, &funnel_ops);
     fpg = itest_pg(fschema);
     char body[4096];
@@ -109,29 +160,17 @@ static int setup(void **state) {
     json_t *me = json_loads(body, 0, NULL);
     snprintf(validator_id, sizeof(validator_id), "%s", json_string_value(json_object_get(me, "user_id")));
     json_decref(me);
-
-    /* The stand-in assigner reads every submission from the start and
-     * keeps only those of this run's candidates. */
-    const char *const defaults[] = {"group.id", "itest-assigner", NULL};
-    rd_kafka_conf_t *conf = kafka_conf_new(itest_cfg, "itest-assigner", defaults, err, sizeof(err));
-    subs = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    assert_non_null(subs);
-    const topic_def_t *t = topics_find(&itest_topics, "submissions");
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(t->partitions);
-    for (int i = 0; i < t->partitions; i++)
-        rd_kafka_topic_partition_list_add(parts, t->name, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    assert_int_equal(rd_kafka_assign(subs, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_topic_partition_list_destroy(parts);
+    /* The validator reaches the assigner's roster through the dispatcher's
+     * outbox and the annotators topic. */
+    apg = itest_pg(aschema);
+    itest_pg_wait_at_least_p(apg, "SELECT count(*) FROM validators WHERE validator_id = $1", validator_id, 1);
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
-    if (subs) {
-        rd_kafka_consumer_close(subs);
-        rd_kafka_destroy(subs);
-    }
     pg_close(fpg);
+    pg_close(apg);
     itest_kill_children(NULL);
     screening_bank_free(&bank);
     itest_teardown();
@@ -301,93 +340,54 @@ static int sit_exam(int c, int stage) {
 /* What the validator will say about each candidate's case. */
 typedef enum { VERDICT_GOOD, VERDICT_CRITICAL, VERDICT_MAJORS } verdict_kind_t;
 
-typedef struct assigned {
-    char submission_id[64];
-    int candidate;
-} assigned_t;
+static long long assigned_total; /* this run's candidates' work given to our validator so far */
 
-static assigned_t assigned[64];
-static int nassigned;
-
-/* Plays annot-assigner: reads submissions until want new submissions of
- * this run's candidates (exam cases, and production work once promoted)
- * have been assigned to our validator. */
-static void assigner_pump(int want) {
-    kafka_producer_t *p = itest_producer();
-    int done = 0;
-    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
-    while (done < want) {
-        if (time(NULL) > deadline) fail_msg("stand-in assigner: %d of %d submissions seen", done, want);
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(subs, 200);
-        if (m == NULL) continue;
-        Annot__V1__SubmissionEvent *ev =
-            m->err ? NULL : annot__v1__submission_event__unpack(NULL, m->len, m->payload);
-        rd_kafka_message_destroy(m);
-        if (ev == NULL) continue;
-        const Annot__V1__Submission *s = ev->submission;
-        int c = s ? who(s->author_id) : -1;
-        if (c < 0 || s->task == NULL) {
-            annot__v1__submission_event__free_unpacked(ev, NULL);
-            continue;
-        }
-        char id[EVENT_ID_LEN], aid[EVENT_ID_LEN];
-        event_id_derive(id, ev->header->event_id, "itest-assigner");
-        event_id_derive(aid, ev->header->event_id, "itest-assignment");
-        Annot__V1__EventHeader hdr;
-        event_header_fill(&hdr, id, "itest-assigner", ev->header->event_id, ev->header->guideline_version);
-        Annot__V1__ValidationAssignment a = ANNOT__V1__VALIDATION_ASSIGNMENT__INIT;
-        a.assignment_id = aid;
-        a.submission_id = s->submission_id;
-        a.task_id = s->task_id;
-        a.validator_id = validator_id;
-        a.author_id = s->author_id;
-        a.reason = ANNOT__V1__ASSIGNMENT_REASON__ASSIGNMENT_REASON_INITIAL;
-        a.assigned_at_ms = event_now_ms();
-        a.description = s->description;
-        a.task = s->task;
-        a.task_kind = s->task_kind;
-        a.submitted_at_ms = s->submitted_at_ms;
-        a.author_role = s->author_role;
-        if (s->task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE1 ||
-            s->task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE2) {
-            a.candidate_id = s->candidate_id[0] ? s->candidate_id : s->task->candidate_id;
-            a.exam_stage = s->task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE1
-                               ? ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM1
-                               : ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM2;
-        }
-        Annot__V1__ValidationAssignmentEvent out = ANNOT__V1__VALIDATION_ASSIGNMENT_EVENT__INIT;
-        out.header = &hdr;
-        out.assignment = &a;
-        size_t len = annot__v1__validation_assignment_event__get_packed_size(&out);
-        uint8_t *buf = malloc(len);
-        annot__v1__validation_assignment_event__pack(&out, buf);
-        itest_produce(p, "validation-assignments", s->submission_id, buf, len, NULL, NULL);
-        free(buf);
-        assert_true(nassigned < 64);
-        snprintf(assigned[nassigned].submission_id, sizeof(assigned[0].submission_id), "%s", s->submission_id);
-        assigned[nassigned++].candidate = c;
-        done++;
-        annot__v1__submission_event__free_unpacked(ev, NULL);
-    }
-    kafka_producer_destroy(p, 5000);
+/* This run's candidate ids as a PostgreSQL text array. */
+static char *cand_array(void) {
+    const char *list[NCAND];
+    for (int i = 0; i < NCAND; i++) list[i] = cand_id[i];
+    return pg_text_array(list, NCAND);
 }
 
-/* The validator leases n validation tasks over HTTP and records the
- * verdict each candidate has coming at this stage. */
+/* Waits until the assigner has given our validator want more submissions
+ * of this run's candidates (exam cases, and production work once
+ * promoted): they went dispatcher -> autochecker -> assigner. */
+static void assigned_wait(int want) {
+    assigned_total += want;
+    char *arr = cand_array();
+    const char *q[2] = {validator_id, arr};
+    const char *sql = "SELECT count(*) FROM assignments WHERE validator_id = $1 AND author_id = ANY($2::text[])";
+    itest_pg_wait_at_least_v(apg, sql, 2, q, assigned_total);
+    assert_int_equal(itest_pg_number_v(apg, sql, 2, q), assigned_total);
+    free(arr);
+}
+
+/* The validator leases validation tasks over HTTP and records the verdict
+ * each candidate has coming at this stage, until n of this run's
+ * candidates' submissions are validated.  The exam pool is the same on
+ * every run of a stack, so exam work that earlier runs left on the topics
+ * may reach our validator too: it is accepted and not counted. */
 static void validate(int n, const verdict_kind_t *verdicts) {
     char body[1 << 16];
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n;) {
         const char *req = "{\"queue\":\"validation\",\"wait_s\":20}";
         int st = itest_http("POST", http_port, "/v1/leases", validator, req, strlen(req), body, sizeof(body));
         if (st != 200) fail_msg("validation lease %d of %d: %d %s", i + 1, n, st, body);
         json_t *l = json_loads(body, 0, NULL);
         const char *sid = json_string_value(json_object_get(json_object_get(l, "task"), "submission_id"));
-        int c = -1;
-        for (int k = 0; k < nassigned; k++)
-            if (strcmp(assigned[k].submission_id, sid) == 0) c = assigned[k].candidate;
-        assert_true(c >= 0);
+        /* Whose work it is, as the assigner recorded it. */
+        const char *q[2] = {sid, validator_id};
+        char err[256];
+        PGresult *res = pg_query(apg, PGRES_TUPLES_OK,
+                                 "SELECT author_id FROM assignments WHERE submission_id = $1 AND validator_id = $2", 2,
+                                 q, err, sizeof(err));
+        if (res == NULL) fail_msg("%s", err);
+        assert_int_equal(PQntuples(res), 1);
+        int c = who(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        if (c >= 0) i++;
         json_t *v;
-        switch (verdicts[c]) {
+        switch (c >= 0 ? verdicts[c] : VERDICT_GOOD) {
         case VERDICT_GOOD: v = json_pack("{s:s, s:[]}", "verdict", "accept", "errors"); break;
         case VERDICT_CRITICAL:
             v = json_pack("{s:s, s:[{s:s, s:s, s:s}]}", "verdict", "reject", "errors", "category", "factual_error",
@@ -584,8 +584,8 @@ static void test_funnel_end_to_end(void **state) {
     char text[1024] = "";
     for (int i = 0; i < NCAND; i++) {
         size_t off = strlen(text);
-        snprintf(text + off, sizeof(text) - off, "{\"name\":\"%s\",\"locale\":\"en-US\",\"skills\":[\"food\",\"crafts\"]}\n",
-                 cand_names[i]);
+        snprintf(text + off, sizeof(text) - off, "{\"name\":\"%s\",\"locale\":\"en-US\",\"skills\":[\"%s\",\"crafts\"]}\n",
+                 cand_names[i], work_skill);
     }
     write_file(path, text);
     snprintf(args, sizeof(args), "candidates import %s", path);
@@ -619,8 +619,8 @@ static void test_funnel_end_to_end(void **state) {
     char reapply[128], reapply_args[512];
     snprintf(reapply, sizeof(reapply), "build/tests/reapply.%s.ndjson", itest_run);
     char line_b[256];
-    snprintf(line_b, sizeof(line_b), "{\"candidate_id\":\"%s\",\"name\":\"Bruno\",\"locale\":\"en-US\",\"skills\":[\"food\"]}\n",
-             cand_id[B]);
+    snprintf(line_b, sizeof(line_b), "{\"candidate_id\":\"%s\",\"name\":\"Bruno\",\"locale\":\"en-US\",\"skills\":[\"%s\"]}\n",
+             cand_id[B], work_skill);
     write_file(reapply, line_b);
     snprintf(reapply_args, sizeof(reapply_args), "candidates import %s", reapply);
     assert_int_equal(annotctl(reapply_args, out, sizeof(out), err, sizeof(err)), 1);
@@ -650,7 +650,7 @@ static void test_funnel_end_to_end(void **state) {
         assert_int_equal(got, want);
         n1 += got;
     }
-    assigner_pump(n1);
+    assigned_wait(n1);
     const verdict_kind_t exam1[NCAND] = {VERDICT_GOOD, VERDICT_GOOD, VERDICT_CRITICAL, VERDICT_GOOD};
     validate(n1, exam1);
     wait_stage(A, "exam2");
@@ -678,7 +678,7 @@ static void test_funnel_end_to_end(void **state) {
     /* Exam 2: A good, D's cases scored 0.6 with major errors only. */
     int n2 = sit_exam(A, 2) + sit_exam(D, 2);
     assert_int_equal(n2, cases_of(A, "exam2") + cases_of(D, "exam2"));
-    assigner_pump(n2);
+    assigned_wait(n2);
     const verdict_kind_t exam2[NCAND] = {VERDICT_GOOD, VERDICT_GOOD, VERDICT_GOOD, VERDICT_MAJORS};
     validate(n2, exam2);
     wait_stage(A, "approved");
@@ -787,9 +787,9 @@ static void test_standing_from_production_verdicts(void **state) {
         size_t off = strlen(text);
         snprintf(text + off, sizeof(text) - off,
                  "{\"task_id\":\"%s-prod-%d\",\"kind\":\"production\",\"image_uri\":\"file://x.jpg\","
-                 "\"main_object\":\"rice bowl\",\"locale\":\"en-US\",\"skills\":[\"food\"],"
+                 "\"main_object\":\"rice bowl\",\"locale\":\"en-US\",\"skills\":[\"%s\"],"
                  "\"guideline_version\":\"g-2026.11\"}\n",
-                 itest_run, i);
+                 itest_run, i, work_skill);
     }
     write_file(path, text);
     snprintf(args, sizeof(args), "tasks import %s", path);
@@ -798,11 +798,11 @@ static void test_standing_from_production_verdicts(void **state) {
     const verdict_kind_t majors[NCAND] = {VERDICT_MAJORS, VERDICT_MAJORS, VERDICT_MAJORS, VERDICT_MAJORS};
     const verdict_kind_t critical[NCAND] = {VERDICT_CRITICAL, VERDICT_CRITICAL, VERDICT_CRITICAL, VERDICT_CRITICAL};
     work(A, 2);
-    assigner_pump(2);
+    assigned_wait(2);
     validate(2, majors);
     wait_status(A, "probation");
     work(A, 2);
-    assigner_pump(2);
+    assigned_wait(2);
     validate(2, critical);
     wait_status(A, "suspended");
     const char *req = "{\"queue\":\"annotation\",\"wait_s\":0}";
