@@ -41,9 +41,10 @@
 #include "itest.h"
 #include "screening.h"
 
-#define NCAND 4
-enum { A, B, C, D };
-static const char *const cand_names[NCAND] = {"Aiko", "Bruno", "Chitra", "Dmitri"};
+#define NCAND 6
+enum { A, B, C, D, E, F };
+/* E and F are the stage time limits' candidates. */
+static const char *const cand_names[NCAND] = {"Aiko", "Bruno", "Chitra", "Dmitri", "Emeka", "Fatima"};
 
 static char dschema[64], fschema[64], fgroup[96], aschema[64], cschema[64], validator[128], validator_id[64];
 static char exam_skill[32], work_skill[32]; /* the run's exam pool and production skill */
@@ -55,7 +56,9 @@ static pg_t *fpg, *apg; /* the funnel's and the assigner's schemas */
 
 #define COOLDOWN_MS 4000
 
-static pid_t funnel_start_at(const char *schema, const char *group, int *ops, const char *crash_at) {
+/* extra: more -X settings (NULL-terminated), or NULL. */
+static pid_t funnel_start_at(const char *schema, const char *group, int *ops, const char *crash_at,
+                             const char *const *extra) {
     *ops = itest_free_port();
     char a_schema[128], a_group[160], a_ops[64];
     snprintf(a_schema, sizeof(a_schema), "funnel.schema=%s", schema);
@@ -63,18 +66,23 @@ static pid_t funnel_start_at(const char *schema, const char *group, int *ops, co
     snprintf(a_ops, sizeof(a_ops), "ops.addr=127.0.0.1:%d", *ops);
     char cool[64];
     snprintf(cool, sizeof(cool), "funnel.retry.cooldown.ms=%d", COOLDOWN_MS);
-    char *argv[] = {"bin/annot-funnel", "-X", a_schema, "-X", a_group, "-X", a_ops, "-X", cool,
-                    "-X", "funnel.retry.max=1", "-X", "funnel.exam1.threshold=0.85", "-X",
-                    "funnel.exam2.threshold=0.9", "-X", "standing.window=4", "-X", "standing.min.count=2",
-                    "-X", "standing.probation=0.85", "-X", "standing.suspension=0.5", "-X",
-                    "standing.retraining.ms=3000", NULL, NULL, NULL};
+    char *argv[48] = {"bin/annot-funnel", "-X", a_schema, "-X", a_group, "-X", a_ops, "-X", cool,
+                      "-X", "funnel.retry.max=1", "-X", "funnel.exam1.threshold=0.85", "-X",
+                      "funnel.exam2.threshold=0.9", "-X", "standing.window=4", "-X", "standing.min.count=2",
+                      "-X", "standing.probation=0.85", "-X", "standing.suspension=0.5", "-X",
+                      "standing.retraining.ms=3000"};
+    int n = 25;
     if (crash_at) {
         /* Small batches: the crash point is reached whatever the topics
          * hold. */
-        size_t n = sizeof(argv) / sizeof(argv[0]) - 3;
-        argv[n] = "-X";
-        argv[n + 1] = "pipeline.batch.max=5";
+        argv[n++] = "-X";
+        argv[n++] = "pipeline.batch.max=5";
     }
+    for (size_t i = 0; extra && extra[i] && n < 46; i++) {
+        argv[n++] = "-X";
+        argv[n++] = (char *)extra[i];
+    }
+    argv[n] = NULL;
     pid_t pid = itest_spawn("annot-funnel", crash_at, argv);
     if (crash_at) return pid; /* it may die before it is ever ready */
     char body[1024];
@@ -87,7 +95,7 @@ static pid_t funnel_start_at(const char *schema, const char *group, int *ops, co
 }
 
 static pid_t funnel_start(const char *schema, const char *group, int *ops) {
-    return funnel_start_at(schema, group, ops, NULL);
+    return funnel_start_at(schema, group, ops, NULL, NULL);
 }
 
 /* annot-autochecker with the run's own schema and group. */
@@ -577,22 +585,23 @@ static void illegal_application(int c, const char *stage) {
     json_decref(me);
 }
 
-static void test_funnel_end_to_end(void **state) {
-    (void)state;
+/* Imports the candidates which[0..n) with `annotctl candidates import`. */
+static void import_candidates(const int *which, int n) {
     char path[128], out[8192], err[4096], args[512];
-    snprintf(path, sizeof(path), "build/tests/candidates.%s.ndjson", itest_run);
-    char text[1024] = "";
-    for (int i = 0; i < NCAND; i++) {
+    snprintf(path, sizeof(path), "build/tests/candidates.%s.%d.ndjson", itest_run, which[0]);
+    char text[2048] = "";
+    for (int k = 0; k < n; k++) {
         size_t off = strlen(text);
         snprintf(text + off, sizeof(text) - off, "{\"name\":\"%s\",\"locale\":\"en-US\",\"skills\":[\"%s\",\"crafts\"]}\n",
-                 cand_names[i], work_skill);
+                 cand_names[which[k]], work_skill);
     }
     write_file(path, text);
     snprintf(args, sizeof(args), "candidates import %s", path);
     if (annotctl(args, out, sizeof(out), err, sizeof(err)) != 0) fail_msg("import: %s", err);
     /* One JSON line per candidate: id, application 1, token. */
     char *line = out;
-    for (int i = 0; i < NCAND; i++) {
+    for (int k = 0; k < n; k++) {
+        int i = which[k];
         char *nl = strchr(line, '\n');
         assert_non_null(nl);
         *nl = '\0';
@@ -605,11 +614,23 @@ static void test_funnel_end_to_end(void **state) {
         json_decref(j);
         line = nl + 1;
     }
+}
+
+static void test_funnel_end_to_end(void **state) {
+    (void)state;
+    char out[8192], err[4096];
+    /* F passes screening here and waits in training for the time limits'
+     * test. */
+    const int first[] = {A, B, C, D, F};
+    import_candidates(first, 5);
 
     /* Screening over HTTP: B answers wrong. */
     char b_screening[64];
-    for (int i = 0; i < NCAND; i++)
+    for (int k = 0; k < 5; k++) {
+        int i = first[k];
         answer_screening(i, i != B, NULL, i == B ? b_screening : NULL, sizeof(b_screening));
+    }
+    wait_stage(F, "training");
     wait_stage(A, "training");
     wait_stage(C, "training");
     wait_stage(D, "training");
@@ -697,9 +718,9 @@ static void test_funnel_end_to_end(void **state) {
     }
 
     /* The decisions, as the candidates topic carries them. */
-    const char *expect[NCAND] = {"2:pass,3:pass,4:pass,5:pass", "2:fail,2:pass,3:pass", "2:pass,3:pass,4:fail",
+    const char *expect[D + 1] = {"2:pass,3:pass,4:pass,5:pass", "2:fail,2:pass,3:pass", "2:pass,3:pass,4:fail",
                                  "2:pass,3:pass,4:pass,5:fail"};
-    for (int c = 0; c < NCAND; c++) {
+    for (int c = A; c <= D; c++) {
         decisions_t d = {.c = c};
         itest_read_all("candidates", collect_decisions, &d);
         assert_string_equal(d.text, expect[c]);
@@ -815,6 +836,91 @@ static void test_standing_from_production_verdicts(void **state) {
     assert_int_equal(itest_pg_number_p(fpg, "SELECT changes FROM annotators WHERE annotator_id = $1", p[0]), 4);
 }
 
+/* Waits until candidate c's application app is rejected. */
+static void wait_rejected(int c, const char *app) {
+    const char *p[2] = {cand_id[c], app};
+    itest_pg_wait_at_least_v(fpg,
+                             "SELECT count(*) FROM candidates WHERE candidate_id = $1 AND application = $2::int AND "
+                             "stage = 'rejected'",
+                             2, p, 1);
+}
+
+/* The time limit's decision in c's history for application app. */
+static void assert_expired(int c, const char *app, const char *reason_like) {
+    const char *p[3] = {cand_id[c], app, reason_like};
+    assert_int_equal(itest_pg_number_v(fpg,
+                                       "SELECT count(*) FROM history WHERE candidate_id = $1 AND application = "
+                                       "$2::int AND kind = 'stage_expired' AND detail LIKE $3",
+                                       3, p),
+                     1);
+    assert_int_equal(itest_pg_number_v(fpg,
+                                       "SELECT count(*) FROM history WHERE candidate_id = $1 AND application = "
+                                       "$2::int AND kind = 'stage_decided' AND detail LIKE 'failed: ' || $3",
+                                       3, p),
+                     1);
+}
+
+/* Stage time limits.  The funnel restarts (same group: an operator's
+ * change of policy) with a screening deadline of 2 s, 3 s to submit an
+ * exam stage's cases and a grace of 0.3 s.  E never answers the screening
+ * test: the attempt fails at the deadline and E is rejected, the cool-down
+ * counted from the deadline; E re-applies after it and lets the second
+ * test lapse too: rejected for good (one retry allowed).  F, waiting in
+ * training, acknowledges it now and submits no exam case: exam 1 fails at
+ * its limit.  Submitted cases reach the funnel from the dispatcher: every
+ * case A sat is recorded. */
+static void test_stage_timeouts(void **state) {
+    (void)state;
+    itest_stop_cleanly(funnel);
+    static const char *const limits[] = {"funnel.screening.due.ms=2000", "funnel.exam.timeout.ms=3000",
+                                         "funnel.timeout.grace.ms=300", NULL};
+    funnel = funnel_start_at(fschema, fgroup, &funnel_ops, NULL, limits);
+    const int e[] = {E};
+    import_candidates(e, 1);
+    acknowledge_training(F);
+    wait_rejected(E, "1");
+    wait_rejected(F, "1");
+    assert_expired(E, "1", "timed out: screening not answered by %");
+    assert_expired(F, "1", "timed out: 0 of % cases submitted by %");
+    const char *pf[1] = {cand_id[F]};
+    assert_true(itest_pg_number_p(fpg, "SELECT count(*) FROM exam_cases WHERE candidate_id = $1", pf[0]) >= 2);
+    /* A failed attempt like any other: the cool-down runs from the
+     * deadline. */
+    const char *pe[1] = {cand_id[E]};
+    assert_int_equal(itest_pg_number_p(fpg,
+                                       "SELECT c.retry_after_ms - h.occurred_at_ms FROM candidates c JOIN history h "
+                                       "USING (candidate_id) WHERE candidate_id = $1 AND h.kind = 'rejected'",
+                                       pe[0]),
+                     COOLDOWN_MS);
+
+    /* E's retry lapses as well: no retry left. */
+    long long retry_after = itest_pg_number_p(fpg, "SELECT retry_after_ms FROM candidates WHERE candidate_id = $1",
+                                              pe[0]);
+    while (event_now_ms() <= retry_after) usleep(100 * 1000);
+    char path[128], line[256], args[256], out[4096], err[4096];
+    snprintf(path, sizeof(path), "build/tests/reapply-e.%s.ndjson", itest_run);
+    snprintf(line, sizeof(line), "{\"candidate_id\":\"%s\",\"name\":\"Emeka\",\"locale\":\"en-US\"}\n", cand_id[E]);
+    write_file(path, line);
+    snprintf(args, sizeof(args), "candidates import %s", path);
+    if (annotctl(args, out, sizeof(out), err, sizeof(err)) != 0) fail_msg("re-application: %s", err);
+    wait_rejected(E, "2");
+    assert_expired(E, "2", "timed out: screening not answered by %");
+    assert_int_equal(itest_pg_number_p(fpg, "SELECT retry_after_ms FROM candidates WHERE candidate_id = $1", pe[0]),
+                     0);
+
+    /* Every exam case A submitted reached the funnel. */
+    const char *pa[1] = {cand_id[A]};
+    long long a_cases = itest_pg_number_p(fpg, "SELECT count(*) FROM exam_cases WHERE candidate_id = $1", pa[0]);
+    assert_true(a_cases >= 4);
+    assert_int_equal(itest_pg_number_p(fpg, "SELECT count(*) FROM exam_submissions WHERE candidate_id = $1", pa[0]),
+                     a_cases);
+    static char metrics[1 << 16];
+    assert_int_equal(itest_http_get(funnel_ops, "/metrics", metrics, sizeof(metrics)), 200);
+    const char *at = strstr(metrics, "\nannot_funnel_stage_timeouts_total ");
+    assert_non_null(at);
+    assert_true(atof(at + strlen("\nannot_funnel_stage_timeouts_total ")) >= 3);
+}
+
 /* What a funnel schema says of a candidate: stage, application, retry
  * time, and every event it emitted (by id, sorted). */
 static void state_of(pg_t *pg, int c, char *buf, size_t len) {
@@ -845,7 +951,7 @@ static void test_replay_gives_the_same_state(void **state) {
     /* The replaying funnel is killed (SIGKILL) right after its third
      * commit, before it published or stored anything of that batch, and
      * started again: the restart must neither lose nor double a step. */
-    pid_t crashed = funnel_start_at(rschema, rgroup, &rops, "pipeline.after_commit:3");
+    pid_t crashed = funnel_start_at(rschema, rgroup, &rops, "pipeline.after_commit:3", NULL);
     int st = itest_wait(crashed);
     assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     pid_t replay = funnel_start(rschema, rgroup, &rops);
@@ -872,6 +978,7 @@ int main(void) {
         cmocka_unit_test(test_bad_input_is_dead_lettered),
         cmocka_unit_test(test_funnel_end_to_end),
         cmocka_unit_test(test_standing_from_production_verdicts),
+        cmocka_unit_test(test_stage_timeouts),
         cmocka_unit_test(test_replay_gives_the_same_state),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
