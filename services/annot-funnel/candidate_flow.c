@@ -687,7 +687,8 @@ pipeline_result_t candidate_flow_apply(flow_t *fl, const void *payload, size_t l
                 ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_SCREENING_SUBMITTED ||
                 ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_TRAINING_COMPLETED ||
                 ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_EXAM_CASE_SUBMITTED ||
-                ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_EXPIRED;
+                ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_EXPIRED ||
+                ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_REINSTATEMENT_REQUESTED;
     if (!ours) goto out; /* the funnel's own announcements */
     if (!event_id_valid(ev->candidate_id)) {
         snprintf(fl->errstr, fl->errlen, "candidate_id: not a user id (UUID): '%.64s'", ev->candidate_id);
@@ -699,6 +700,9 @@ pipeline_result_t candidate_flow_apply(flow_t *fl, const void *payload, size_t l
     case ANNOT__V1__CANDIDATE_EVENT__EVENT_SCREENING_SUBMITTED: r = on_screening(fl, ev); break;
     case ANNOT__V1__CANDIDATE_EVENT__EVENT_EXAM_CASE_SUBMITTED: r = on_exam_submitted(fl, ev); break;
     case ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_EXPIRED: r = on_expired(fl, ev); break;
+    case ANNOT__V1__CANDIDATE_EVENT__EVENT_REINSTATEMENT_REQUESTED:
+        r = standing_flow_reinstate_request(fl, ev->candidate_id, ev->reinstatement_requested->reason);
+        break;
     default: r = on_training(fl, ev); break;
     }
 out:

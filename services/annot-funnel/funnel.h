@@ -70,6 +70,10 @@ long candidate_flow_expire(flow_t *fl);
 /* A verdict on an annotator's production submission. */
 pipeline_result_t standing_flow_result(flow_t *fl, const char *annotator_id, const char *submission_id, double score,
                                        int64_t validated_at_ms);
+/* An operator's request to bring a suspended annotator back on probation
+ * now; refused (logged, counted, in the annotator's history) unless they
+ * are suspended. */
+pipeline_result_t standing_flow_reinstate_request(flow_t *fl, const char *annotator_id, const char *reason);
 /* A promoted candidate's first status (in the approval's transaction). */
 int standing_flow_promote(flow_t *fl, const char *annotator_id, const char *locale, const char *skills_array,
                           const char *const *skills, size_t nskills);

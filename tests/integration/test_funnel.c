@@ -800,21 +800,27 @@ static void work(int c, int n) {
  * suspend them (below 0.5: no lease, 403), and the retraining period
  * (3 s here) brings them back on probation.  Every change reached the
  * dispatcher through an AnnotatorStatusEvent. */
-static void test_standing_from_production_verdicts(void **state) {
-    (void)state;
-    char path[128], text[2048] = "", out[4096], err[4096], args[256];
-    snprintf(path, sizeof(path), "build/tests/funnel-tasks.%s.ndjson", itest_run);
-    for (int i = 0; i < 4; i++) {
+/* Imports n production tasks of the run's skill, ids <run>-<prefix>-i. */
+static void import_tasks(const char *prefix, int n) {
+    char path[128], text[4096] = "", out[4096], err[4096], args[256];
+    snprintf(path, sizeof(path), "build/tests/funnel-tasks.%s.%s.ndjson", itest_run, prefix);
+    for (int i = 0; i < n; i++) {
         size_t off = strlen(text);
         snprintf(text + off, sizeof(text) - off,
-                 "{\"task_id\":\"%s-prod-%d\",\"kind\":\"production\",\"image_uri\":\"file://x.jpg\","
+                 "{\"task_id\":\"%s-%s-%d\",\"kind\":\"production\",\"image_uri\":\"file://x.jpg\","
                  "\"main_object\":\"rice bowl\",\"locale\":\"en-US\",\"skills\":[\"%s\"],"
                  "\"guideline_version\":\"g-2026.11\"}\n",
-                 itest_run, i, work_skill);
+                 itest_run, prefix, i, work_skill);
     }
     write_file(path, text);
     snprintf(args, sizeof(args), "tasks import %s", path);
     if (annotctl(args, out, sizeof(out), err, sizeof(err)) != 0) fail_msg("tasks import: %s", err);
+}
+
+static void test_standing_from_production_verdicts(void **state) {
+    (void)state;
+    char out[4096];
+    import_tasks("prod", 4);
 
     const verdict_kind_t majors[NCAND] = {VERDICT_MAJORS, VERDICT_MAJORS, VERDICT_MAJORS, VERDICT_MAJORS};
     const verdict_kind_t critical[NCAND] = {VERDICT_CRITICAL, VERDICT_CRITICAL, VERDICT_CRITICAL, VERDICT_CRITICAL};
@@ -921,6 +927,71 @@ static void test_stage_timeouts(void **state) {
     assert_true(atof(at + strlen("\nannot_funnel_stage_timeouts_total ")) >= 3);
 }
 
+/* The operator's side of standing.  The funnel restarts with no
+ * retraining period (standing.retraining.ms=0: only an operator brings a
+ * suspended annotator back).  A, on probation, gets two critical verdicts
+ * and is suspended; `annotctl annotators show` prints the status, the
+ * rolling quality over the window and every change with its reason;
+ * `annotctl annotators reinstate` brings A back on probation, which the
+ * dispatcher enforces; asking again, or for someone the funnel does not
+ * know, is refused with the reason. */
+static void test_operator_reinstates(void **state) {
+    (void)state;
+    itest_stop_cleanly(funnel);
+    static const char *const no_retraining[] = {"standing.retraining.ms=0", NULL};
+    funnel = funnel_start_at(fschema, fgroup, &funnel_ops, NULL, no_retraining);
+    import_tasks("prod2", 2);
+    const verdict_kind_t critical[NCAND] = {VERDICT_CRITICAL, VERDICT_CRITICAL, VERDICT_CRITICAL, VERDICT_CRITICAL};
+    work(A, 2);
+    assigned_wait(2);
+    validate(2, critical);
+    wait_status(A, "suspended");
+
+    static char shown[1 << 15];
+    char args[256], err[4096];
+    snprintf(args, sizeof(args), "-X standing.window=4 annotators show %s", cand_id[A]);
+    assert_int_equal(annotctl(args, shown, sizeof(shown), err, sizeof(err)), 0);
+    json_t *o = json_loads(shown, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "status")), "suspended");
+    assert_true(json_number_value(json_object_get(o, "rolling_quality")) < 0.5);
+    assert_int_equal(json_integer_value(json_object_get(o, "window_count")), 2);
+    assert_int_equal(json_integer_value(json_object_get(o, "window_size")), 4);
+    assert_int_equal(json_integer_value(json_object_get(o, "validated_total")), 6);
+    assert_true(json_integer_value(json_object_get(o, "suspended_at_ms")) > 0);
+    char seq[128] = "";
+    size_t i;
+    json_t *h;
+    json_array_foreach(json_object_get(o, "history"), i, h) {
+        size_t off = strlen(seq);
+        snprintf(seq + off, sizeof(seq) - off, "%s%s", off ? "," : "", json_string_value(json_object_get(h, "status")));
+    }
+    assert_string_equal(seq, "active,probation,suspended,probation,suspended");
+    assert_non_null(strstr(shown, "retraining period of 3000 ms over"));
+    assert_non_null(strstr(shown, "rolling quality 0.00 < suspension 0.50"));
+    json_decref(o);
+
+    /* Back on probation by the operator's word. */
+    snprintf(args, sizeof(args), "annotators reinstate %s --reason 'retrained with the lead'", cand_id[A]);
+    if (annotctl(args, shown, sizeof(shown), err, sizeof(err)) != 0) fail_msg("reinstate: %s", err);
+    assert_non_null(strstr(shown, "\"status\":\"probation\""));
+    assert_non_null(strstr(shown, "reinstated by an operator: retrained with the lead"));
+    wait_status(A, "probation");
+    const char *req = "{\"queue\":\"annotation\",\"wait_s\":0}";
+    char out[4096];
+    assert_int_not_equal(
+        itest_http("POST", http_port, "/v1/leases", cand_token[A], req, strlen(req), out, sizeof(out)), 403);
+    /* Not suspended any more: nothing to reinstate. */
+    assert_int_equal(annotctl(args, shown, sizeof(shown), err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "is probation, not suspended"));
+    snprintf(args, sizeof(args), "annotators reinstate %s --reason x", validator_id);
+    assert_int_equal(annotctl(args, shown, sizeof(shown), err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "no annotator"));
+    assert_int_equal(annotctl("annotators reinstate --reason x", shown, sizeof(shown), err, sizeof(err)), 2);
+    const char *p[1] = {cand_id[A]};
+    assert_int_equal(itest_pg_number_p(fpg, "SELECT changes FROM annotators WHERE annotator_id = $1", p[0]), 6);
+}
+
 /* What a funnel schema says of a candidate: stage, application, retry
  * time, and every event it emitted (by id, sorted). */
 static void state_of(pg_t *pg, int c, char *buf, size_t len) {
@@ -979,6 +1050,7 @@ int main(void) {
         cmocka_unit_test(test_funnel_end_to_end),
         cmocka_unit_test(test_standing_from_production_verdicts),
         cmocka_unit_test(test_stage_timeouts),
+        cmocka_unit_test(test_operator_reinstates),
         cmocka_unit_test(test_replay_gives_the_same_state),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
