@@ -1043,6 +1043,101 @@ static void test_replay_gives_the_same_state(void **state) {
     itest_stop_cleanly(funnel);
 }
 
+/* The funnel's own CandidateEvents on the topic for each of this run's
+ * candidates, by id (the same event produced by several funnels is one);
+ * the sweep's StageExpired are inputs, not announcements, and left out. */
+typedef struct produced {
+    json_t *ids[NCAND]; /* objects used as sets of event ids */
+} produced_t;
+
+static void collect_produced(const rd_kafka_message_t *m, void *opaque) {
+    produced_t *pr = opaque;
+    Annot__V1__CandidateEvent *ev = annot__v1__candidate_event__unpack(NULL, m->len, m->payload);
+    if (ev == NULL) return;
+    int c = who(ev->candidate_id);
+    if (c >= 0 && ev->header && strcmp(ev->header->source, "annot-funnel") == 0 &&
+        ev->event_case != ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_EXPIRED)
+        json_object_set_new(pr->ids[c], ev->header->event_id, json_true());
+    annot__v1__candidate_event__free_unpacked(ev, NULL);
+}
+
+/* The events a funnel schema's history says were emitted for c, as a set. */
+static json_t *emitted_of(pg_t *pg, int c) {
+    char err[256];
+    const char *p[1] = {cand_id[c]};
+    PGresult *res = pg_query(pg, PGRES_TUPLES_OK,
+                             "SELECT event_id FROM history WHERE candidate_id = $1 AND kind NOT IN ('refused', "
+                             "'applied', 'screening_submitted', 'training_completed', 'exam_case_submitted', "
+                             "'exam_case_validated', 'stage_expired')",
+                             1, p, err, sizeof(err));
+    if (res == NULL) fail_msg("%s", err);
+    json_t *set = json_object();
+    for (int i = 0; i < PQntuples(res); i++) json_object_set_new(set, PQgetvalue(res, i, 0), json_true());
+    PQclear(res);
+    return set;
+}
+
+/* Two funnels in one consumer group share the two topics (replayed from
+ * the start into an empty schema); one is killed (SIGKILL) right after a
+ * commit, before it published that batch's events or stored its offsets,
+ * and the other takes its partitions over.  Then: every candidate's state
+ * is the live funnel's, no input was applied twice and no event recorded
+ * twice, and the events the schema records as emitted are exactly the
+ * funnel's events on the candidates topic. */
+static void test_two_instances_take_over(void **state) {
+    (void)state;
+    char pschema[96], pgroup[128];
+    snprintf(pschema, sizeof(pschema), "%s_pair", fschema);
+    snprintf(pgroup, sizeof(pgroup), "%s-pair", fgroup);
+    /* One message a batch, so both members get work before the kill; a
+     * short session, so the group notices the dead member soon. */
+    static const char *const shared[] = {"pipeline.batch.max=1", "kafka.session.timeout.ms=6000", NULL};
+    int ops1, ops2;
+    pid_t killed = funnel_start_at(pschema, pgroup, &ops1, "pipeline.after_commit:4", shared);
+    pid_t survivor = funnel_start_at(pschema, pgroup, &ops2, NULL, shared);
+    int st = itest_wait(killed);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    itest_wait_caught_up(pgroup, "candidates");
+    itest_wait_caught_up(pgroup, "validation-results");
+    /* Its own outputs went back on the candidates topic: once more. */
+    itest_wait_caught_up(pgroup, "candidates");
+
+    pg_t *ppg = itest_pg(pschema);
+    char *arr = cand_array();
+    const char *q[1] = {arr};
+    /* Nothing applied or recorded twice. */
+    assert_int_equal(itest_pg_number_v(ppg,
+                                       "SELECT count(*) FROM (SELECT 1 FROM history WHERE candidate_id = "
+                                       "ANY($1::text[]) GROUP BY candidate_id, kind, event_id HAVING count(*) > 1) d",
+                                       1, q),
+                     0);
+    assert_int_equal(itest_pg_number_v(ppg,
+                                       "SELECT count(*) FROM (SELECT 1 FROM exam_cases WHERE candidate_id = "
+                                       "ANY($1::text[]) GROUP BY task_id HAVING count(*) > 1) d",
+                                       1, q),
+                     0);
+    free(arr);
+    produced_t pr;
+    for (int c = 0; c < NCAND; c++) pr.ids[c] = json_object();
+    itest_read_all("candidates", collect_produced, &pr);
+    for (int c = 0; c < NCAND; c++) {
+        static char a[1 << 14], b[1 << 14];
+        state_of(fpg, c, a, sizeof(a));
+        state_of(ppg, c, b, sizeof(b));
+        if (strcmp(a, b) != 0) fail_msg("candidate %s: live %s, two instances %s", cand_names[c], a, b);
+        json_t *h = emitted_of(ppg, c);
+        assert_true(json_object_size(h) > 0);
+        if (!json_equal(h, pr.ids[c])) {
+            char *x = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS), *y = json_dumps(pr.ids[c], JSON_COMPACT | JSON_SORT_KEYS);
+            fail_msg("candidate %s: recorded %s, on the topic %s", cand_names[c], x, y);
+        }
+        json_decref(h);
+        json_decref(pr.ids[c]);
+    }
+    pg_close(ppg);
+    itest_stop_cleanly(survivor);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_import_refuses_a_bad_file),
@@ -1052,6 +1147,7 @@ int main(void) {
         cmocka_unit_test(test_stage_timeouts),
         cmocka_unit_test(test_operator_reinstates),
         cmocka_unit_test(test_replay_gives_the_same_state),
+        cmocka_unit_test(test_two_instances_take_over),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
