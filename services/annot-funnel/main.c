@@ -6,7 +6,10 @@
  * cases, decides stages, promotes approved candidates and keeps annotators'
  * standing.  Every output goes through the outbox in the transaction of the
  * change it announces.  Once a second the main loop also brings suspended
- * annotators back on probation when their retraining period is over. */
+ * annotators back on probation when their retraining period is over, and
+ * puts a StageExpired on the candidates topic for every candidate whose
+ * stage deadline has passed (decided when it is read back, in the
+ * candidate's order). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
