@@ -1,10 +1,11 @@
 /* Integration: the candidate funnel end to end, through annot-dispatcher's
  * HTTP API, with annot-funnel on a real stack.
  *
- * Four candidates are imported with `annotctl candidates import` (a file
- * with one bad line first: nothing of it is imported).  Over HTTP they
- * answer the screening test (A, C, D right; B wrong: B is rejected), read
- * and acknowledge training, lease their exam cases and submit them; a
+ * Candidates A-D (and F, who stops in training) are imported with
+ * `annotctl candidates import` (a file with bad lines first: nothing of it
+ * is imported).  Over HTTP they answer the screening test (A, C, D right;
+ * B wrong: B is rejected), read and acknowledge training, lease their exam
+ * cases and submit them; a
  * validator leases the validation tasks and records real verdicts: C's
  * exam 1 carries a critical error (rejected), D's exam 2 only major errors
  * whose mean is below the threshold (rejected), A passes everything, is
@@ -12,12 +13,17 @@
  * refused during the (short, configured) cool-down, taken after it, and
  * reaches exam 1 on the second application.  An application for A in the
  * middle of exam 1 is an illegal transition: refused, recorded, and A's
- * stage announced again.  Bad input is dead-lettered.  `annotctl candidates show`
- * prints the history.  Finally a second funnel with an empty schema
+ * stage announced again.  Bad input is dead-lettered.  `annotctl candidates
+ * show` prints the history.  Finally a second funnel with an empty schema
  * replays both topics from the start and ends in the same state, having
  * emitted events with the same ids.  In between, A works as an annotator
  * and production verdicts move their standing: probation, suspension, and
- * back on probation after the retraining period.
+ * back on probation after the retraining period; suspended again, A is
+ * brought back by `annotctl annotators reinstate` and shown by `annotctl
+ * annotators show`.  E and F meet the stage time limits (screening twice,
+ * exam 1).  Last, two funnels in one consumer group replay everything, one
+ * is killed mid-run, and the other takes over with nothing lost or
+ * applied twice.
  *
  * The whole pipeline runs: exam cases and production work go from the
  * dispatcher through annot-autochecker and annot-assigner to the
