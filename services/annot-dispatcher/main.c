@@ -221,8 +221,8 @@ int main(int argc, char **argv) {
     }
     have_wake = 1;
     work_outputs_t outputs = {submissions, service_topic(&svc, "validation-results"), service_topic(&svc, "feedback"),
-                              &taxonomy, rules};
-    if (outputs.results_topic == NULL || outputs.feedback_topic == NULL) goto out;
+                              service_topic(&svc, "candidates"), &taxonomy, rules};
+    if (outputs.results_topic == NULL || outputs.feedback_topic == NULL || outputs.candidates_topic == NULL) goto out;
     work_init(&work, redis_url, ns, &policy, &wake, pool, producer, &outputs, svc.name, svc.metrics);
     have_work = 1;
     people = (people_t){pool, &bank, &training, service_topic(&svc, "candidates"), svc.name};

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "annot/v1/candidate.pb-c.h"
 #include "annot/v1/submission.pb-c.h"
 #include "annot/v1/validation.pb-c.h"
 #include "event.h"
@@ -29,6 +30,7 @@ void work_init(work_t *w, const char *redis_url, const char *ns, const lease_pol
     w->submissions_topic = outputs->submissions_topic;
     w->results_topic = outputs->results_topic;
     w->feedback_topic = outputs->feedback_topic;
+    w->candidates_topic = outputs->candidates_topic;
     w->taxonomy = outputs->taxonomy;
     for (int s = CHECK_SEVERITY_MINOR; s <= CHECK_SEVERITY_CRITICAL; s++)
         w->weights[s] = check_rules_weight(outputs->rules, (check_severity_t)s);
@@ -413,6 +415,35 @@ out:
     return rc;
 }
 
+/* Tells the funnel that a candidate submitted an exam case (its exam time
+ * limit counts these), through the outbox of the submission's transaction.
+ * The id derives from the submission: a retried submit is the same event. */
+static int exam_submitted_add(const work_t *w, pg_t *pg, const Annot__V1__Submission *s, char *errstr,
+                              size_t errlen) {
+    char id[EVENT_ID_LEN];
+    event_id_derive(id, s->submission_id, "exam-case-submitted");
+    Annot__V1__EventHeader hdr;
+    event_header_fill(&hdr, id, w->source, s->submission_id, s->task->guideline_version);
+    hdr.occurred_at_ms = s->submitted_at_ms;
+    Annot__V1__ExamCaseSubmitted es = ANNOT__V1__EXAM_CASE_SUBMITTED__INIT;
+    es.task_id = s->task_id;
+    es.submission_id = s->submission_id;
+    es.stage = s->exam_stage;
+    es.submitted_at_ms = s->submitted_at_ms;
+    Annot__V1__CandidateEvent ev = ANNOT__V1__CANDIDATE_EVENT__INIT;
+    ev.header = &hdr;
+    ev.candidate_id = s->candidate_id;
+    ev.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_EXAM_CASE_SUBMITTED;
+    ev.exam_case_submitted = &es;
+    size_t len = annot__v1__candidate_event__get_packed_size(&ev);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL) abort();
+    annot__v1__candidate_event__pack(&ev, buf);
+    int rc = outbox_add(pg, w->candidates_topic, s->candidate_id, strlen(s->candidate_id), buf, len, errstr, errlen);
+    free(buf);
+    return rc;
+}
+
 /* Records the submission and its event; 0, 1 when PostgreSQL holds a newer
  * submission for the task (lease lost), -1 on failure.  As for
  * validation_record: on 0 the transaction is open. */
@@ -462,14 +493,18 @@ static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char
     s.author_id = (char *)user->user_id;
     s.author_role = strcmp(user->role, "candidate") == 0 ? ANNOT__V1__ROLE__ROLE_CANDIDATE : ANNOT__V1__ROLE__ROLE_ANNOTATOR;
     s.task_kind = task->kind;
-    /* The funnel decides an exam stage from the verdicts that carry it. */
-    if (task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE1) s.exam_stage = ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM1;
-    if (task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE2) s.exam_stage = ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM2;
     s.description = (char *)description;
     s.submitted_at_ms = hdr.occurred_at_ms;
     s.attempt = ack->attempt;
     s.task = task;
     s.candidate_id = PQgetvalue(res, 0, FINISH_OWNER);
+    /* The exam stage travels with the submission (checker, assigner, and
+     * back on the verdict), so the funnel can tell an exam case's verdict
+     * from production work's. */
+    if (task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE1)
+        s.exam_stage = ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM1;
+    else if (task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE2)
+        s.exam_stage = ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM2;
     Annot__V1__SubmissionEvent ev = ANNOT__V1__SUBMISSION_EVENT__INIT;
     ev.header = &hdr;
     ev.submission = &s;
@@ -479,6 +514,8 @@ static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char
     annot__v1__submission_event__pack(&ev, buf);
     int rc = outbox_add(pg, w->submissions_topic, submission_id, strlen(submission_id), buf, len, errstr, errlen);
     free(buf);
+    if (rc == 0 && s.exam_stage != ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_UNSPECIFIED && s.candidate_id[0])
+        rc = exam_submitted_add(w, pg, &s, errstr, errlen);
     task_proto_clear(&tp);
     if (rc != 0) {
         PQclear(res);

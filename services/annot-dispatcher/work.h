@@ -37,6 +37,7 @@ typedef struct work {
     const char *submissions_topic;
     const char *results_topic;  /* validation-results */
     const char *feedback_topic; /* guideline feedback */
+    const char *candidates_topic; /* exam cases submitted, for the funnel */
     const check_taxonomy_t *taxonomy;
     double weights[4];          /* by check_severity_t */
     const char *source;
@@ -46,11 +47,11 @@ typedef struct work {
     metrics_series_t *m_granted, *m_empty, *m_lost, *m_submitted, *m_released;
 } work_t;
 
-/* Where submissions go: the topics of submissions, validation results and
- * guideline feedback; the taxonomy and severity weights verdicts are
+/* Where submissions go: the topics of submissions, validation results,
+ * guideline feedback and candidates (exam cases submitted); the taxonomy and severity weights verdicts are
  * checked and scored with. */
 typedef struct work_outputs {
-    const char *submissions_topic, *results_topic, *feedback_topic;
+    const char *submissions_topic, *results_topic, *feedback_topic, *candidates_topic;
     const check_taxonomy_t *taxonomy;
     const check_rules_t *rules;
 } work_outputs_t;

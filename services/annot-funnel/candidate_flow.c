@@ -30,6 +30,7 @@ typedef struct cand {
     funnel_state_t st;
     char screening_id[EVENT_ID_LEN], training_version[128];
     json_t *questions; /* array of question ids, or NULL */
+    int64_t due_ms;    /* the current stage's deadline; 0 = none (or expiry sent) */
 } cand_t;
 
 static void cand_free(cand_t *c) {
@@ -57,7 +58,7 @@ static int cand_load(flow_t *fl, const char *id, cand_t *c) {
     PGresult *res = pg_query(fl->pg, PGRES_TUPLES_OK,
                              "SELECT name, locale, array_to_json(skills), cohort_day, stage, application, "
                              "retry_after_ms, coalesce(screening_id, ''), array_to_json(screening_questions), "
-                             "coalesce(training_version, '') FROM candidates WHERE candidate_id = $1 FOR UPDATE",
+                             "coalesce(training_version, ''), stage_due_at_ms FROM candidates WHERE candidate_id = $1 FOR UPDATE",
                              1, p, fl->errstr, fl->errlen);
     if (res == NULL) return -1;
     if (PQntuples(res) == 1) {
@@ -72,6 +73,7 @@ static int cand_load(flow_t *fl, const char *id, cand_t *c) {
         snprintf(c->screening_id, sizeof(c->screening_id), "%s", PQgetvalue(res, 0, 7));
         c->questions = PQgetisnull(res, 0, 8) ? NULL : json_loads(PQgetvalue(res, 0, 8), 0, NULL);
         snprintf(c->training_version, sizeof(c->training_version), "%s", PQgetvalue(res, 0, 9));
+        c->due_ms = atoll(PQgetvalue(res, 0, 10));
     }
     PQclear(res);
     return 0;
@@ -88,21 +90,24 @@ static int cand_save(flow_t *fl, const cand_t *c) {
         if (nq < CAND_QUESTIONS_MAX && json_is_string(v)) qs[nq++] = json_string_value(v);
     }
     char *questions_text = c->questions ? pg_text_array(qs, nq) : NULL;
-    char app[16], retry[24], now[24];
+    char app[16], retry[24], now[24], due[24];
     snprintf(app, sizeof(app), "%u", c->st.application);
     snprintf(retry, sizeof(retry), "%lld", (long long)c->st.retry_after_ms);
     snprintf(now, sizeof(now), "%lld", (long long)fl->now_ms);
-    const char *p[12] = {c->id, c->name, c->locale, skills_text, c->cohort_day, funnel_stage_name(c->st.stage), app,
+    snprintf(due, sizeof(due), "%lld", (long long)c->due_ms);
+    const char *p[13] = {c->id, c->name, c->locale, skills_text, c->cohort_day, funnel_stage_name(c->st.stage), app,
                          retry, c->screening_id[0] ? c->screening_id : NULL, questions_text,
-                         c->training_version[0] ? c->training_version : NULL, now};
+                         c->training_version[0] ? c->training_version : NULL, now, due};
     long n = pg_command(fl->pg,
                         "INSERT INTO candidates (candidate_id, name, locale, skills, cohort_day, stage, application, "
-                        "retry_after_ms, screening_id, screening_questions, training_version, updated_at_ms) VALUES "
-                        "($1, $2, $3, $4::text[], $5, $6, $7, $8, $9, $10::text[], $11, $12) ON CONFLICT "
+                        "retry_after_ms, screening_id, screening_questions, training_version, updated_at_ms, "
+                        "stage_due_at_ms) VALUES ($1, $2, $3, $4::text[], $5, $6, $7, $8, $9, $10::text[], $11, $12, "
+                        "$13) ON CONFLICT "
                         "(candidate_id) DO UPDATE SET name = $2, locale = $3, skills = $4::text[], cohort_day = $5, "
                         "stage = $6, application = $7, retry_after_ms = $8, screening_id = $9, "
-                        "screening_questions = $10::text[], training_version = $11, updated_at_ms = $12",
-                        12, p, fl->errstr, fl->errlen);
+                        "screening_questions = $10::text[], training_version = $11, updated_at_ms = $12, "
+                        "stage_due_at_ms = $13",
+                        13, p, fl->errstr, fl->errlen);
     free(skills_text);
     free(questions_text);
     return n < 0 ? -1 : 0;
@@ -151,7 +156,10 @@ static int emit_cand(flow_t *fl, const cand_t *c, Annot__V1__CandidateEvent *ev,
     return history_add(fl, c, id, kind, stage, detail);
 }
 
-static int enter(flow_t *fl, const cand_t *c, funnel_stage_t stage) {
+/* Announces that c entered stage and starts the stage's clock (saved with
+ * the row by the caller). */
+static int enter(flow_t *fl, cand_t *c, funnel_stage_t stage) {
+    c->due_ms = funnel_stage_due(&fl->f->timeouts, stage, fl->now_ms);
     char purpose[64];
     snprintf(purpose, sizeof(purpose), "entered/%s", funnel_stage_name(stage));
     Annot__V1__StageEntered se = ANNOT__V1__STAGE_ENTERED__INIT;
@@ -369,7 +377,6 @@ static int approve(flow_t *fl, cand_t *c) {
     Annot__V1__CandidateEvent ev = ANNOT__V1__CANDIDATE_EVENT__INIT;
     ev.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_APPROVED;
     ev.approved = &ca;
-    if (enter(fl, c, FUNNEL_APPROVED) != 0) return -1;
     if (emit_cand(fl, c, &ev, "approved", "approved", FUNNEL_APPROVED, c->locale) != 0) return -1;
     char *arr = pg_text_array(skills, ns);
     int rc = standing_flow_promote(fl, c->id, c->locale, arr, skills, ns);
@@ -383,11 +390,8 @@ static int advance(flow_t *fl, cand_t *c, funnel_stage_t stage, const funnel_dec
     if (decided(fl, c, stage, d) != 0) return -1;
     int rc = step(fl, c, d->passed ? FUNNEL_INPUT_PASS : FUNNEL_INPUT_FAIL, stage);
     if (rc != 0) return rc < 0 ? -1 : 0;
-    if (!d->passed) {
-        if (cand_save(fl, c) != 0) return -1;
-        return reject(fl, c, stage, d->reason);
-    }
-    if (cand_save(fl, c) != 0 || enter(fl, c, c->st.stage) != 0) return -1;
+    if (!d->passed) return reject(fl, c, stage, d->reason) != 0 || cand_save(fl, c) != 0 ? -1 : 0;
+    if (enter(fl, c, c->st.stage) != 0 || cand_save(fl, c) != 0) return -1;
     switch (c->st.stage) {
     case FUNNEL_TRAINING: return assign_training(fl, c, "") != 0 || cand_save(fl, c) != 0 ? -1 : 0;
     case FUNNEL_EXAM1:
@@ -591,6 +595,87 @@ out:
     return r;
 }
 
+/* An exam case submitted (from the dispatcher): kept for the exam's time
+ * limit, the first per case. */
+static pipeline_result_t on_exam_submitted(flow_t *fl, const Annot__V1__CandidateEvent *ev) {
+    const Annot__V1__ExamCaseSubmitted *es = ev->exam_case_submitted;
+    if (es->task_id[0] == '\0' || es->submission_id[0] == '\0') {
+        snprintf(fl->errstr, fl->errlen, "exam_case_submitted.%s: required", es->task_id[0] ? "submission_id" : "task_id");
+        return PIPELINE_INVALID;
+    }
+    char at[24];
+    snprintf(at, sizeof(at), "%lld", (long long)(es->submitted_at_ms > 0 ? es->submitted_at_ms : fl->now_ms));
+    const char *p[4] = {es->task_id, ev->candidate_id, es->submission_id, at};
+    long n = pg_command(fl->pg,
+                        "INSERT INTO exam_submissions (task_id, candidate_id, submission_id, submitted_at_ms) VALUES "
+                        "($1, $2, $3, $4) ON CONFLICT (task_id) DO NOTHING",
+                        4, p, fl->errstr, fl->errlen);
+    if (n < 0) return PIPELINE_RETRY;
+    if (n == 0) return PIPELINE_APPLIED;
+    cand_t c;
+    if (cand_load(fl, ev->candidate_id, &c) != 0) return PIPELINE_RETRY;
+    pipeline_result_t r = PIPELINE_APPLIED;
+    char detail[160];
+    snprintf(detail, sizeof(detail), "task %s: submission %s", es->task_id, es->submission_id);
+    if (c.exists && history_add(fl, &c, fl->cause_id, "exam_case_submitted", (funnel_stage_t)es->stage, detail) != 0)
+        r = PIPELINE_RETRY;
+    cand_free(&c);
+    return r;
+}
+
+/* A stage's deadline passed (the sweep's StageExpired, read in the
+ * candidate's order): the stage fails unless it was left already or, for
+ * an exam, every case was submitted by the deadline. */
+static pipeline_result_t on_expired(flow_t *fl, const Annot__V1__CandidateEvent *ev) {
+    const Annot__V1__StageExpired *se = ev->stage_expired;
+    funnel_stage_t stage = (funnel_stage_t)se->stage;
+    if (funnel_stage_name(stage) == NULL || se->due_at_ms <= 0) {
+        snprintf(fl->errstr, fl->errlen, "stage_expired.%s: out of range", se->due_at_ms <= 0 ? "due_at_ms" : "stage");
+        return PIPELINE_INVALID;
+    }
+    /* The decision is stamped with the deadline, so the cool-down it
+     * starts does not depend on when the sweep ran. */
+    fl->now_ms = se->due_at_ms;
+    cand_t c;
+    if (cand_load(fl, ev->candidate_id, &c) != 0) return PIPELINE_RETRY;
+    pipeline_result_t r = PIPELINE_RETRY;
+    char why[256];
+    if (!c.exists || c.st.application != se->application || c.st.stage != stage) {
+        snprintf(why, sizeof(why), "%s of application %u expired: the candidate is in %s of application %u",
+                 funnel_stage_name(stage), se->application, funnel_stage_name(c.st.stage), c.st.application);
+        r = refused_result(refuse(fl, &c, why));
+        goto out;
+    }
+    unsigned cases = 0, in_time = 0;
+    if (stage == FUNNEL_EXAM1 || stage == FUNNEL_EXAM2) {
+        char app[16], due[24];
+        snprintf(app, sizeof(app), "%u", c.st.application);
+        snprintf(due, sizeof(due), "%lld", (long long)se->due_at_ms);
+        const char *p[4] = {c.id, app, funnel_stage_name(stage), due};
+        PGresult *res = pg_query(fl->pg, PGRES_TUPLES_OK,
+                                 "SELECT count(*), count(s.task_id) FILTER (WHERE s.submitted_at_ms <= $4::bigint) "
+                                 "FROM exam_cases e LEFT JOIN exam_submissions s USING (task_id) "
+                                 "WHERE e.candidate_id = $1 AND e.application = $2 AND e.stage = $3",
+                                 4, p, fl->errstr, fl->errlen);
+        if (res == NULL) goto out;
+        cases = (unsigned)atoi(PQgetvalue(res, 0, 0));
+        in_time = (unsigned)atoi(PQgetvalue(res, 0, 1));
+        PQclear(res);
+    }
+    funnel_decision_t d;
+    int rc = funnel_timeout_decide(stage, cases, in_time, se->due_at_ms, &d, why, sizeof(why));
+    if (rc <= 0) {
+        r = refused_result(refuse(fl, &c, why));
+        goto out;
+    }
+    metrics_inc(fl->f->m_timed_out);
+    if (history_add(fl, &c, fl->cause_id, "stage_expired", stage, d.reason) != 0) goto out;
+    r = advance(fl, &c, stage, &d) != 0 ? PIPELINE_RETRY : PIPELINE_APPLIED;
+out:
+    cand_free(&c);
+    return r;
+}
+
 pipeline_result_t candidate_flow_apply(flow_t *fl, const void *payload, size_t len) {
     Annot__V1__CandidateEvent *ev = annot__v1__candidate_event__unpack(NULL, len, payload);
     if (ev == NULL) {
@@ -600,7 +685,10 @@ pipeline_result_t candidate_flow_apply(flow_t *fl, const void *payload, size_t l
     pipeline_result_t r = PIPELINE_APPLIED;
     bool ours = ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED ||
                 ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_SCREENING_SUBMITTED ||
-                ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_TRAINING_COMPLETED;
+                ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_TRAINING_COMPLETED ||
+                ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_EXAM_CASE_SUBMITTED ||
+                ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_EXPIRED ||
+                ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_REINSTATEMENT_REQUESTED;
     if (!ours) goto out; /* the funnel's own announcements */
     if (!event_id_valid(ev->candidate_id)) {
         snprintf(fl->errstr, fl->errlen, "candidate_id: not a user id (UUID): '%.64s'", ev->candidate_id);
@@ -610,6 +698,11 @@ pipeline_result_t candidate_flow_apply(flow_t *fl, const void *payload, size_t l
     switch (ev->event_case) {
     case ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED: r = on_applied(fl, ev); break;
     case ANNOT__V1__CANDIDATE_EVENT__EVENT_SCREENING_SUBMITTED: r = on_screening(fl, ev); break;
+    case ANNOT__V1__CANDIDATE_EVENT__EVENT_EXAM_CASE_SUBMITTED: r = on_exam_submitted(fl, ev); break;
+    case ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_EXPIRED: r = on_expired(fl, ev); break;
+    case ANNOT__V1__CANDIDATE_EVENT__EVENT_REINSTATEMENT_REQUESTED:
+        r = standing_flow_reinstate_request(fl, ev->candidate_id, ev->reinstatement_requested->reason);
+        break;
     default: r = on_training(fl, ev); break;
     }
 out:
@@ -661,4 +754,66 @@ pipeline_result_t candidate_flow_exam_result(flow_t *fl, const char *candidate_i
 out:
     cand_free(&c);
     return r;
+}
+
+long candidate_flow_expire(flow_t *fl) {
+    char cutoff[24];
+    snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(fl->now_ms - fl->f->timeout_grace_ms));
+    const char *p[1] = {cutoff};
+    if (pg_begin(fl->pg, fl->errstr, fl->errlen) != 0) return -1;
+    /* SKIP LOCKED: a candidate a pipeline batch holds is taken next time;
+     * several instances sweep without waiting on each other. */
+    PGresult *res = pg_query(fl->pg, PGRES_TUPLES_OK,
+                             "SELECT candidate_id, stage, application, stage_due_at_ms FROM candidates WHERE "
+                             "stage_due_at_ms > 0 AND stage_due_at_ms <= $1::bigint ORDER BY stage_due_at_ms "
+                             "LIMIT 100 FOR UPDATE SKIP LOCKED",
+                             1, p, fl->errstr, fl->errlen);
+    if (res == NULL) goto fail;
+    long n = 0;
+    for (int i = 0; i < PQntuples(res); i++) {
+        cand_t c = {.exists = true};
+        snprintf(c.id, sizeof(c.id), "%s", PQgetvalue(res, i, 0));
+        if (funnel_stage_parse(PQgetvalue(res, i, 1), &c.st.stage) != 0) continue;
+        c.st.application = (unsigned)atoi(PQgetvalue(res, i, 2));
+        int64_t due = atoll(PQgetvalue(res, i, 3));
+        Annot__V1__StageExpired se = ANNOT__V1__STAGE_EXPIRED__INIT;
+        se.stage = (Annot__V1__FunnelStage)c.st.stage;
+        se.application = c.st.application;
+        se.due_at_ms = due;
+        Annot__V1__CandidateEvent ev = ANNOT__V1__CANDIDATE_EVENT__INIT;
+        ev.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_EXPIRED;
+        ev.stage_expired = &se;
+        /* Its id derives from the candidate, application and stage: a sweep
+         * that sends it again (a replay's) sends the same event. */
+        char purpose[64], cause[192], id[EVENT_ID_LEN];
+        snprintf(purpose, sizeof(purpose), "expired/%s", funnel_stage_name(c.st.stage));
+        cand_cause(&c, cause, sizeof(cause));
+        event_id_derive(id, cause, purpose);
+        Annot__V1__EventHeader hdr;
+        event_header_fill(&hdr, id, fl->f->svc->name, "", fl->f->training.guideline_version);
+        hdr.occurred_at_ms = due;
+        ev.header = &hdr;
+        ev.candidate_id = c.id;
+        size_t len = annot__v1__candidate_event__get_packed_size(&ev);
+        uint8_t *buf = malloc(len ? len : 1);
+        if (buf == NULL) abort();
+        annot__v1__candidate_event__pack(&ev, buf);
+        int rc = flow_emit(fl, "candidates", c.id, buf, len);
+        free(buf);
+        const char *q[1] = {c.id};
+        if (rc != 0 || pg_command(fl->pg, "UPDATE candidates SET stage_due_at_ms = 0 WHERE candidate_id = $1", 1, q,
+                                  fl->errstr, fl->errlen) != 1) {
+            PQclear(res);
+            goto fail;
+        }
+        log_info("candidate %s: %s of application %u past its deadline %lld", c.id, funnel_stage_name(c.st.stage),
+                 c.st.application, (long long)due);
+        n++;
+    }
+    PQclear(res);
+    if (pg_commit(fl->pg, fl->errstr, fl->errlen) != 0) goto fail;
+    return n;
+fail:
+    pg_rollback(fl->pg);
+    return -1;
 }

@@ -27,9 +27,11 @@ typedef struct funnel {
     double screening_threshold;
     int64_t screening_due_ms;
     double exam_threshold[2]; /* exam 1, exam 2 */
+    funnel_timeouts_t timeouts;
+    int64_t timeout_grace_ms; /* after a deadline, before the sweep acts */
     metrics_series_t *m_entered[FUNNEL_STAGE_COUNT];
     metrics_series_t *m_passed[FUNNEL_STAGE_COUNT], *m_failed[FUNNEL_STAGE_COUNT];
-    metrics_series_t *m_refused, *m_status[4];
+    metrics_series_t *m_refused, *m_status[4], *m_timed_out;
 } funnel_t;
 
 /* One input being applied: its id and time (outputs take both, so a
@@ -60,9 +62,18 @@ pipeline_result_t results_flow_apply(flow_t *fl, const void *payload, size_t len
 pipeline_result_t candidate_flow_exam_result(flow_t *fl, const char *candidate_id, const char *task_id, double score,
                                              unsigned critical, int64_t validated_at_ms);
 
+/* Candidates whose stage deadline (plus the grace) has passed: a
+ * StageExpired each, to the outbox, and the deadline cleared; one
+ * transaction.  Returns how many, or -1 with fl->errstr. */
+long candidate_flow_expire(flow_t *fl);
+
 /* A verdict on an annotator's production submission. */
 pipeline_result_t standing_flow_result(flow_t *fl, const char *annotator_id, const char *submission_id, double score,
                                        int64_t validated_at_ms);
+/* An operator's request to bring a suspended annotator back on probation
+ * now; refused (logged, counted, in the annotator's history) unless they
+ * are suspended. */
+pipeline_result_t standing_flow_reinstate_request(flow_t *fl, const char *annotator_id, const char *reason);
 /* A promoted candidate's first status (in the approval's transaction). */
 int standing_flow_promote(flow_t *fl, const char *annotator_id, const char *locale, const char *skills_array,
                           const char *const *skills, size_t nskills);

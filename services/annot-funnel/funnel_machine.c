@@ -154,6 +154,35 @@ void funnel_exam_decide(const double *scores, const unsigned *critical, size_t n
                  mean_ok ? ">=" : "<", threshold, n);
 }
 
+int64_t funnel_stage_due(const funnel_timeouts_t *t, funnel_stage_t stage, int64_t entered_at_ms) {
+    int64_t limit = 0;
+    if (stage == FUNNEL_SCREENING) limit = t->screening_ms;
+    else if (stage == FUNNEL_EXAM1 || stage == FUNNEL_EXAM2) limit = t->exam_ms;
+    return limit > 0 ? entered_at_ms + limit : 0;
+}
+
+int funnel_timeout_decide(funnel_stage_t stage, unsigned cases, unsigned submitted_in_time, int64_t due_at_ms,
+                          funnel_decision_t *d, char *why, size_t len) {
+    memset(d, 0, sizeof(*d));
+    if (stage == FUNNEL_SCREENING) {
+        snprintf(d->reason, sizeof(d->reason), "timed out: screening not answered by %lld", (long long)due_at_ms);
+        return 1;
+    }
+    if (stage != FUNNEL_EXAM1 && stage != FUNNEL_EXAM2) {
+        snprintf(why, len, "stage %s has no time limit", funnel_stage_name(stage) ? funnel_stage_name(stage) : "?");
+        return -1;
+    }
+    if (cases > 0 && submitted_in_time >= cases) {
+        snprintf(why, len, "%s: all %u cases submitted by %lld; the verdicts decide", funnel_stage_name(stage), cases,
+                 (long long)due_at_ms);
+        return 0;
+    }
+    d->cases = cases;
+    snprintf(d->reason, sizeof(d->reason), "timed out: %u of %u cases submitted by %lld", submitted_in_time, cases,
+             (long long)due_at_ms);
+    return 1;
+}
+
 /* FNV-1a of the seed, then splitmix64: small, portable, and the same
  * everywhere (rand() is not). */
 static uint64_t splitmix64(uint64_t *x) {

@@ -87,6 +87,28 @@ void funnel_screening_decide(unsigned correct, unsigned total, double threshold,
 void funnel_exam_decide(const double *scores, const unsigned *critical, size_t n, double threshold,
                         funnel_decision_t *d);
 
+/* Stage time limits (0: none).  Screening: from entering it to answering
+ * (the deadline ScreeningAssigned carries, which the dispatcher enforces
+ * too).  Exams: from the cases' assignment to the candidate's last case
+ * submitted; the validators' time after that is not the candidate's. */
+typedef struct funnel_timeouts {
+    int64_t screening_ms;
+    int64_t exam_ms;
+} funnel_timeouts_t;
+
+/* The deadline of a stage entered at entered_at_ms; 0 when the stage has
+ * no limit (training is acknowledged at the candidate's pace). */
+int64_t funnel_stage_due(const funnel_timeouts_t *t, funnel_stage_t stage, int64_t entered_at_ms);
+
+/* A stage's deadline has passed (due_at_ms).  Screening: unanswered, it
+ * fails.  Exam: it fails when fewer than `cases` were submitted by the
+ * deadline (submitted_in_time); when every case was, it is left to the
+ * verdicts.  1: d is the failing decision (counted as a failed attempt:
+ * the retry policy and cool-down apply); 0: nothing to decide, why says
+ * so; -1: the stage has no time limit. */
+int funnel_timeout_decide(funnel_stage_t stage, unsigned cases, unsigned submitted_in_time, int64_t due_at_ms,
+                          funnel_decision_t *d, char *why, size_t len);
+
 /* Draws k distinct indexes of 0..n-1 into out, in draw order, from seed
  * alone (the same seed gives the same draw on every machine).  -1 when
  * k > n or out of memory. */

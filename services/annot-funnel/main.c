@@ -6,7 +6,10 @@
  * cases, decides stages, promotes approved candidates and keeps annotators'
  * standing.  Every output goes through the outbox in the transaction of the
  * change it announces.  Once a second the main loop also brings suspended
- * annotators back on probation when their retraining period is over. */
+ * annotators back on probation when their retraining period is over, and
+ * puts a StageExpired on the candidates topic for every candidate whose
+ * stage deadline has passed (decided when it is read back, in the
+ * candidate's order). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +40,12 @@ static const config_def_t funnel_defs[] = {
     {"funnel.screening.threshold", CONFIG_DOUBLE, "0.75", NULL, 0, 1, false,
      "share of correct answers that passes screening"},
     {"funnel.screening.due.ms", CONFIG_INT, "0", NULL, 0, 31536000000.0, false,
-     "time to answer the screening test; 0 = no deadline"},
+     "time to answer the screening test (the dispatcher refuses later answers; past it plus "
+     "funnel.timeout.grace.ms the attempt fails); 0 = no deadline"},
+    {"funnel.exam.timeout.ms", CONFIG_INT, "0", NULL, 0, 31536000000.0, false,
+     "time to submit every case of an exam stage, from their assignment; 0 = no limit"},
+    {"funnel.timeout.grace.ms", CONFIG_INT, "60000", NULL, 0, 86400000, false,
+     "after a stage deadline, how long answers accepted just before it have to arrive before the stage fails"},
     {"funnel.exam1.threshold", CONFIG_DOUBLE, "0.85", NULL, 0, 1, false,
      "mean validator score that passes exam 1 (with no critical error)"},
     {"funnel.exam2.threshold", CONFIG_DOUBLE, "0.9", NULL, 0, 1, false,
@@ -101,6 +109,9 @@ static int load_policies(funnel_t *f) {
     f->screening_questions = (unsigned)config_int(cfg, "funnel.screening.questions");
     f->screening_threshold = config_double(cfg, "funnel.screening.threshold");
     f->screening_due_ms = config_int(cfg, "funnel.screening.due.ms");
+    f->timeouts.screening_ms = f->screening_due_ms;
+    f->timeouts.exam_ms = config_int(cfg, "funnel.exam.timeout.ms");
+    f->timeout_grace_ms = config_int(cfg, "funnel.timeout.grace.ms");
     f->exam_threshold[0] = config_double(cfg, "funnel.exam1.threshold");
     f->exam_threshold[1] = config_double(cfg, "funnel.exam2.threshold");
     f->standing.window = (unsigned)config_int(cfg, "standing.window");
@@ -138,6 +149,8 @@ static void metrics_register(funnel_t *f) {
         f->m_failed[s] = metrics_counter(f->svc->metrics, "annot_funnel_stage_decided_total", "Stage decisions",
                                          metrics_labels(l, sizeof(l), "stage", name, "outcome", "failed", NULL));
     }
+    f->m_timed_out = metrics_counter(f->svc->metrics, "annot_funnel_stage_timeouts_total",
+                                     "Stages failed because their time limit passed", NULL);
     f->m_refused = metrics_counter(f->svc->metrics, "annot_funnel_transitions_refused_total",
                                    "Inputs the state machine refused (illegal transitions)", NULL);
     for (int s = STANDING_ACTIVE; s <= STANDING_SUSPENDED; s++)
@@ -198,7 +211,9 @@ int main(int argc, char **argv) {
         flow_t fl = {&f, NULL, pg, id, event_now_ms(), err, sizeof(err)};
         long n = pg_ensure(pg, err, sizeof(err)) == 0 ? standing_flow_reinstate(&fl) : -1;
         if (n < 0) log_warn("reinstatement sweep: %s", err);
-        else if (n > 0 && pipeline_outbox_relay(pipe, err, sizeof(err)) != 0) log_warn("outbox: %s", err);
+        long x = n >= 0 ? candidate_flow_expire(&fl) : 0;
+        if (x < 0) log_warn("deadline sweep: %s", err);
+        if ((n > 0 || x > 0) && pipeline_outbox_relay(pipe, err, sizeof(err)) != 0) log_warn("outbox: %s", err);
     }
     log_info("shutting down");
 out:

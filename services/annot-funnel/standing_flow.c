@@ -22,6 +22,25 @@ typedef struct annotator {
     unsigned changes;
 } annotator_t;
 
+/* A line of the annotator's history; event_id "" for a refusal. */
+static int history_add(flow_t *fl, const char *annotator_id, const char *kind, standing_status_t status,
+                       standing_status_t prev, const char *reason, double quality, unsigned count,
+                       const char *event_id) {
+    char q[32], n[16], at[24];
+    snprintf(q, sizeof(q), "%.17g", quality);
+    snprintf(n, sizeof(n), "%u", count);
+    snprintf(at, sizeof(at), "%lld", (long long)fl->now_ms);
+    const char *st = standing_status_name(status), *pr = standing_status_name(prev);
+    const char *p[10] = {annotator_id, kind, st ? st : "", pr ? pr : "", reason, q, n, event_id, fl->cause_id, at};
+    return pg_command(fl->pg,
+                      "INSERT INTO annotator_history (annotator_id, kind, status, previous, reason, rolling_quality, "
+                      "window_count, event_id, cause_id, occurred_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                      "$10)",
+                      10, p, fl->errstr, fl->errlen) < 0
+               ? -1
+               : 0;
+}
+
 /* Emits the change of a to status (a->changes already counts it). */
 static int status_emit(flow_t *fl, const annotator_t *a, standing_status_t prev, double quality, unsigned count,
                        const char *reason, bool promotion) {
@@ -65,6 +84,7 @@ static int status_emit(flow_t *fl, const annotator_t *a, standing_status_t prev,
     annot__v1__annotator_status_event__pack(&ev, buf);
     int rc = flow_emit(fl, "annotators", a->id, buf, len);
     free(buf);
+    if (rc == 0) rc = history_add(fl, a->id, "status", a->status, prev, reason, quality, count, id);
     if (rc == 0) {
         metrics_inc(fl->f->m_status[a->status]);
         log_info("annotator %s: %s -> %s (%s)", a->id, prev ? standing_status_name(prev) : "new",
@@ -194,6 +214,50 @@ out:
     return r;
 }
 
+/* Back on probation with an empty window: what they did before the
+ * suspension no longer counts. */
+static int reinstate(flow_t *fl, annotator_t *a, const char *reason) {
+    a->status = STANDING_PROBATION;
+    a->window_start_ms = fl->now_ms;
+    a->changes++;
+    return annotator_save(fl, a, 0) != 0 || status_emit(fl, a, STANDING_SUSPENDED, 0.0, 0, reason, false) != 0 ? -1
+                                                                                                               : 0;
+}
+
+pipeline_result_t standing_flow_reinstate_request(flow_t *fl, const char *annotator_id, const char *reason) {
+    const char *p[1] = {annotator_id};
+    PGresult *res = pg_query(fl->pg, PGRES_TUPLES_OK, "SELECT 1 FROM annotators WHERE annotator_id = $1", 1, p,
+                             fl->errstr, fl->errlen);
+    if (res == NULL) return PIPELINE_RETRY;
+    bool known = PQntuples(res) == 1;
+    PQclear(res);
+    char why[320];
+    if (!known) {
+        /* Not one of ours (annotctl checks first; a request raced with
+         * nothing): logged and dropped, there is no row to write it to. */
+        log_warn("annotator %s: reinstatement refused: no such annotator (input event %s)", annotator_id,
+                 fl->cause_id);
+        metrics_inc(fl->f->m_refused);
+        return PIPELINE_APPLIED;
+    }
+    annotator_t a;
+    if (annotator_load(fl, annotator_id, &a) != 0) return PIPELINE_RETRY;
+    pipeline_result_t r = PIPELINE_RETRY;
+    if (a.status != STANDING_SUSPENDED) {
+        snprintf(why, sizeof(why), "reinstatement refused: the annotator is %s, not suspended",
+                 standing_status_name(a.status));
+        log_warn("annotator %s: %s (input event %s)", annotator_id, why, fl->cause_id);
+        metrics_inc(fl->f->m_refused);
+        if (history_add(fl, a.id, "refused", a.status, a.status, why, 0.0, 0, "") == 0) r = PIPELINE_APPLIED;
+        goto out;
+    }
+    snprintf(why, sizeof(why), "reinstated by an operator: %s", reason[0] ? reason : "(no reason given)");
+    if (reinstate(fl, &a, why) == 0) r = PIPELINE_APPLIED;
+out:
+    json_decref(a.skills);
+    return r;
+}
+
 long standing_flow_reinstate(flow_t *fl) {
     const standing_policy_t *sp = &fl->f->standing;
     if (sp->retraining_ms <= 0) return 0;
@@ -216,14 +280,9 @@ long standing_flow_reinstate(flow_t *fl) {
         bool due = standing_reinstate_due(sp, a.status, atoll(PQgetvalue(res, i, 1)), fl->now_ms);
         int rc = 0;
         if (due) {
-            /* Back on probation with an empty window: what they did before
-             * the suspension no longer counts. */
-            a.status = STANDING_PROBATION;
-            a.window_start_ms = fl->now_ms;
-            a.changes++;
             char reason[96];
             snprintf(reason, sizeof(reason), "retraining period of %lld ms over", (long long)sp->retraining_ms);
-            rc = annotator_save(fl, &a, 0) != 0 || status_emit(fl, &a, STANDING_SUSPENDED, 0.0, 0, reason, false) != 0;
+            rc = reinstate(fl, &a, reason);
             done++;
         }
         json_decref(a.skills);

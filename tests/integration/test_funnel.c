@@ -1,10 +1,11 @@
 /* Integration: the candidate funnel end to end, through annot-dispatcher's
  * HTTP API, with annot-funnel on a real stack.
  *
- * Four candidates are imported with `annotctl candidates import` (a file
- * with one bad line first: nothing of it is imported).  Over HTTP they
- * answer the screening test (A, C, D right; B wrong: B is rejected), read
- * and acknowledge training, lease their exam cases and submit them; a
+ * Candidates A-D (and F, who stops in training) are imported with
+ * `annotctl candidates import` (a file with bad lines first: nothing of it
+ * is imported).  Over HTTP they answer the screening test (A, C, D right;
+ * B wrong: B is rejected), read and acknowledge training, lease their exam
+ * cases and submit them; a
  * validator leases the validation tasks and records real verdicts: C's
  * exam 1 carries a critical error (rejected), D's exam 2 only major errors
  * whose mean is below the threshold (rejected), A passes everything, is
@@ -12,18 +13,24 @@
  * refused during the (short, configured) cool-down, taken after it, and
  * reaches exam 1 on the second application.  An application for A in the
  * middle of exam 1 is an illegal transition: refused, recorded, and A's
- * stage announced again.  Bad input is dead-lettered.  `annotctl candidates show`
- * prints the history.  Finally a second funnel with an empty schema
+ * stage announced again.  Bad input is dead-lettered.  `annotctl candidates
+ * show` prints the history.  Finally a second funnel with an empty schema
  * replays both topics from the start and ends in the same state, having
  * emitted events with the same ids.  In between, A works as an annotator
  * and production verdicts move their standing: probation, suspension, and
- * back on probation after the retraining period.
+ * back on probation after the retraining period; suspended again, A is
+ * brought back by `annotctl annotators reinstate` and shown by `annotctl
+ * annotators show`.  E and F meet the stage time limits (screening twice,
+ * exam 1).  Last, two funnels in one consumer group replay everything, one
+ * is killed mid-run, and the other takes over with nothing lost or
+ * applied twice.
  *
- * annot-assigner does not exist yet: until it does, this test plays its
- * part.  It reads the submissions topic and, for each exam submission of
- * its candidates, produces the ValidationAssignmentEvent the assigner
- * would (validator: ours; candidate_id, exam_stage and exam_case_set from
- * the submission and its task snapshot). */
+ * The whole pipeline runs: exam cases and production work go from the
+ * dispatcher through annot-autochecker and annot-assigner to the
+ * validator's queue; the validator is created with `annotctl users add`
+ * and reaches the assigner's roster through the annotators topic.  Skills
+ * named after the run (exam pool and production) keep other runs' work on
+ * the shared topics away from this run's validator. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,21 +47,24 @@
 #include "itest.h"
 #include "screening.h"
 
-#define NCAND 4
-enum { A, B, C, D };
-static const char *const cand_names[NCAND] = {"Aiko", "Bruno", "Chitra", "Dmitri"};
+#define NCAND 6
+enum { A, B, C, D, E, F };
+/* E and F are the stage time limits' candidates. */
+static const char *const cand_names[NCAND] = {"Aiko", "Bruno", "Chitra", "Dmitri", "Emeka", "Fatima"};
 
-static char dschema[64], fschema[64], fgroup[96], validator[128], validator_id[64];
+static char dschema[64], fschema[64], fgroup[96], aschema[64], cschema[64], validator[128], validator_id[64];
+static char exam_skill[32], work_skill[32]; /* the run's exam pool and production skill */
 static char cand_id[NCAND][64], cand_token[NCAND][128];
 static int http_port, ops_port, funnel_ops;
-static pid_t dispatcher, funnel;
+static pid_t dispatcher, funnel, checker, assigner;
 static screening_bank_t bank;
-static pg_t *fpg;
-static rd_kafka_t *subs; /* the stand-in assigner's consumer */
+static pg_t *fpg, *apg; /* the funnel's and the assigner's schemas */
 
 #define COOLDOWN_MS 4000
 
-static pid_t funnel_start_at(const char *schema, const char *group, int *ops, const char *crash_at) {
+/* extra: more -X settings (NULL-terminated), or NULL. */
+static pid_t funnel_start_at(const char *schema, const char *group, int *ops, const char *crash_at,
+                             const char *const *extra) {
     *ops = itest_free_port();
     char a_schema[128], a_group[160], a_ops[64];
     snprintf(a_schema, sizeof(a_schema), "funnel.schema=%s", schema);
@@ -62,18 +72,23 @@ static pid_t funnel_start_at(const char *schema, const char *group, int *ops, co
     snprintf(a_ops, sizeof(a_ops), "ops.addr=127.0.0.1:%d", *ops);
     char cool[64];
     snprintf(cool, sizeof(cool), "funnel.retry.cooldown.ms=%d", COOLDOWN_MS);
-    char *argv[] = {"bin/annot-funnel", "-X", a_schema, "-X", a_group, "-X", a_ops, "-X", cool,
-                    "-X", "funnel.retry.max=1", "-X", "funnel.exam1.threshold=0.85", "-X",
-                    "funnel.exam2.threshold=0.9", "-X", "standing.window=4", "-X", "standing.min.count=2",
-                    "-X", "standing.probation=0.85", "-X", "standing.suspension=0.5", "-X",
-                    "standing.retraining.ms=3000", NULL, NULL, NULL};
+    char *argv[48] = {"bin/annot-funnel", "-X", a_schema, "-X", a_group, "-X", a_ops, "-X", cool,
+                      "-X", "funnel.retry.max=1", "-X", "funnel.exam1.threshold=0.85", "-X",
+                      "funnel.exam2.threshold=0.9", "-X", "standing.window=4", "-X", "standing.min.count=2",
+                      "-X", "standing.probation=0.85", "-X", "standing.suspension=0.5", "-X",
+                      "standing.retraining.ms=3000"};
+    int n = 25;
     if (crash_at) {
         /* Small batches: the crash point is reached whatever the topics
          * hold. */
-        size_t n = sizeof(argv) / sizeof(argv[0]) - 3;
-        argv[n] = "-X";
-        argv[n + 1] = "pipeline.batch.max=5";
+        argv[n++] = "-X";
+        argv[n++] = "pipeline.batch.max=5";
     }
+    for (size_t i = 0; extra && extra[i] && n < 46; i++) {
+        argv[n++] = "-X";
+        argv[n++] = (char *)extra[i];
+    }
+    argv[n] = NULL;
     pid_t pid = itest_spawn("annot-funnel", crash_at, argv);
     if (crash_at) return pid; /* it may die before it is ever ready */
     char body[1024];
@@ -86,7 +101,49 @@ static pid_t funnel_start_at(const char *schema, const char *group, int *ops, co
 }
 
 static pid_t funnel_start(const char *schema, const char *group, int *ops) {
-    return funnel_start_at(schema, group, ops, NULL);
+    return funnel_start_at(schema, group, ops, NULL, NULL);
+}
+
+/* annot-autochecker with the run's own schema and group. */
+static pid_t checker_start(void) {
+    char a_schema[128], a_group[128], a_ops[64];
+    int ops = itest_free_port();
+    snprintf(a_schema, sizeof(a_schema), "autochecker.schema=%s", cschema);
+    snprintf(a_group, sizeof(a_group), "autochecker.group=chkf-%s", itest_run);
+    snprintf(a_ops, sizeof(a_ops), "ops.addr=127.0.0.1:%d", ops);
+    char *const argv[] = {"bin/annot-autochecker", "-X", a_schema, "-X", a_group, "-X", a_ops, NULL};
+    pid_t pid = itest_spawn("annot-autochecker", NULL, argv);
+    char body[1024];
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (itest_http_get(ops, "/readyz", body, sizeof(body)) != 200) {
+        if (time(NULL) > deadline) fail_msg("autochecker never became ready");
+        usleep(100 * 1000);
+    }
+    return pid;
+}
+
+/* annot-assigner: the exam pool is the run's exam skill; every submission
+ * one validator (no double validation: this run has one validator); no
+ * inactivity rule (no timing in the test). */
+static pid_t assigner_start(void) {
+    char a_schema[128], a_group[128], a_ops[64], a_ns[64], a_skill[96];
+    int ops = itest_free_port();
+    snprintf(a_schema, sizeof(a_schema), "assigner.schema=%s", aschema);
+    snprintf(a_group, sizeof(a_group), "assigner.group=asgf-%s", itest_run);
+    snprintf(a_ops, sizeof(a_ops), "ops.addr=127.0.0.1:%d", ops);
+    snprintf(a_ns, sizeof(a_ns), "dispatcher.redis.ns=%s", itest_run);
+    snprintf(a_skill, sizeof(a_skill), "assigner.exam.skill=%s", exam_skill);
+    char *const argv[] = {"bin/annot-assigner", "-X", a_schema, "-X", a_group, "-X", a_ops, "-X", a_ns,
+                          "-X", a_skill, "-X", "assigner.inactive.after.ms=0", "-X", "assigner.sweep.ms=300",
+                          "-X", "assigner.double.share=0", "-X", "assigner.double.first.k=0", NULL};
+    pid_t pid = itest_spawn("annot-assigner", NULL, argv);
+    char body[1024];
+    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
+    while (itest_http_get(ops, "/readyz", body, sizeof(body)) != 200) {
+        if (time(NULL) > deadline) fail_msg("assigner never became ready");
+        usleep(100 * 1000);
+    }
+    return pid;
 }
 
 static int setup(void **state) {
@@ -100,8 +157,16 @@ static int setup(void **state) {
     snprintf(dschema, sizeof(dschema), "dispf_%s", itest_run);
     snprintf(fschema, sizeof(fschema), "funnel_%s", itest_run);
     snprintf(fgroup, sizeof(fgroup), "funnel-%s", itest_run);
-    itest_user_add(dschema, "validator", "--locale en-US", validator, sizeof(validator));
+    snprintf(aschema, sizeof(aschema), "asgf_%s", itest_run);
+    snprintf(cschema, sizeof(cschema), "chkf_%s", itest_run);
+    snprintf(exam_skill, sizeof(exam_skill), "x%s", itest_run + 1);
+    snprintf(work_skill, sizeof(work_skill), "f%s", itest_run + 1);
+    char extra[128];
+    snprintf(extra, sizeof(extra), "--locale en-US --skills %s,%s", work_skill, exam_skill);
+    itest_user_add(dschema, "validator", extra, validator, sizeof(validator));
     dispatcher = itest_dispatcher_start(dschema, &http_port, &ops_port, NULL);
+    checker = checker_start();
+    assigner = assigner_start();
     funnel = funnel_start(fschema, fgroup, &funnel_ops);
     fpg = itest_pg(fschema);
     char body[4096];
@@ -109,29 +174,17 @@ static int setup(void **state) {
     json_t *me = json_loads(body, 0, NULL);
     snprintf(validator_id, sizeof(validator_id), "%s", json_string_value(json_object_get(me, "user_id")));
     json_decref(me);
-
-    /* The stand-in assigner reads every submission from the start and
-     * keeps only those of this run's candidates. */
-    const char *const defaults[] = {"group.id", "itest-assigner", NULL};
-    rd_kafka_conf_t *conf = kafka_conf_new(itest_cfg, "itest-assigner", defaults, err, sizeof(err));
-    subs = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    assert_non_null(subs);
-    const topic_def_t *t = topics_find(&itest_topics, "submissions");
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(t->partitions);
-    for (int i = 0; i < t->partitions; i++)
-        rd_kafka_topic_partition_list_add(parts, t->name, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    assert_int_equal(rd_kafka_assign(subs, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_topic_partition_list_destroy(parts);
+    /* The validator reaches the assigner's roster through the dispatcher's
+     * outbox and the annotators topic. */
+    apg = itest_pg(aschema);
+    itest_pg_wait_at_least_p(apg, "SELECT count(*) FROM validators WHERE validator_id = $1", validator_id, 1);
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
-    if (subs) {
-        rd_kafka_consumer_close(subs);
-        rd_kafka_destroy(subs);
-    }
     pg_close(fpg);
+    pg_close(apg);
     itest_kill_children(NULL);
     screening_bank_free(&bank);
     itest_teardown();
@@ -301,93 +354,54 @@ static int sit_exam(int c, int stage) {
 /* What the validator will say about each candidate's case. */
 typedef enum { VERDICT_GOOD, VERDICT_CRITICAL, VERDICT_MAJORS } verdict_kind_t;
 
-typedef struct assigned {
-    char submission_id[64];
-    int candidate;
-} assigned_t;
+static long long assigned_total; /* this run's candidates' work given to our validator so far */
 
-static assigned_t assigned[64];
-static int nassigned;
-
-/* Plays annot-assigner: reads submissions until want new submissions of
- * this run's candidates (exam cases, and production work once promoted)
- * have been assigned to our validator. */
-static void assigner_pump(int want) {
-    kafka_producer_t *p = itest_producer();
-    int done = 0;
-    time_t deadline = time(NULL) + ITEST_DEADLINE_S;
-    while (done < want) {
-        if (time(NULL) > deadline) fail_msg("stand-in assigner: %d of %d submissions seen", done, want);
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(subs, 200);
-        if (m == NULL) continue;
-        Annot__V1__SubmissionEvent *ev =
-            m->err ? NULL : annot__v1__submission_event__unpack(NULL, m->len, m->payload);
-        rd_kafka_message_destroy(m);
-        if (ev == NULL) continue;
-        const Annot__V1__Submission *s = ev->submission;
-        int c = s ? who(s->author_id) : -1;
-        if (c < 0 || s->task == NULL) {
-            annot__v1__submission_event__free_unpacked(ev, NULL);
-            continue;
-        }
-        char id[EVENT_ID_LEN], aid[EVENT_ID_LEN];
-        event_id_derive(id, ev->header->event_id, "itest-assigner");
-        event_id_derive(aid, ev->header->event_id, "itest-assignment");
-        Annot__V1__EventHeader hdr;
-        event_header_fill(&hdr, id, "itest-assigner", ev->header->event_id, ev->header->guideline_version);
-        Annot__V1__ValidationAssignment a = ANNOT__V1__VALIDATION_ASSIGNMENT__INIT;
-        a.assignment_id = aid;
-        a.submission_id = s->submission_id;
-        a.task_id = s->task_id;
-        a.validator_id = validator_id;
-        a.author_id = s->author_id;
-        a.reason = ANNOT__V1__ASSIGNMENT_REASON__ASSIGNMENT_REASON_INITIAL;
-        a.assigned_at_ms = event_now_ms();
-        a.description = s->description;
-        a.task = s->task;
-        a.task_kind = s->task_kind;
-        a.submitted_at_ms = s->submitted_at_ms;
-        a.author_role = s->author_role;
-        if (s->task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE1 ||
-            s->task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE2) {
-            a.candidate_id = s->candidate_id[0] ? s->candidate_id : s->task->candidate_id;
-            a.exam_stage = s->task->kind == ANNOT__V1__TASK_KIND__TASK_KIND_EXAM_STAGE1
-                               ? ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM1
-                               : ANNOT__V1__FUNNEL_STAGE__FUNNEL_STAGE_EXAM2;
-        }
-        Annot__V1__ValidationAssignmentEvent out = ANNOT__V1__VALIDATION_ASSIGNMENT_EVENT__INIT;
-        out.header = &hdr;
-        out.assignment = &a;
-        size_t len = annot__v1__validation_assignment_event__get_packed_size(&out);
-        uint8_t *buf = malloc(len);
-        annot__v1__validation_assignment_event__pack(&out, buf);
-        itest_produce(p, "validation-assignments", s->submission_id, buf, len, NULL, NULL);
-        free(buf);
-        assert_true(nassigned < 64);
-        snprintf(assigned[nassigned].submission_id, sizeof(assigned[0].submission_id), "%s", s->submission_id);
-        assigned[nassigned++].candidate = c;
-        done++;
-        annot__v1__submission_event__free_unpacked(ev, NULL);
-    }
-    kafka_producer_destroy(p, 5000);
+/* This run's candidate ids as a PostgreSQL text array. */
+static char *cand_array(void) {
+    const char *list[NCAND];
+    for (int i = 0; i < NCAND; i++) list[i] = cand_id[i];
+    return pg_text_array(list, NCAND);
 }
 
-/* The validator leases n validation tasks over HTTP and records the
- * verdict each candidate has coming at this stage. */
+/* Waits until the assigner has given our validator want more submissions
+ * of this run's candidates (exam cases, and production work once
+ * promoted): they went dispatcher -> autochecker -> assigner. */
+static void assigned_wait(int want) {
+    assigned_total += want;
+    char *arr = cand_array();
+    const char *q[2] = {validator_id, arr};
+    const char *sql = "SELECT count(*) FROM assignments WHERE validator_id = $1 AND author_id = ANY($2::text[])";
+    itest_pg_wait_at_least_v(apg, sql, 2, q, assigned_total);
+    assert_int_equal(itest_pg_number_v(apg, sql, 2, q), assigned_total);
+    free(arr);
+}
+
+/* The validator leases validation tasks over HTTP and records the verdict
+ * each candidate has coming at this stage, until n of this run's
+ * candidates' submissions are validated.  The exam pool is the same on
+ * every run of a stack, so exam work that earlier runs left on the topics
+ * may reach our validator too: it is accepted and not counted. */
 static void validate(int n, const verdict_kind_t *verdicts) {
     char body[1 << 16];
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n;) {
         const char *req = "{\"queue\":\"validation\",\"wait_s\":20}";
         int st = itest_http("POST", http_port, "/v1/leases", validator, req, strlen(req), body, sizeof(body));
         if (st != 200) fail_msg("validation lease %d of %d: %d %s", i + 1, n, st, body);
         json_t *l = json_loads(body, 0, NULL);
         const char *sid = json_string_value(json_object_get(json_object_get(l, "task"), "submission_id"));
-        int c = -1;
-        for (int k = 0; k < nassigned; k++)
-            if (strcmp(assigned[k].submission_id, sid) == 0) c = assigned[k].candidate;
-        assert_true(c >= 0);
+        /* Whose work it is, as the assigner recorded it. */
+        const char *q[2] = {sid, validator_id};
+        char err[256];
+        PGresult *res = pg_query(apg, PGRES_TUPLES_OK,
+                                 "SELECT author_id FROM assignments WHERE submission_id = $1 AND validator_id = $2", 2,
+                                 q, err, sizeof(err));
+        if (res == NULL) fail_msg("%s", err);
+        assert_int_equal(PQntuples(res), 1);
+        int c = who(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        if (c >= 0) i++;
         json_t *v;
-        switch (verdicts[c]) {
+        switch (c >= 0 ? verdicts[c] : VERDICT_GOOD) {
         case VERDICT_GOOD: v = json_pack("{s:s, s:[]}", "verdict", "accept", "errors"); break;
         case VERDICT_CRITICAL:
             v = json_pack("{s:s, s:[{s:s, s:s, s:s}]}", "verdict", "reject", "errors", "category", "factual_error",
@@ -577,22 +591,23 @@ static void illegal_application(int c, const char *stage) {
     json_decref(me);
 }
 
-static void test_funnel_end_to_end(void **state) {
-    (void)state;
+/* Imports the candidates which[0..n) with `annotctl candidates import`. */
+static void import_candidates(const int *which, int n) {
     char path[128], out[8192], err[4096], args[512];
-    snprintf(path, sizeof(path), "build/tests/candidates.%s.ndjson", itest_run);
-    char text[1024] = "";
-    for (int i = 0; i < NCAND; i++) {
+    snprintf(path, sizeof(path), "build/tests/candidates.%s.%d.ndjson", itest_run, which[0]);
+    char text[2048] = "";
+    for (int k = 0; k < n; k++) {
         size_t off = strlen(text);
-        snprintf(text + off, sizeof(text) - off, "{\"name\":\"%s\",\"locale\":\"en-US\",\"skills\":[\"food\",\"crafts\"]}\n",
-                 cand_names[i]);
+        snprintf(text + off, sizeof(text) - off, "{\"name\":\"%s\",\"locale\":\"en-US\",\"skills\":[\"%s\",\"crafts\"]}\n",
+                 cand_names[which[k]], work_skill);
     }
     write_file(path, text);
     snprintf(args, sizeof(args), "candidates import %s", path);
     if (annotctl(args, out, sizeof(out), err, sizeof(err)) != 0) fail_msg("import: %s", err);
     /* One JSON line per candidate: id, application 1, token. */
     char *line = out;
-    for (int i = 0; i < NCAND; i++) {
+    for (int k = 0; k < n; k++) {
+        int i = which[k];
         char *nl = strchr(line, '\n');
         assert_non_null(nl);
         *nl = '\0';
@@ -605,11 +620,23 @@ static void test_funnel_end_to_end(void **state) {
         json_decref(j);
         line = nl + 1;
     }
+}
+
+static void test_funnel_end_to_end(void **state) {
+    (void)state;
+    char out[8192], err[4096];
+    /* F passes screening here and waits in training for the time limits'
+     * test. */
+    const int first[] = {A, B, C, D, F};
+    import_candidates(first, 5);
 
     /* Screening over HTTP: B answers wrong. */
     char b_screening[64];
-    for (int i = 0; i < NCAND; i++)
+    for (int k = 0; k < 5; k++) {
+        int i = first[k];
         answer_screening(i, i != B, NULL, i == B ? b_screening : NULL, sizeof(b_screening));
+    }
+    wait_stage(F, "training");
     wait_stage(A, "training");
     wait_stage(C, "training");
     wait_stage(D, "training");
@@ -619,8 +646,8 @@ static void test_funnel_end_to_end(void **state) {
     char reapply[128], reapply_args[512];
     snprintf(reapply, sizeof(reapply), "build/tests/reapply.%s.ndjson", itest_run);
     char line_b[256];
-    snprintf(line_b, sizeof(line_b), "{\"candidate_id\":\"%s\",\"name\":\"Bruno\",\"locale\":\"en-US\",\"skills\":[\"food\"]}\n",
-             cand_id[B]);
+    snprintf(line_b, sizeof(line_b), "{\"candidate_id\":\"%s\",\"name\":\"Bruno\",\"locale\":\"en-US\",\"skills\":[\"%s\"]}\n",
+             cand_id[B], work_skill);
     write_file(reapply, line_b);
     snprintf(reapply_args, sizeof(reapply_args), "candidates import %s", reapply);
     assert_int_equal(annotctl(reapply_args, out, sizeof(out), err, sizeof(err)), 1);
@@ -650,7 +677,7 @@ static void test_funnel_end_to_end(void **state) {
         assert_int_equal(got, want);
         n1 += got;
     }
-    assigner_pump(n1);
+    assigned_wait(n1);
     const verdict_kind_t exam1[NCAND] = {VERDICT_GOOD, VERDICT_GOOD, VERDICT_CRITICAL, VERDICT_GOOD};
     validate(n1, exam1);
     wait_stage(A, "exam2");
@@ -678,7 +705,7 @@ static void test_funnel_end_to_end(void **state) {
     /* Exam 2: A good, D's cases scored 0.6 with major errors only. */
     int n2 = sit_exam(A, 2) + sit_exam(D, 2);
     assert_int_equal(n2, cases_of(A, "exam2") + cases_of(D, "exam2"));
-    assigner_pump(n2);
+    assigned_wait(n2);
     const verdict_kind_t exam2[NCAND] = {VERDICT_GOOD, VERDICT_GOOD, VERDICT_GOOD, VERDICT_MAJORS};
     validate(n2, exam2);
     wait_stage(A, "approved");
@@ -697,9 +724,9 @@ static void test_funnel_end_to_end(void **state) {
     }
 
     /* The decisions, as the candidates topic carries them. */
-    const char *expect[NCAND] = {"2:pass,3:pass,4:pass,5:pass", "2:fail,2:pass,3:pass", "2:pass,3:pass,4:fail",
+    const char *expect[D + 1] = {"2:pass,3:pass,4:pass,5:pass", "2:fail,2:pass,3:pass", "2:pass,3:pass,4:fail",
                                  "2:pass,3:pass,4:pass,5:fail"};
-    for (int c = 0; c < NCAND; c++) {
+    for (int c = A; c <= D; c++) {
         decisions_t d = {.c = c};
         itest_read_all("candidates", collect_decisions, &d);
         assert_string_equal(d.text, expect[c]);
@@ -779,30 +806,36 @@ static void work(int c, int n) {
  * suspend them (below 0.5: no lease, 403), and the retraining period
  * (3 s here) brings them back on probation.  Every change reached the
  * dispatcher through an AnnotatorStatusEvent. */
-static void test_standing_from_production_verdicts(void **state) {
-    (void)state;
-    char path[128], text[2048] = "", out[4096], err[4096], args[256];
-    snprintf(path, sizeof(path), "build/tests/funnel-tasks.%s.ndjson", itest_run);
-    for (int i = 0; i < 4; i++) {
+/* Imports n production tasks of the run's skill, ids <run>-<prefix>-i. */
+static void import_tasks(const char *prefix, int n) {
+    char path[128], text[4096] = "", out[4096], err[4096], args[256];
+    snprintf(path, sizeof(path), "build/tests/funnel-tasks.%s.%s.ndjson", itest_run, prefix);
+    for (int i = 0; i < n; i++) {
         size_t off = strlen(text);
         snprintf(text + off, sizeof(text) - off,
-                 "{\"task_id\":\"%s-prod-%d\",\"kind\":\"production\",\"image_uri\":\"file://x.jpg\","
-                 "\"main_object\":\"rice bowl\",\"locale\":\"en-US\",\"skills\":[\"food\"],"
+                 "{\"task_id\":\"%s-%s-%d\",\"kind\":\"production\",\"image_uri\":\"file://x.jpg\","
+                 "\"main_object\":\"rice bowl\",\"locale\":\"en-US\",\"skills\":[\"%s\"],"
                  "\"guideline_version\":\"g-2026.11\"}\n",
-                 itest_run, i);
+                 itest_run, prefix, i, work_skill);
     }
     write_file(path, text);
     snprintf(args, sizeof(args), "tasks import %s", path);
     if (annotctl(args, out, sizeof(out), err, sizeof(err)) != 0) fail_msg("tasks import: %s", err);
+}
+
+static void test_standing_from_production_verdicts(void **state) {
+    (void)state;
+    char out[4096];
+    import_tasks("prod", 4);
 
     const verdict_kind_t majors[NCAND] = {VERDICT_MAJORS, VERDICT_MAJORS, VERDICT_MAJORS, VERDICT_MAJORS};
     const verdict_kind_t critical[NCAND] = {VERDICT_CRITICAL, VERDICT_CRITICAL, VERDICT_CRITICAL, VERDICT_CRITICAL};
     work(A, 2);
-    assigner_pump(2);
+    assigned_wait(2);
     validate(2, majors);
     wait_status(A, "probation");
     work(A, 2);
-    assigner_pump(2);
+    assigned_wait(2);
     validate(2, critical);
     wait_status(A, "suspended");
     const char *req = "{\"queue\":\"annotation\",\"wait_s\":0}";
@@ -813,6 +846,156 @@ static void test_standing_from_production_verdicts(void **state) {
         itest_http("POST", http_port, "/v1/leases", cand_token[A], req, strlen(req), out, sizeof(out)), 403);
     const char *p[1] = {cand_id[A]};
     assert_int_equal(itest_pg_number_p(fpg, "SELECT changes FROM annotators WHERE annotator_id = $1", p[0]), 4);
+}
+
+/* Waits until candidate c's application app is rejected. */
+static void wait_rejected(int c, const char *app) {
+    const char *p[2] = {cand_id[c], app};
+    itest_pg_wait_at_least_v(fpg,
+                             "SELECT count(*) FROM candidates WHERE candidate_id = $1 AND application = $2::int AND "
+                             "stage = 'rejected'",
+                             2, p, 1);
+}
+
+/* The time limit's decision in c's history for application app. */
+static void assert_expired(int c, const char *app, const char *reason_like) {
+    const char *p[3] = {cand_id[c], app, reason_like};
+    assert_int_equal(itest_pg_number_v(fpg,
+                                       "SELECT count(*) FROM history WHERE candidate_id = $1 AND application = "
+                                       "$2::int AND kind = 'stage_expired' AND detail LIKE $3",
+                                       3, p),
+                     1);
+    assert_int_equal(itest_pg_number_v(fpg,
+                                       "SELECT count(*) FROM history WHERE candidate_id = $1 AND application = "
+                                       "$2::int AND kind = 'stage_decided' AND detail LIKE 'failed: ' || $3",
+                                       3, p),
+                     1);
+}
+
+/* Stage time limits.  The funnel restarts (same group: an operator's
+ * change of policy) with a screening deadline of 2 s, 3 s to submit an
+ * exam stage's cases and a grace of 0.3 s.  E never answers the screening
+ * test: the attempt fails at the deadline and E is rejected, the cool-down
+ * counted from the deadline; E re-applies after it and lets the second
+ * test lapse too: rejected for good (one retry allowed).  F, waiting in
+ * training, acknowledges it now and submits no exam case: exam 1 fails at
+ * its limit.  Submitted cases reach the funnel from the dispatcher: every
+ * case A sat is recorded. */
+static void test_stage_timeouts(void **state) {
+    (void)state;
+    itest_stop_cleanly(funnel);
+    static const char *const limits[] = {"funnel.screening.due.ms=2000", "funnel.exam.timeout.ms=3000",
+                                         "funnel.timeout.grace.ms=300", NULL};
+    funnel = funnel_start_at(fschema, fgroup, &funnel_ops, NULL, limits);
+    const int e[] = {E};
+    import_candidates(e, 1);
+    acknowledge_training(F);
+    wait_rejected(E, "1");
+    wait_rejected(F, "1");
+    assert_expired(E, "1", "timed out: screening not answered by %");
+    assert_expired(F, "1", "timed out: 0 of % cases submitted by %");
+    const char *pf[1] = {cand_id[F]};
+    assert_true(itest_pg_number_p(fpg, "SELECT count(*) FROM exam_cases WHERE candidate_id = $1", pf[0]) >= 2);
+    /* A failed attempt like any other: the cool-down runs from the
+     * deadline. */
+    const char *pe[1] = {cand_id[E]};
+    assert_int_equal(itest_pg_number_p(fpg,
+                                       "SELECT c.retry_after_ms - h.occurred_at_ms FROM candidates c JOIN history h "
+                                       "USING (candidate_id) WHERE candidate_id = $1 AND h.kind = 'rejected'",
+                                       pe[0]),
+                     COOLDOWN_MS);
+
+    /* E's retry lapses as well: no retry left. */
+    long long retry_after = itest_pg_number_p(fpg, "SELECT retry_after_ms FROM candidates WHERE candidate_id = $1",
+                                              pe[0]);
+    while (event_now_ms() <= retry_after) usleep(100 * 1000);
+    char path[128], line[256], args[256], out[4096], err[4096];
+    snprintf(path, sizeof(path), "build/tests/reapply-e.%s.ndjson", itest_run);
+    snprintf(line, sizeof(line), "{\"candidate_id\":\"%s\",\"name\":\"Emeka\",\"locale\":\"en-US\"}\n", cand_id[E]);
+    write_file(path, line);
+    snprintf(args, sizeof(args), "candidates import %s", path);
+    if (annotctl(args, out, sizeof(out), err, sizeof(err)) != 0) fail_msg("re-application: %s", err);
+    wait_rejected(E, "2");
+    assert_expired(E, "2", "timed out: screening not answered by %");
+    assert_int_equal(itest_pg_number_p(fpg, "SELECT retry_after_ms FROM candidates WHERE candidate_id = $1", pe[0]),
+                     0);
+
+    /* Every exam case A submitted reached the funnel. */
+    const char *pa[1] = {cand_id[A]};
+    long long a_cases = itest_pg_number_p(fpg, "SELECT count(*) FROM exam_cases WHERE candidate_id = $1", pa[0]);
+    assert_true(a_cases >= 4);
+    assert_int_equal(itest_pg_number_p(fpg, "SELECT count(*) FROM exam_submissions WHERE candidate_id = $1", pa[0]),
+                     a_cases);
+    static char metrics[1 << 16];
+    assert_int_equal(itest_http_get(funnel_ops, "/metrics", metrics, sizeof(metrics)), 200);
+    const char *at = strstr(metrics, "\nannot_funnel_stage_timeouts_total ");
+    assert_non_null(at);
+    assert_true(atof(at + strlen("\nannot_funnel_stage_timeouts_total ")) >= 3);
+}
+
+/* The operator's side of standing.  The funnel restarts with no
+ * retraining period (standing.retraining.ms=0: only an operator brings a
+ * suspended annotator back).  A, on probation, gets two critical verdicts
+ * and is suspended; `annotctl annotators show` prints the status, the
+ * rolling quality over the window and every change with its reason;
+ * `annotctl annotators reinstate` brings A back on probation, which the
+ * dispatcher enforces; asking again, or for someone the funnel does not
+ * know, is refused with the reason. */
+static void test_operator_reinstates(void **state) {
+    (void)state;
+    itest_stop_cleanly(funnel);
+    static const char *const no_retraining[] = {"standing.retraining.ms=0", NULL};
+    funnel = funnel_start_at(fschema, fgroup, &funnel_ops, NULL, no_retraining);
+    import_tasks("prod2", 2);
+    const verdict_kind_t critical[NCAND] = {VERDICT_CRITICAL, VERDICT_CRITICAL, VERDICT_CRITICAL, VERDICT_CRITICAL};
+    work(A, 2);
+    assigned_wait(2);
+    validate(2, critical);
+    wait_status(A, "suspended");
+
+    static char shown[1 << 15];
+    char args[256], err[4096];
+    snprintf(args, sizeof(args), "-X standing.window=4 annotators show %s", cand_id[A]);
+    assert_int_equal(annotctl(args, shown, sizeof(shown), err, sizeof(err)), 0);
+    json_t *o = json_loads(shown, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "status")), "suspended");
+    assert_true(json_number_value(json_object_get(o, "rolling_quality")) < 0.5);
+    assert_int_equal(json_integer_value(json_object_get(o, "window_count")), 2);
+    assert_int_equal(json_integer_value(json_object_get(o, "window_size")), 4);
+    assert_int_equal(json_integer_value(json_object_get(o, "validated_total")), 6);
+    assert_true(json_integer_value(json_object_get(o, "suspended_at_ms")) > 0);
+    char seq[128] = "";
+    size_t i;
+    json_t *h;
+    json_array_foreach(json_object_get(o, "history"), i, h) {
+        size_t off = strlen(seq);
+        snprintf(seq + off, sizeof(seq) - off, "%s%s", off ? "," : "", json_string_value(json_object_get(h, "status")));
+    }
+    assert_string_equal(seq, "active,probation,suspended,probation,suspended");
+    assert_non_null(strstr(shown, "retraining period of 3000 ms over"));
+    assert_non_null(strstr(shown, "rolling quality 0.00 < suspension 0.50"));
+    json_decref(o);
+
+    /* Back on probation by the operator's word. */
+    snprintf(args, sizeof(args), "annotators reinstate %s --reason 'retrained with the lead'", cand_id[A]);
+    if (annotctl(args, shown, sizeof(shown), err, sizeof(err)) != 0) fail_msg("reinstate: %s", err);
+    assert_non_null(strstr(shown, "\"status\":\"probation\""));
+    assert_non_null(strstr(shown, "reinstated by an operator: retrained with the lead"));
+    wait_status(A, "probation");
+    const char *req = "{\"queue\":\"annotation\",\"wait_s\":0}";
+    char out[4096];
+    assert_int_not_equal(
+        itest_http("POST", http_port, "/v1/leases", cand_token[A], req, strlen(req), out, sizeof(out)), 403);
+    /* Not suspended any more: nothing to reinstate. */
+    assert_int_equal(annotctl(args, shown, sizeof(shown), err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "is probation, not suspended"));
+    snprintf(args, sizeof(args), "annotators reinstate %s --reason x", validator_id);
+    assert_int_equal(annotctl(args, shown, sizeof(shown), err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "no annotator"));
+    assert_int_equal(annotctl("annotators reinstate --reason x", shown, sizeof(shown), err, sizeof(err)), 2);
+    const char *p[1] = {cand_id[A]};
+    assert_int_equal(itest_pg_number_p(fpg, "SELECT changes FROM annotators WHERE annotator_id = $1", p[0]), 6);
 }
 
 /* What a funnel schema says of a candidate: stage, application, retry
@@ -845,7 +1028,7 @@ static void test_replay_gives_the_same_state(void **state) {
     /* The replaying funnel is killed (SIGKILL) right after its third
      * commit, before it published or stored anything of that batch, and
      * started again: the restart must neither lose nor double a step. */
-    pid_t crashed = funnel_start_at(rschema, rgroup, &rops, "pipeline.after_commit:3");
+    pid_t crashed = funnel_start_at(rschema, rgroup, &rops, "pipeline.after_commit:3", NULL);
     int st = itest_wait(crashed);
     assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     pid_t replay = funnel_start(rschema, rgroup, &rops);
@@ -866,13 +1049,111 @@ static void test_replay_gives_the_same_state(void **state) {
     itest_stop_cleanly(funnel);
 }
 
+/* The funnel's own CandidateEvents on the topic for each of this run's
+ * candidates, by id (the same event produced by several funnels is one);
+ * the sweep's StageExpired are inputs, not announcements, and left out. */
+typedef struct produced {
+    json_t *ids[NCAND]; /* objects used as sets of event ids */
+} produced_t;
+
+static void collect_produced(const rd_kafka_message_t *m, void *opaque) {
+    produced_t *pr = opaque;
+    Annot__V1__CandidateEvent *ev = annot__v1__candidate_event__unpack(NULL, m->len, m->payload);
+    if (ev == NULL) return;
+    int c = who(ev->candidate_id);
+    if (c >= 0 && ev->header && strcmp(ev->header->source, "annot-funnel") == 0 &&
+        ev->event_case != ANNOT__V1__CANDIDATE_EVENT__EVENT_STAGE_EXPIRED)
+        json_object_set_new(pr->ids[c], ev->header->event_id, json_true());
+    annot__v1__candidate_event__free_unpacked(ev, NULL);
+}
+
+/* The events a funnel schema's history says were emitted for c, as a set. */
+static json_t *emitted_of(pg_t *pg, int c) {
+    char err[256];
+    const char *p[1] = {cand_id[c]};
+    PGresult *res = pg_query(pg, PGRES_TUPLES_OK,
+                             "SELECT event_id FROM history WHERE candidate_id = $1 AND kind NOT IN ('refused', "
+                             "'applied', 'screening_submitted', 'training_completed', 'exam_case_submitted', "
+                             "'exam_case_validated', 'stage_expired')",
+                             1, p, err, sizeof(err));
+    if (res == NULL) fail_msg("%s", err);
+    json_t *set = json_object();
+    for (int i = 0; i < PQntuples(res); i++) json_object_set_new(set, PQgetvalue(res, i, 0), json_true());
+    PQclear(res);
+    return set;
+}
+
+/* Two funnels in one consumer group share the two topics (replayed from
+ * the start into an empty schema); one is killed (SIGKILL) right after a
+ * commit, before it published that batch's events or stored its offsets,
+ * and the other takes its partitions over.  Then: every candidate's state
+ * is the live funnel's, no input was applied twice and no event recorded
+ * twice, and the events the schema records as emitted are exactly the
+ * funnel's events on the candidates topic. */
+static void test_two_instances_take_over(void **state) {
+    (void)state;
+    char pschema[96], pgroup[128];
+    snprintf(pschema, sizeof(pschema), "%s_pair", fschema);
+    snprintf(pgroup, sizeof(pgroup), "%s-pair", fgroup);
+    /* One message a batch, so both members get work before the kill; a
+     * short session, so the group notices the dead member soon. */
+    static const char *const shared[] = {"pipeline.batch.max=1", "kafka.session.timeout.ms=6000", NULL};
+    int ops1, ops2;
+    pid_t killed = funnel_start_at(pschema, pgroup, &ops1, "pipeline.after_commit:4", shared);
+    pid_t survivor = funnel_start_at(pschema, pgroup, &ops2, NULL, shared);
+    int st = itest_wait(killed);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    itest_wait_caught_up(pgroup, "candidates");
+    itest_wait_caught_up(pgroup, "validation-results");
+    /* Its own outputs went back on the candidates topic: once more. */
+    itest_wait_caught_up(pgroup, "candidates");
+
+    pg_t *ppg = itest_pg(pschema);
+    char *arr = cand_array();
+    const char *q[1] = {arr};
+    /* Nothing applied or recorded twice. */
+    assert_int_equal(itest_pg_number_v(ppg,
+                                       "SELECT count(*) FROM (SELECT 1 FROM history WHERE candidate_id = "
+                                       "ANY($1::text[]) GROUP BY candidate_id, kind, event_id HAVING count(*) > 1) d",
+                                       1, q),
+                     0);
+    assert_int_equal(itest_pg_number_v(ppg,
+                                       "SELECT count(*) FROM (SELECT 1 FROM exam_cases WHERE candidate_id = "
+                                       "ANY($1::text[]) GROUP BY task_id HAVING count(*) > 1) d",
+                                       1, q),
+                     0);
+    free(arr);
+    produced_t pr;
+    for (int c = 0; c < NCAND; c++) pr.ids[c] = json_object();
+    itest_read_all("candidates", collect_produced, &pr);
+    for (int c = 0; c < NCAND; c++) {
+        static char a[1 << 14], b[1 << 14];
+        state_of(fpg, c, a, sizeof(a));
+        state_of(ppg, c, b, sizeof(b));
+        if (strcmp(a, b) != 0) fail_msg("candidate %s: live %s, two instances %s", cand_names[c], a, b);
+        json_t *h = emitted_of(ppg, c);
+        assert_true(json_object_size(h) > 0);
+        if (!json_equal(h, pr.ids[c])) {
+            char *x = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS), *y = json_dumps(pr.ids[c], JSON_COMPACT | JSON_SORT_KEYS);
+            fail_msg("candidate %s: recorded %s, on the topic %s", cand_names[c], x, y);
+        }
+        json_decref(h);
+        json_decref(pr.ids[c]);
+    }
+    pg_close(ppg);
+    itest_stop_cleanly(survivor);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_import_refuses_a_bad_file),
         cmocka_unit_test(test_bad_input_is_dead_lettered),
         cmocka_unit_test(test_funnel_end_to_end),
         cmocka_unit_test(test_standing_from_production_verdicts),
+        cmocka_unit_test(test_stage_timeouts),
+        cmocka_unit_test(test_operator_reinstates),
         cmocka_unit_test(test_replay_gives_the_same_state),
+        cmocka_unit_test(test_two_instances_take_over),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

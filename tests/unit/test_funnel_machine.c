@@ -216,13 +216,65 @@ static void test_draw(void **state) {
     assert_int_equal(a[0] + a[1] + a[2], 3);
 }
 
+/* Deadlines: screening and exams have one when configured, training and
+ * the end stages never. */
+static void test_stage_due(void **state) {
+    (void)state;
+    const funnel_timeouts_t t = {.screening_ms = 100, .exam_ms = 1000};
+    assert_int_equal(funnel_stage_due(&t, FUNNEL_SCREENING, 5000), 5100);
+    assert_int_equal(funnel_stage_due(&t, FUNNEL_EXAM1, 5000), 6000);
+    assert_int_equal(funnel_stage_due(&t, FUNNEL_EXAM2, 5000), 6000);
+    for (int s = 0; s < FUNNEL_STAGE_COUNT; s++) {
+        if (s == FUNNEL_SCREENING || s == FUNNEL_EXAM1 || s == FUNNEL_EXAM2) continue;
+        assert_int_equal(funnel_stage_due(&t, (funnel_stage_t)s, 5000), 0);
+    }
+    const funnel_timeouts_t none = {0, 0};
+    for (int s = 0; s < FUNNEL_STAGE_COUNT; s++) assert_int_equal(funnel_stage_due(&none, (funnel_stage_t)s, 5000), 0);
+}
+
+/* A passed deadline: screening fails; an exam fails unless every case was
+ * submitted in time; other stages have no limit.  A timed-out stage is a
+ * failed attempt: the machine rejects with the cool-down, and with no
+ * retry left the rejection is final. */
+static void test_timeout_decision(void **state) {
+    (void)state;
+    funnel_decision_t d;
+    assert_int_equal(funnel_timeout_decide(FUNNEL_SCREENING, 0, 0, 7000, &d, why, sizeof(why)), 1);
+    assert_false(d.passed);
+    assert_non_null(strstr(d.reason, "timed out: screening not answered by 7000"));
+    assert_int_equal(funnel_timeout_decide(FUNNEL_EXAM1, 4, 1, 7000, &d, why, sizeof(why)), 1);
+    assert_false(d.passed);
+    assert_int_equal(d.cases, 4);
+    assert_non_null(strstr(d.reason, "1 of 4 cases submitted by 7000"));
+    assert_int_equal(funnel_timeout_decide(FUNNEL_EXAM2, 4, 0, 7000, &d, why, sizeof(why)), 1);
+    assert_int_equal(funnel_timeout_decide(FUNNEL_EXAM2, 4, 4, 7000, &d, why, sizeof(why)), 0);
+    assert_non_null(strstr(why, "all 4 cases submitted"));
+    assert_int_equal(funnel_timeout_decide(FUNNEL_EXAM1, 0, 0, 7000, &d, why, sizeof(why)), 1);
+    const funnel_stage_t no_limit[] = {FUNNEL_NONE, FUNNEL_APPLIED, FUNNEL_TRAINING, FUNNEL_APPROVED, FUNNEL_REJECTED};
+    for (size_t i = 0; i < sizeof(no_limit) / sizeof(no_limit[0]); i++)
+        assert_int_equal(funnel_timeout_decide(no_limit[i], 2, 0, 7000, &d, why, sizeof(why)), -1);
+
+    /* First attempt timed out: rejected, retry after the cool-down. */
+    funnel_state_t st = {FUNNEL_EXAM1, 1, 0};
+    funnel_event_t fail = {FUNNEL_INPUT_FAIL, FUNNEL_EXAM1, 7000};
+    assert_int_equal(funnel_step(&policy, &st, &fail, why, sizeof(why)), 0);
+    assert_int_equal(st.stage, FUNNEL_REJECTED);
+    assert_int_equal(st.retry_after_ms, 7000 + policy.cooldown_ms);
+    /* The retry's screening times out too: no retry left, final. */
+    funnel_state_t st2 = {FUNNEL_SCREENING, 2, 0};
+    funnel_event_t fail2 = {FUNNEL_INPUT_FAIL, FUNNEL_SCREENING, 9000};
+    assert_int_equal(funnel_step(&policy, &st2, &fail2, why, sizeof(why)), 0);
+    assert_int_equal(st2.stage, FUNNEL_REJECTED);
+    assert_int_equal(st2.retry_after_ms, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_transition), cmocka_unit_test(test_first_application),
         cmocka_unit_test(test_journey_to_approval), cmocka_unit_test(test_retry_and_cooldown),
         cmocka_unit_test(test_no_retries_policy), cmocka_unit_test(test_stage_names),
         cmocka_unit_test(test_screening_decision), cmocka_unit_test(test_exam_decision),
-        cmocka_unit_test(test_draw),
+        cmocka_unit_test(test_draw), cmocka_unit_test(test_stage_due), cmocka_unit_test(test_timeout_decision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

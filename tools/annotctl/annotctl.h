@@ -14,6 +14,8 @@ int annotctl_users_add(service_t *svc, int argc, char **argv);
 int annotctl_users_rotate(service_t *svc, int argc, char **argv);
 int annotctl_candidates_import(service_t *svc, int argc, char **argv);
 int annotctl_candidates_show(service_t *svc, int argc, char **argv);
+int annotctl_annotators_show(service_t *svc, int argc, char **argv);
+int annotctl_annotators_reinstate(service_t *svc, int argc, char **argv);
 int annotctl_dlq_list(service_t *svc, int argc, char **argv);
 int annotctl_dlq_replay(service_t *svc, int argc, char **argv);
 int annotctl_metrics_tail(service_t *svc, int argc, char **argv);
