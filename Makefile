@@ -138,9 +138,13 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	tools/stack/demo.sh
 
+# The fault suite twice: on the embedded stack (the mock cluster's broker
+# down for 30 s), then on Apache Kafka (the broker restarted).
 test-faults: deps
 	@$(MAKE) --no-print-directory all
 	tools/stack/faults.sh
+	tools/stack/install-deps.sh kafka
+	ANNOT_STACK_KAFKA=real tools/stack/faults.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all

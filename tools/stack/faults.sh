@@ -11,7 +11,7 @@
 # compares every service's records with what the others produced and with
 # every 202 the simulated people got.  It prints lost and duplicated
 # effects and fails unless both are 0.
-#   ANNOT_FAULTS_SEED (7), ANNOT_FAULTS_DAY_MS (40000)
+#   ANNOT_FAULTS_SEED (7), ANNOT_FAULTS_DAY_MS (30000)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -24,7 +24,7 @@ export ANNOT_STACK_KAFKA=$kafka_mode
 export ANNOT_PG_DURABLE=1
 # shellcheck source=tools/stack/lib.sh
 . tools/stack/lib.sh
-day_ms=${ANNOT_FAULTS_DAY_MS:-40000}
+day_ms=${ANNOT_FAULTS_DAY_MS:-30000}
 RANDOM=${ANNOT_FAULTS_SEED:-7}
 dir=$ANNOT_RUN_DIR/faults
 rm -rf "$dir"
@@ -87,7 +87,7 @@ sim_pid=$!
 # The schedule, in seconds from now.  Day boundaries (when annotctl
 # imports) are left alone by the server faults: the operator would rerun a
 # failed import, the simulator does not.  The broker's outage lies within
-# day 2 (30 s of the mock's broker; Apache Kafka's stop, 20 s, start).
+# day 2 (30 s of the mock's broker; Apache Kafka's stop, 15 s, start).
 d=$((day_ms / 1000))
 t_redis=$((d / 2))
 t_broker=$((d + 2))
@@ -119,7 +119,7 @@ while kill -0 "$sim_pid" 2>/dev/null; do
       # A restart: down for about 30 s with its own stop and start.
       say "Kafka broker stopped"
       ANNOT_KAFKA_KEEP_DATA=1 tools/stack/kafka.sh stop >/dev/null 2>&1
-      sleep 20
+      sleep 15
       tools/stack/kafka.sh start >/dev/null 2>&1
     else
       say "mock broker 1 down for 30 s"
