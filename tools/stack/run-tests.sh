@@ -23,7 +23,10 @@ run_suite() {
   local t
   for t in "$@"; do
     echo "== $t"
+    local t0=$SECONDS
     if ! "$t"; then failed+=("$t"); fi
+    # Durations help keep CI under its time budget.
+    echo "-- $t: $((SECONDS - t0)) s"
   done
 }
 
