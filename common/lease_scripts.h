@@ -160,7 +160,7 @@ static const char LEASE_LUA_ENQUEUE[] =
 
 /* acquire: hands the holder the best queued task of the candidate queues
  * (highest priority, then oldest, across all of them), as a new lease.
- * The task's fencing token is HINCRBY'd: it rises with every lease and is
+ * The task's fencing token is raised by one: it rises with every lease and is
  * never reset.  With exclude_author, a task whose author is the holder is
  * passed over and stays queued.
  *   KEYS: 1 expiry index, 2 the holder's held set, 3.. candidate queues
