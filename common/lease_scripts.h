@@ -41,11 +41,16 @@
 #define LEASE_AUTHOR_SCAN_WINDOW 32
 #define LEASE_AUTHOR_SCAN_MAX    1024
 
-/* Shared by every script: the base key, the clock, number formatting, the
- * queue score (lease_policy_queue_score), requeueing a task into its home
- * queue, checking that a lease is live, and taking a task out of wherever it
- * is (for restore). */
-#define LEASE_LUA_PRELUDE                                                                     \
+/* The pieces scripts share, each included only by the scripts that use it:
+ * every `local function` is a closure built again on each call, so a script
+ * carries only what it calls.
+ *
+ * LEASE_LUA_CORE, in every script: the base key, the clock, number
+ * formatting, the queue score (lease_policy_queue_score) and the event
+ * append.  num() is a string.format, costly beside the Redis calls around it
+ * (about half a microsecond): hot paths format each number once and pass the
+ * string on; emit() takes fence, attempt and time already formatted. */
+#define LEASE_LUA_CORE                                                                        \
     "local base = ARGV[1]\n"                                                                  \
     "local function now_ms(arg)\n"                                                            \
     "  local n = tonumber(arg)\n"                                                             \
@@ -54,29 +59,39 @@
     "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                    \
     "end\n"                                                                                   \
     "local function num(x) return string.format('%.0f', x) end\n"                             \
+    /* A stored number (or nil) as emit() wants it: what num(tonumber(x) or 0) \
+     * gives, for the paths that read it back from a hash. */                                 \
+    "local function num0(x) return num(tonumber(x) or 0) end\n"                               \
     /* One lease event: kind, the lease's identity, the time, then pairs of \
-     * kind-specific fields (lease_event.h). */                                               \
-    "local function emit(kind, lease_id, task_id, holder, fence, att, now, ...)\n"            \
+     * kind-specific fields (lease_event.h).  fence, att and at are decimal \
+     * strings (num, num0). */                                                                \
+    "local function emit(kind, lease_id, task_id, holder, fence, att, at, ...)\n"             \
     "  redis.call('XADD', base .. '" LEASE_SUFFIX_EVENTS "', '*', 'k', kind, 'l', lease_id,\n" \
-    "             't', task_id, 'h', holder or '', 'f', num(tonumber(fence) or 0),\n"         \
-    "             'a', num(tonumber(att) or 0), 'at', num(now), ...)\n"                      \
+    "             't', task_id, 'h', holder or '', 'f', fence, 'a', att, 'at', at, ...)\n"   \
     "end\n"                                                                                   \
     "local function score(prio, seq)\n"                                                       \
     "  return (" LEASE_STR(LEASE_PRIORITY_MAX) " - prio) * 4398046511104 + seq\n"             \
-    "end\n"                                                                                   \
-    /* Back into its home queue behind the tasks of its priority, and wake \
-     * the long-pollers of that queue. */                                                     \
-    "local function requeue(tk, task_id, now)\n"                                              \
+    "end\n"
+
+/* requeue: back into its home queue behind the tasks of its priority, and
+ * wake the long-pollers of that queue.  now_s is num(now). */
+#define LEASE_LUA_REQUEUE                                                                     \
+    "local function requeue(tk, task_id, now_s)\n"                                            \
     "  local t = redis.call('HMGET', tk, 'home', 'prio')\n"                                   \
     "  local seq = redis.call('INCR', base .. '" LEASE_SUFFIX_SEQ "')\n"                      \
     "  redis.call('ZADD', base .. t[1], num(score(tonumber(t[2]), seq)), task_id)\n"          \
-    "  redis.call('HSET', tk, 'state', 'queued', 'lease', '', 'queued_at', num(now))\n"       \
+    "  redis.call('HSET', tk, 'state', 'queued', 'lease', '', 'queued_at', now_s)\n"          \
     "  redis.call('PUBLISH', base .. '" LEASE_SUFFIX_WAKE "', t[1])\n"                        \
-    "end\n"                                                                                   \
-    /* A lease is live when it exists, belongs to holder, has not expired,    \
-     * and is still the task's current lease with the task's current fence   \
-     * (a restore may have superseded it).  Returns its fields, or nil and   \
-     * the reason. */                                                                         \
+    "end\n"
+
+/* live_lease: a lease is live when it exists, belongs to holder, has not
+ * expired, and is still the task's current lease with the task's current
+ * fence (a restore may have superseded it).  Returns its fields, or nil and
+ * the reason.  fence_s and att_s are the stored fence and attempt as emit()
+ * wants them, unformatted: every script writes them as canonical decimals
+ * (num, HINCRBY, or a Lua integer Redis prints with %.17g), so each stored
+ * string is its own num0. */
+#define LEASE_LUA_LIVE                                                                        \
     "local function live_lease(lk, lease_id, holder, now)\n"                                  \
     "  local l = redis.call('HMGET', lk, 'task', 'holder', 'fence', 'exp', 'ttl')\n"          \
     "  if not l[1] then return nil, 'unknown' end\n"                                          \
@@ -87,16 +102,24 @@
     "  if t[1] ~= 'leased' or t[2] ~= lease_id or t[3] ~= l[3] then\n"                        \
     "    return nil, 'superseded'\n"                                                          \
     "  end\n"                                                                                 \
+    "  local attempt = tonumber(t[4]) or 0\n"                                                 \
     "  return {task = l[1], fence = tonumber(l[3]), exp = tonumber(l[4]),\n"                  \
-    "          ttl = tonumber(l[5]), tk = tk, attempt = tonumber(t[4]) or 0}\n"               \
-    "end\n"                                                                                   \
+    "          ttl = tonumber(l[5]), tk = tk, attempt = attempt,\n"                           \
+    "          fence_s = l[3], att_s = t[4] or '0'}\n"                                 \
+    "end\n"
+
+/* drop_lease: deletes a lease and its index entries. */
+#define LEASE_LUA_DROP                                                                        \
     "local function drop_lease(lease_id, holder)\n"                                           \
     "  redis.call('DEL', base .. '" LEASE_SUFFIX_LEASE "' .. lease_id)\n"                     \
     "  redis.call('ZREM', base .. '" LEASE_SUFFIX_EXPIRY "', lease_id)\n"                     \
     "  if holder then redis.call('ZREM', base .. '" LEASE_SUFFIX_HELD "' .. holder, lease_id) end\n" \
-    "end\n"                                                                                   \
-    /* Takes a task out of its queue, its lease and the parked set; returns \
-     * the id of the lease it ended (reported as revoked), or ''. */                          \
+    "end\n"
+
+/* evict (needs LEASE_LUA_DROP): takes a task out of its queue, its lease and
+ * the parked set; returns the id of the lease it ended (reported as
+ * revoked), or ''. */
+#define LEASE_LUA_EVICT                                                                       \
     "local function evict(tk, task_id, now)\n"                                                \
     "  local t = redis.call('HMGET', tk, 'lease', 'home')\n"                                  \
     "  local ended = ''\n"                                                                    \
@@ -104,7 +127,8 @@
     "    local l = redis.call('HMGET', base .. '" LEASE_SUFFIX_LEASE "' .. t[1], 'holder', 'fence', 'att')\n" \
     "    drop_lease(t[1], l[1])\n"                                                            \
     "    if l[1] then\n"                                                                      \
-    "      emit('released', t[1], task_id, l[1], l[2], l[3], now, 'why', 'revoked', 'rq', 1)\n" \
+    "      emit('released', t[1], task_id, l[1], num0(l[2]), num0(l[3]), num(now),\n"         \
+    "           'why', 'revoked', 'rq', 1)\n"                                                 \
     "    end\n"                                                                               \
     "    ended = t[1]\n"                                                                      \
     "  end\n"                                                                                 \
@@ -121,7 +145,7 @@
  *         6 author ('' for none), 7 now, 8 pool name ('' for an own queue)
  *   Returns 1 when queued, 0 when the task was already known. */
 static const char LEASE_LUA_ENQUEUE[] =
-    LEASE_LUA_PRELUDE
+    LEASE_LUA_CORE
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
     "local now = now_ms(ARGV[7])\n"
     "local seq = redis.call('INCR', KEYS[3])\n"
@@ -136,7 +160,7 @@ static const char LEASE_LUA_ENQUEUE[] =
 
 /* acquire: hands the holder the best queued task of the candidate queues
  * (highest priority, then oldest, across all of them), as a new lease.
- * The task's fencing token is HINCRBY'd: it rises with every lease and is
+ * The task's fencing token is raised by one: it rises with every lease and is
  * never reset.  With exclude_author, a task whose author is the holder is
  * passed over and stays queued.
  *   KEYS: 1 expiry index, 2 the holder's held set, 3.. candidate queues
@@ -145,15 +169,16 @@ static const char LEASE_LUA_ENQUEUE[] =
  *   Returns {'OK', task_id, fence, attempt, granted_at, expires_at,
  *   queued_at, json} or {'NONE', now} or {'LIMIT', now}. */
 static const char LEASE_LUA_ACQUIRE[] =
-    LEASE_LUA_PRELUDE
+    LEASE_LUA_CORE
     "local holder, lease_id = ARGV[2], ARGV[3]\n"
     "local now = now_ms(ARGV[4])\n"
+    "local now_s = num(now)\n"
     "local ttl = tonumber(ARGV[5])\n"
     /* Asking for work is presence, whatever the answer. */
-    "redis.call('ZADD', base .. '" LEASE_SUFFIX_SEEN "', num(now), holder)\n"
+    "redis.call('ZADD', base .. '" LEASE_SUFFIX_SEEN "', now_s, holder)\n"
     /* Only live leases count: an expired one the reaper has not reached yet
      * must not keep its holder from working. */
-    "if redis.call('ZCOUNT', KEYS[2], '(' .. num(now), '+inf') >= tonumber(ARGV[6]) then\n"
+    "if redis.call('ZCOUNT', KEYS[2], '(' .. now_s, '+inf') >= tonumber(ARGV[6]) then\n"
     "  return {'LIMIT', now}\n"
     "end\n"
     "local exclude = ARGV[7] == '1'\n"
@@ -176,10 +201,13 @@ static const char LEASE_LUA_ACQUIRE[] =
     "  end\n"
     "  return nil\n"
     "end\n"
-    /* A queue entry whose task is not 'queued' cannot arise from these
-     * scripts; should one appear (a hand edit), drop it and look again,
-     * a bounded number of times. */
-    "for round = 1, 16 do\n"
+    /* Takes the best head of the candidate queues out of its queue.  With
+     * one queue and no author to pass over, the head is the best: one
+     * ZPOPMIN instead of a ZRANGE and a ZREM. */
+    "local function pop()\n"
+    "  if #KEYS == 3 and not exclude then\n"
+    "    return redis.call('ZPOPMIN', KEYS[3])[1]\n"
+    "  end\n"
     "  local best_key, best_id, best_score\n"
     "  for i = 3, #KEYS do\n"
     "    local id, s = head(KEYS[i])\n"
@@ -187,26 +215,37 @@ static const char LEASE_LUA_ACQUIRE[] =
     "      best_key, best_id, best_score = KEYS[i], id, s\n"
     "    end\n"
     "  end\n"
+    "  if best_id then redis.call('ZREM', best_key, best_id) end\n"
+    "  return best_id\n"
+    "end\n"
+    /* A queue entry whose task is not 'queued' cannot arise from these
+     * scripts; should one appear (a hand edit), drop it and look again,
+     * a bounded number of times. */
+    "for round = 1, 16 do\n"
+    "  local best_id = pop()\n"
     "  if not best_id then return {'NONE', now} end\n"
-    "  redis.call('ZREM', best_key, best_id)\n"
     "  local tk = base .. '" LEASE_SUFFIX_TASK "' .. best_id\n"
-    "  local t = redis.call('HMGET', tk, 'state', 'queued_at')\n"
+    "  local t = redis.call('HMGET', tk, 'state', 'queued_at', 'fence', 'leases')\n"
     /* No payload: the entry outlived its task (a partial loss); never
      * hand out a lease without its task.  The rebuild from PostgreSQL
      * queues it again. */
     "  local json = t[1] == 'queued' and redis.call('GET', base .. '" LEASE_SUFFIX_PAYLOAD "' .. best_id)\n"
     "  if json then\n"
-    "    local fence = redis.call('HINCRBY', tk, 'fence', 1)\n"
-    "    local attempt = redis.call('HINCRBY', tk, 'leases', 1)\n"
+    /* The fencing token and the lease count rise by one (what HINCRBY
+     * did, read and written in the one HSET below; the script is atomic). */
+    "    local fence = (tonumber(t[3]) or 0) + 1\n"
+    "    local attempt = (tonumber(t[4]) or 0) + 1\n"
+    "    local fence_s, att_s = num(fence), num(attempt)\n"
     "    local exp = now + ttl\n"
-    "    redis.call('HSET', tk, 'state', 'leased', 'lease', lease_id)\n"
+    "    local exp_s = num(exp)\n"
+    "    redis.call('HSET', tk, 'fence', fence_s, 'leases', att_s, 'state', 'leased', 'lease', lease_id)\n"
     "    redis.call('HSET', base .. '" LEASE_SUFFIX_LEASE "' .. lease_id, 'task', best_id,\n"
-    "               'holder', holder, 'fence', num(fence), 'exp', num(exp), 'ttl', num(ttl),\n"
-    "               'granted', num(now), 'hb', 0, 'att', attempt)\n"
-    "    redis.call('ZADD', KEYS[1], num(exp), lease_id)\n"
-    "    redis.call('ZADD', KEYS[2], num(exp), lease_id)\n"
+    "               'holder', holder, 'fence', fence_s, 'exp', exp_s, 'ttl', num(ttl),\n"
+    "               'granted', now_s, 'hb', 0, 'att', att_s)\n"
+    "    redis.call('ZADD', KEYS[1], exp_s, lease_id)\n"
+    "    redis.call('ZADD', KEYS[2], exp_s, lease_id)\n"
     "    local queued_at = tonumber(t[2]) or now\n"
-    "    emit('granted', lease_id, best_id, holder, fence, attempt, now, 'exp', num(exp),\n"
+    "    emit('granted', lease_id, best_id, holder, fence_s, att_s, now_s, 'exp', exp_s,\n"
     "         'ttl', num(ttl), 'qw', num(math.max(now - queued_at, 0)))\n"
     "    return {'OK', best_id, fence, attempt, now, exp, queued_at, json}\n"
     "  end\n"
@@ -219,18 +258,20 @@ static const char LEASE_LUA_ACQUIRE[] =
  *   Returns {'OK', task_id, fence, expires_at, heartbeats, attempt, now} or
  *   {'LOST', reason}. */
 static const char LEASE_LUA_HEARTBEAT[] =
-    LEASE_LUA_PRELUDE
+    LEASE_LUA_CORE
+    LEASE_LUA_LIVE
     "local now = now_ms(ARGV[4])\n"
     "local l, why = live_lease(KEYS[1], ARGV[2], ARGV[3], now)\n"
     "if not l then return {'LOST', why} end\n"
     "local ttl = tonumber(ARGV[5])\n"
     "if not ttl or ttl <= 0 then ttl = l.ttl end\n"
     "local exp = now + ttl\n"
+    "local exp_s = num(exp)\n"
     "local hb = redis.call('HINCRBY', KEYS[1], 'hb', 1)\n"
-    "redis.call('HSET', KEYS[1], 'exp', num(exp))\n"
-    "redis.call('ZADD', KEYS[2], num(exp), ARGV[2])\n"
-    "redis.call('ZADD', KEYS[3], num(exp), ARGV[2])\n"
-    "emit('heartbeat', ARGV[2], l.task, ARGV[3], l.fence, l.attempt, now, 'exp', num(exp), 'n', hb)\n"
+    "redis.call('HSET', KEYS[1], 'exp', exp_s)\n"
+    "redis.call('ZADD', KEYS[2], exp_s, ARGV[2])\n"
+    "redis.call('ZADD', KEYS[3], exp_s, ARGV[2])\n"
+    "emit('heartbeat', ARGV[2], l.task, ARGV[3], l.fence_s, l.att_s, num(now), 'exp', exp_s, 'n', hb)\n"
     "return {'OK', l.task, l.fence, exp, hb, l.attempt, now}\n";
 
 /* release: ends a live lease and puts its task back in its home queue at its
@@ -241,15 +282,18 @@ static const char LEASE_LUA_HEARTBEAT[] =
  *   ARGV: 1 base, 2 lease id, 3 holder, 4 now
  *   Returns {'OK', task_id, fence, 0, 0, attempt, now} or {'LOST', reason}. */
 static const char LEASE_LUA_RELEASE[] =
-    LEASE_LUA_PRELUDE
+    LEASE_LUA_CORE
+    LEASE_LUA_REQUEUE
+    LEASE_LUA_LIVE
     "local now = now_ms(ARGV[4])\n"
     "local l, why = live_lease(KEYS[1], ARGV[2], ARGV[3], now)\n"
     "if not l then return {'LOST', why} end\n"
     "redis.call('DEL', KEYS[1])\n"
     "redis.call('ZREM', KEYS[2], ARGV[2])\n"
     "redis.call('ZREM', KEYS[3], ARGV[2])\n"
-    "requeue(l.tk, l.task, now)\n"
-    "emit('released', ARGV[2], l.task, ARGV[3], l.fence, l.attempt, now, 'why', 'holder', 'rq', 1)\n"
+    "local now_s = num(now)\n"
+    "requeue(l.tk, l.task, now_s)\n"
+    "emit('released', ARGV[2], l.task, ARGV[3], l.fence_s, l.att_s, now_s, 'why', 'holder', 'rq', 1)\n"
     "return {'OK', l.task, l.fence, 0, 0, l.attempt, now}\n";
 
 /* submit: ends a live lease whose fencing token is fence and marks its task
@@ -260,20 +304,22 @@ static const char LEASE_LUA_RELEASE[] =
  *   ARGV: 1 base, 2 lease id, 3 holder, 4 fence, 5 now, 6 done_ttl
  *   Returns {'OK', task_id, fence, 0, 0, attempt, now} or {'LOST', reason}. */
 static const char LEASE_LUA_SUBMIT[] =
-    LEASE_LUA_PRELUDE
+    LEASE_LUA_CORE
+    LEASE_LUA_LIVE
     "local now = now_ms(ARGV[5])\n"
     "local l, why = live_lease(KEYS[1], ARGV[2], ARGV[3], now)\n"
     "if not l then return {'LOST', why} end\n"
     "if l.fence ~= tonumber(ARGV[4]) then return {'LOST', 'fence'} end\n"
-    "redis.call('DEL', KEYS[1])\n"
+    "local now_s = num(now)\n"
+    /* The lease and the task's payload go in one DEL. */
+    "redis.call('DEL', KEYS[1], base .. '" LEASE_SUFFIX_PAYLOAD "' .. l.task)\n"
     "redis.call('ZREM', KEYS[2], ARGV[2])\n"
     "redis.call('ZREM', KEYS[3], ARGV[2])\n"
-    "redis.call('HSET', l.tk, 'state', 'done', 'lease', '', 'done_at', num(now))\n"
-    "redis.call('ZADD', base .. '" LEASE_SUFFIX_UNCONFIRMED "', num(now), l.task)\n"
-    "redis.call('DEL', base .. '" LEASE_SUFFIX_PAYLOAD "' .. l.task)\n"
+    "redis.call('HSET', l.tk, 'state', 'done', 'lease', '', 'done_at', now_s)\n"
+    "redis.call('ZADD', base .. '" LEASE_SUFFIX_UNCONFIRMED "', now_s, l.task)\n"
     "local done_ttl = tonumber(ARGV[6])\n"
     "if done_ttl and done_ttl > 0 then redis.call('PEXPIRE', l.tk, done_ttl) end\n"
-    "emit('released', ARGV[2], l.task, ARGV[3], l.fence, l.attempt, now, 'why', 'submitted', 'rq', 0)\n"
+    "emit('released', ARGV[2], l.task, ARGV[3], l.fence_s, l.att_s, now_s, 'why', 'submitted', 'rq', 0)\n"
     "return {'OK', l.task, l.fence, 0, 0, l.attempt, now}\n";
 
 /* reap: ends up to `limit` leases whose expiry is at or before now, oldest
@@ -287,10 +333,13 @@ static const char LEASE_LUA_SUBMIT[] =
  *   Returns a flat array, 8 entries per expired lease: lease id, task id,
  *   holder, fence, expires_at, attempts, parked (1/0), now. */
 static const char LEASE_LUA_REAP[] =
-    LEASE_LUA_PRELUDE
+    LEASE_LUA_CORE
+    LEASE_LUA_REQUEUE
+    LEASE_LUA_DROP
     "local now = now_ms(ARGV[2])\n"
+    "local now_s = num(now)\n"
     "local max = tonumber(ARGV[3])\n"
-    "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', num(now), 'LIMIT', 0, tonumber(ARGV[4]))\n"
+    "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_s, 'LIMIT', 0, tonumber(ARGV[4]))\n"
     "local out = {}\n"
     "for _, lid in ipairs(ids) do\n"
     "  local lk = base .. '" LEASE_SUFFIX_LEASE "' .. lid\n"
@@ -304,16 +353,17 @@ static const char LEASE_LUA_REAP[] =
     "      local attempts = redis.call('HINCRBY', tk, 'attempts', 1)\n"
     "      local parked = 0\n"
     "      if attempts >= max then\n"
-    "        redis.call('HSET', tk, 'state', 'parked', 'lease', '', 'parked_at', num(now))\n"
-    "        redis.call('ZADD', KEYS[2], num(now), l[1])\n"
+    "        redis.call('HSET', tk, 'state', 'parked', 'lease', '', 'parked_at', now_s)\n"
+    "        redis.call('ZADD', KEYS[2], now_s, l[1])\n"
     "        parked = 1\n"
     "      else\n"
-    "        requeue(tk, l[1], now)\n"
+    "        requeue(tk, l[1], now_s)\n"
     "      end\n"
-    "      emit('expired', lid, l[1], l[2], l[3], l[5], now, 'exp', l[4], 'rq', 1 - parked,\n"
+    "      local f_s, a_s = num0(l[3]), num0(l[5])\n"
+    "      emit('expired', lid, l[1], l[2], f_s, a_s, now_s, 'exp', l[4], 'rq', 1 - parked,\n"
     "           'ma', max, 'n', attempts)\n"
     "      if parked == 1 then\n"
-    "        emit('parked', lid, l[1], l[2], l[3], l[5], now, 'why', 'max_attempts', 'n', attempts)\n"
+    "        emit('parked', lid, l[1], l[2], f_s, a_s, now_s, 'why', 'max_attempts', 'n', attempts)\n"
     "      end\n"
     "      local n = #out\n"
     "      out[n + 1], out[n + 2], out[n + 3], out[n + 4] = lid, l[1], l[2], tonumber(l[3])\n"
@@ -333,7 +383,9 @@ static const char LEASE_LUA_REAP[] =
  *         7 now, 8 fence_floor, 9 expired attempts so far, 10 pool name
  *   Returns {fence counter, id of the lease it ended or ''}. */
 static const char LEASE_LUA_RESTORE[] =
-    LEASE_LUA_PRELUDE
+    LEASE_LUA_CORE
+    LEASE_LUA_DROP
+    LEASE_LUA_EVICT
     "local tk = KEYS[1]\n"
     "local now = now_ms(ARGV[7])\n"
     "local ended = evict(tk, ARGV[2], now)\n"
@@ -363,7 +415,9 @@ static const char LEASE_LUA_RESTORE[] =
  *         13 expired attempts so far, 14 pool name
  *   Returns {'OK', fence} or {'LOST', 'superseded'}. */
 static const char LEASE_LUA_RESTORE_HELD[] =
-    LEASE_LUA_PRELUDE
+    LEASE_LUA_CORE
+    LEASE_LUA_DROP
+    LEASE_LUA_EVICT
     "local tk, lease_id, holder = KEYS[1], ARGV[8], ARGV[9]\n"
     "local now = now_ms(ARGV[7])\n"
     "local fence = tonumber(ARGV[10])\n"
@@ -400,7 +454,7 @@ static const char LEASE_LUA_DEPTHS[] =
 /* held: the holder's live leases (expiry after now).
  *   KEYS: 1 the holder's held set; ARGV: 1 base, 2 now.  Returns an integer. */
 static const char LEASE_LUA_HELD[] =
-    LEASE_LUA_PRELUDE
+    LEASE_LUA_CORE
     "return redis.call('ZCOUNT', KEYS[1], '(' .. num(now_ms(ARGV[2])), '+inf')\n";
 
 /* cancel: takes a task out of service whatever its state (queued, leased,
@@ -410,7 +464,9 @@ static const char LEASE_LUA_HELD[] =
  *   KEYS: 1 task hash, 2 parked set; ARGV: 1 base, 2 task_id, 3 now.
  *   Returns 1, or 0 when the task is unknown. */
 static const char LEASE_LUA_CANCEL[] =
-    LEASE_LUA_PRELUDE
+    LEASE_LUA_CORE
+    LEASE_LUA_DROP
+    LEASE_LUA_EVICT
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
     "local now = now_ms(ARGV[3])\n"
     "evict(KEYS[1], ARGV[2], now)\n"
@@ -426,7 +482,7 @@ static const char LEASE_LUA_CANCEL[] =
  *   people, in the order of KEYS.
  *   Returns a flat array: queued, live leases, last seen, per person. */
 static const char LEASE_LUA_LOADS[] =
-    LEASE_LUA_PRELUDE
+    LEASE_LUA_CORE
     "local now = now_ms(ARGV[2])\n"
     "local out = {}\n"
     "for i = 1, #KEYS, 2 do\n"

@@ -159,18 +159,31 @@ static double ceiling(const char *sha, const char *host, int port, int clients, 
              port, clients, requests, sha, ns);
     FILE *f = popen(cmd, "r");
     if (f == NULL) die("redis-benchmark", "cannot start");
-    char line[1024];
-    double rate = 0;
-    while (fgets(line, sizeof(line), f)) {
-        /* "EVALSHA ...: 81234.56 requests per second, p50=0.3 msec" (after
-         * \r progress lines) */
-        char *p = strstr(line, "requests per second");
-        if (p == NULL) continue;
-        char *colon = NULL;
-        for (char *q = line; q < p; q++)
-            if (*q == ':') colon = q;
-        if (colon) rate = strtod(colon + 1, NULL);
+    /* Its progress updates end in \r, not \n, so the output is one long
+     * line: read it all, then take the figure of the final summary
+     * ("EVALSHA ...: 81234.56 requests per second, p50=0.3 msec").  Reading
+     * it in fixed-size pieces could split that phrase and lose the rate. */
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    if (out == NULL) abort();
+    size_t got;
+    while ((got = fread(out + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (cap - len - 1 == 0) {
+            cap *= 2;
+            if ((out = realloc(out, cap)) == NULL) abort();
+        }
     }
+    out[len] = '\0';
+    double rate = 0;
+    char *p = NULL;
+    for (char *q = strstr(out, "requests per second"); q; q = strstr(q + 1, "requests per second")) p = q;
+    if (p != NULL) {
+        char *colon = p;
+        while (colon > out && *colon != ':') colon--;
+        if (*colon == ':') rate = strtod(colon + 1, NULL);
+    }
+    free(out);
     if (pclose(f) != 0 || rate <= 0) die("redis-benchmark", "no rate in its output");
     return rate;
 }

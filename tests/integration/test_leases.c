@@ -476,6 +476,90 @@ static void test_lease_events(void **state) {
     lease_free(&d);
 }
 
+/* The raw fields of an event on the queue's stream (field values, in
+ * order of the names asked for; NULL where absent). */
+static void stream_fields(fixture_t *f, size_t idx, const char *const *names, size_t nn, char out[][32]) {
+    redisReply *rep = redis_command(f->r, err, sizeof(err), "XRANGE {%s:q:annotation}:events - +", f->ns);
+    assert_non_null(rep);
+    assert_true(rep->type == REDIS_REPLY_ARRAY && rep->elements > idx);
+    redisReply *kv = rep->element[idx]->element[1];
+    for (size_t j = 0; j < nn; j++) {
+        out[j][0] = '\0';
+        for (size_t i = 0; i + 1 < kv->elements; i += 2) {
+            if (strcmp(kv->element[i]->str, names[j]) == 0) snprintf(out[j], 32, "%s", kv->element[i + 1]->str);
+        }
+    }
+    freeReplyObject(rep);
+}
+
+/* Leasing from a single queue (one pool, no author excluded) takes its
+ * head in one step: highest priority, then oldest; an entry whose task is
+ * gone is dropped on the way.  The fence, attempt and time of each event
+ * are written as plain decimals, for the grant and for the heartbeat and
+ * submit that read them back from the lease. */
+static void test_single_queue_and_event_numbers(void **state) {
+    fixture_t *f = *state;
+    put_ok(f, LEASE_QUEUE_ANNOTATION, "o1", "ja-JP/dish", NULL, 1, NULL, T0);
+    put_ok(f, LEASE_QUEUE_ANNOTATION, "o2", "ja-JP/dish", NULL, 5, NULL, T0 + 1);
+    put_ok(f, LEASE_QUEUE_ANNOTATION, "o3", "ja-JP/dish", NULL, 5, NULL, T0 + 2);
+    redisReply *rep = redis_command(f->r, err, sizeof(err), "ZADD {%s:q:annotation}:pool:ja-JP/dish 0 ghost", f->ns);
+    assert_non_null(rep);
+    freeReplyObject(rep);
+
+    static const lease_pool_name_t one[] = {"ja-JP/dish"};
+    lease_request_t req = {.holder_id = "ann-1", .pools = one, .npools = 1, .now_ms = T0 + 10,
+                           .ttl_ms = 1000, .max_held = 10};
+    static const char *const want[] = {"o2", "o3", "o1"};
+    lease_t l[3];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(lease_acquire(f->ls, LEASE_QUEUE_ANNOTATION, &req, &l[i], err, sizeof(err)), LEASE_OK);
+        assert_string_equal(l[i].task_id, want[i]);
+        assert_int_equal(l[i].fencing_token, 1);
+        assert_int_equal(l[i].attempt, 1);
+    }
+    lease_t none;
+    assert_int_equal(lease_acquire(f->ls, LEASE_QUEUE_ANNOTATION, &req, &none, err, sizeof(err)), LEASE_NONE);
+    assert_int_equal(pool_depth(f, "ja-JP/dish"), 0);
+
+    /* o2 again after a release: fence 2, attempt 2. */
+    lease_ack_t ack;
+    assert_int_equal(lease_release(f->ls, l[0].lease_id, "ann-1", T0 + 20, &ack, err, sizeof(err)), LEASE_OK);
+    req.now_ms = T0 + 30;
+    lease_t again;
+    assert_int_equal(lease_acquire(f->ls, LEASE_QUEUE_ANNOTATION, &req, &again, err, sizeof(err)), LEASE_OK);
+    assert_string_equal(again.task_id, "o2");
+    assert_int_equal(again.fencing_token, 2);
+    assert_int_equal(again.attempt, 2);
+    assert_int_equal(lease_heartbeat(f->ls, again.lease_id, "ann-1", T0 + 40, 0, &ack, err, sizeof(err)), LEASE_OK);
+    assert_int_equal(lease_submit(f->ls, again.lease_id, "ann-1", 2, T0 + 50, &ack, err, sizeof(err)), LEASE_OK);
+    lease_task_info_t info = info_of(f, LEASE_QUEUE_ANNOTATION, "o2");
+    assert_int_equal(info.fence, 2);
+    assert_int_equal(info.leases, 2);
+
+    /* Events: 3 grants, the release, then grant, heartbeat, submit. */
+    static const char *const names[] = {"k", "f", "a", "at", "exp"};
+    char v[5][32];
+    stream_fields(f, 4, names, 5, v);
+    assert_string_equal(v[0], "granted");
+    assert_string_equal(v[1], "2");
+    assert_string_equal(v[2], "2");
+    assert_string_equal(v[3], "1000000030");
+    assert_string_equal(v[4], "1000001030");
+    stream_fields(f, 5, names, 5, v);
+    assert_string_equal(v[0], "heartbeat");
+    assert_string_equal(v[1], "2");
+    assert_string_equal(v[2], "2");
+    assert_string_equal(v[3], "1000000040");
+    assert_string_equal(v[4], "1000001040");
+    stream_fields(f, 6, names, 4, v);
+    assert_string_equal(v[0], "released");
+    assert_string_equal(v[1], "2");
+    assert_string_equal(v[2], "2");
+    assert_string_equal(v[3], "1000000050");
+    for (int i = 0; i < 3; i++) lease_free(&l[i]);
+    lease_free(&again);
+}
+
 /* One relay at a time drains a stream; another takes over once the
  * holder's claim lapses. */
 static void test_lease_events_claim(void **state) {
@@ -1063,6 +1147,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_reap_requeues_then_parks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_events_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_single_queue_and_event_numbers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reap_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validator_never_gets_own_work, setup, teardown),
