@@ -3,7 +3,9 @@
  * and why); `dlq replay ID...` puts the original bytes and key of those dead
  * letters back on their original topic, once the consumer is fixed.  A replay
  * is safe to repeat: a message with a valid event id that was applied meanwhile
- * is dropped by the consumer's ledger. */
+ * is dropped by the consumer's ledger.  Dead letters are published at least
+ * once; copies share their id and are listed and replayed once. */
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,8 +76,12 @@ static const char *dlq_reason_name(Annot__V1__DeadLetterReason r) {
     return v ? v->name : "unknown";
 }
 
+/* A consumer killed between publishing a dead letter and storing its offset
+ * publishes it again under the same id (pipeline.c): list each id once. */
 static int dlq_print(void *opaque, const Annot__V1__DeadLetter *dl) {
-    (void)opaque;
+    json_t *listed = opaque;
+    if (json_object_get(listed, dl->header->event_id)) return 0;
+    json_object_set_new(listed, dl->header->event_id, json_true());
     json_t *line = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:I, s:s, s:s, s:I}", "id", dl->header->event_id,
                              "failed_at_ms", (json_int_t)dl->failed_at_ms, "service", dl->service, "group",
                              dl->consumer_group, "topic", dl->topic, "partition", (int)dl->partition, "offset",
@@ -95,7 +101,10 @@ int annotctl_dlq_list(service_t *svc, int argc, char **argv) {
         fprintf(stderr, "annotctl: dlq list takes no arguments\n");
         return 2;
     }
-    return dlq_scan(svc, dlq_print, NULL);
+    json_t *listed = json_object();
+    int rc = dlq_scan(svc, dlq_print, listed);
+    json_decref(listed);
+    return rc;
 }
 
 typedef struct replay {
