@@ -24,6 +24,8 @@ const config_def_t config_common_defs[] = {
      "host:port of /healthz, /readyz and /metrics (port 0: any free port)"},
     {"topics.file", CONFIG_STRING, "topics.conf", NULL, 0, 0, false,
      "topic table, relative to config.dir"},
+    {"topics.prefix", CONFIG_STRING, "", "ANNOT_TOPICS_PREFIX", 0, 0, false,
+     "put before every topic name of the table: isolated deployments (or test lanes) on one cluster"},
     {"dlq.topic.role", CONFIG_STRING, "dlq", NULL, 0, 0, false,
      "role in the topic table of the dead-letter topic"},
     {"shutdown.flush.timeout.ms", CONFIG_INT, "10000", NULL, 0, 600000, false,

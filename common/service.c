@@ -98,6 +98,10 @@ int service_init(service_t *svc, const char *name, const char *summary, const ch
     }
     service_config_path(svc, config_str(svc->cfg, "topics.file"), path, sizeof(path));
     if (topics_load(&svc->topics, path, err, sizeof(err)) != 0) goto fail;
+    if (topics_prefix(&svc->topics, config_str(svc->cfg, "topics.prefix"), err, sizeof(err)) != 0) {
+        topics_free(&svc->topics);
+        goto fail;
+    }
     shutdown_install();
     return 0;
 fail:

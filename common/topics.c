@@ -73,6 +73,21 @@ int topics_load(topics_t *topics, const char *path, char *errstr, size_t errlen)
     return rc;
 }
 
+int topics_prefix(topics_t *topics, const char *prefix, char *errstr, size_t errlen) {
+    for (size_t i = 0; i < topics->count; i++) {
+        topic_def_t *t = &topics->items[i];
+        char name[sizeof(t->name)];
+        int n = snprintf(name, sizeof(name), "%s%s", prefix, t->name);
+        if (n < 0 || (size_t)n >= sizeof(name) || !topic_name_valid(name)) {
+            snprintf(errstr, errlen, "config key 'topics.prefix': '%s%s' is not a legal Kafka topic name", prefix,
+                     t->name);
+            return -1;
+        }
+        memcpy(t->name, name, sizeof(name));
+    }
+    return 0;
+}
+
 void topics_free(topics_t *topics) {
     free(topics->items);
     topics->items = NULL;

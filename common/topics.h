@@ -21,6 +21,10 @@ typedef struct topics {
 /* Parses lines "role name partitions" ('#' comments).  Returns 0, or -1 with
  * errstr naming the file and line. */
 int topics_load(topics_t *topics, const char *path, char *errstr, size_t errlen);
+/* Puts prefix before every topic name (config key topics.prefix: several
+ * isolated deployments, or parallel test lanes, on one cluster).  Returns 0,
+ * or -1 with errstr when a prefixed name is not a legal topic name. */
+int topics_prefix(topics_t *topics, const char *prefix, char *errstr, size_t errlen);
 void topics_free(topics_t *topics);
 /* The topic of a role, or NULL. */
 const topic_def_t *topics_find(const topics_t *topics, const char *role);

@@ -46,7 +46,10 @@ static inline int itest_setup(const char *name) {
         return -1;
     }
     snprintf(path, sizeof(path), "%s/topics.conf", config_str(itest_cfg, "config.dir"));
-    if (topics_load(&itest_topics, path, err, sizeof(err)) != 0) {
+    /* topics.prefix (ANNOT_TOPICS_PREFIX) is the test runner's lane: the
+     * services a test starts inherit it from the environment. */
+    if (topics_load(&itest_topics, path, err, sizeof(err)) != 0 ||
+        topics_prefix(&itest_topics, config_str(itest_cfg, "topics.prefix"), err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         return -1;
     }

@@ -108,6 +108,28 @@ static void test_comments_blank_lines_and_order(void **state) {
     topics_free(&topics);
 }
 
+/* A prefix isolates one deployment's topics from another's on a cluster;
+ * a prefix that makes an illegal name is refused, naming the key. */
+static void test_prefix(void **state) {
+    (void)state;
+    table_write("tasks annot.tasks.v1 6\nleases annot.leases.v1 2\n");
+    topics_t topics;
+    assert_int_equal(topics_load(&topics, path, errstr, sizeof(errstr)), 0);
+    assert_int_equal(topics_prefix(&topics, "", errstr, sizeof(errstr)), 0);
+    assert_string_equal(topics_find(&topics, "tasks")->name, "annot.tasks.v1");
+    assert_int_equal(topics_prefix(&topics, "lane2.", errstr, sizeof(errstr)), 0);
+    assert_string_equal(topics_find(&topics, "tasks")->name, "lane2.annot.tasks.v1");
+    assert_string_equal(topics_find(&topics, "leases")->name, "lane2.annot.leases.v1");
+    assert_int_equal(topics_find(&topics, "leases")->partitions, 2);
+    assert_int_equal(topics_prefix(&topics, "bad prefix/", errstr, sizeof(errstr)), -1);
+    assert_non_null(strstr(errstr, "topics.prefix"));
+    char longp[300];
+    memset(longp, 'x', sizeof(longp) - 1);
+    longp[sizeof(longp) - 1] = '\0';
+    assert_int_equal(topics_prefix(&topics, longp, errstr, sizeof(errstr)), -1);
+    topics_free(&topics);
+}
+
 static void test_find(void **state) {
     (void)state;
     table_write("tasks annot.tasks.v1 6\nleases annot.leases.v1 2\n");
@@ -202,6 +224,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_repo_table, teardown),
         cmocka_unit_test_teardown(test_comments_blank_lines_and_order, teardown),
         cmocka_unit_test_teardown(test_find, teardown),
+        cmocka_unit_test_teardown(test_prefix, teardown),
         cmocka_unit_test_teardown(test_bad_partition_count, teardown),
         cmocka_unit_test_teardown(test_extra_column, teardown),
         cmocka_unit_test_teardown(test_bad_topic_name, teardown),

@@ -2,7 +2,10 @@
  * librdkafka's own mock cluster (rdkafka_mock.h), which speaks the real Kafka
  * protocol on loopback TCP ports, with consumer groups and committed offsets.
  * The mock has no CreateTopics, so every topic of the topic table is created
- * here, with its partition count, before the bootstrap list is published.
+ * here, with its partition count, before the bootstrap list is published;
+ * devbroker.topic.prefixes adds one copy of the table per prefix, for
+ * isolated users of one cluster (the test runner's parallel lanes, each
+ * with its own topics.prefix).
  * Limits of the mock: no transactions, about 5 MiB kept per partition.
  *
  * For the fault suite, SIGUSR1 takes broker devbroker.fault.broker down (its
@@ -24,10 +27,27 @@ static const config_def_t devbroker_defs[] = {
     {"devbroker.brokers", CONFIG_INT, "3", NULL, 1, 16, false, "number of mock brokers"},
     {"devbroker.addr.file", CONFIG_STRING, "", NULL, 0, 0, false,
      "file to write the bootstrap list to, once every topic exists"},
+    {"devbroker.topic.prefixes", CONFIG_STRING, "", "ANNOT_DEVBROKER_TOPIC_PREFIXES", 0, 0, false,
+     "space-separated prefixes: the topic table is also created once under each"},
     {"devbroker.fault.broker", CONFIG_INT, "1", NULL, 1, 16, false,
      "the broker SIGUSR1 takes down and SIGUSR2 brings up (fault tests)"},
     {NULL, 0, NULL, NULL, 0, 0, false, NULL},
 };
+
+/* Creates every topic of the table, each name after prefix. */
+static int create_topics(rd_kafka_mock_cluster_t *mc, const topics_t *topics, const char *prefix, int replication) {
+    for (size_t i = 0; i < topics->count; i++) {
+        const topic_def_t *t = &topics->items[i];
+        char name[512];
+        snprintf(name, sizeof(name), "%s%s", prefix, t->name);
+        rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, name, t->partitions, replication);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            log_fatal("creating topic %s: %s", name, rd_kafka_err2str(e));
+            return -1;
+        }
+    }
+    return 0;
+}
 
 /* Writes text to path through a temporary file and rename, so a reader
  * never sees half of it. */
@@ -76,11 +96,15 @@ int main(int argc, char **argv) {
         return 1;
     }
     int replication = brokers < 3 ? brokers : 3;
-    for (size_t i = 0; i < svc.topics.count; i++) {
-        const topic_def_t *t = &svc.topics.items[i];
-        rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, t->name, t->partitions, replication);
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            log_fatal("creating topic %s: %s", t->name, rd_kafka_err2str(e));
+    if (create_topics(mc, &svc.topics, "", replication) != 0) {
+        rc = 1;
+        goto out;
+    }
+    char prefixes[1024];
+    snprintf(prefixes, sizeof(prefixes), "%s", config_str(svc.cfg, "devbroker.topic.prefixes"));
+    char *save = NULL;
+    for (char *p = strtok_r(prefixes, " \t", &save); p; p = strtok_r(NULL, " \t", &save)) {
+        if (create_topics(mc, &svc.topics, p, replication) != 0) {
             rc = 1;
             goto out;
         }
