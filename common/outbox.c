@@ -57,6 +57,10 @@ int outbox_add_many(pg_t *pg, const char *topic, size_t n, const void *const *ke
 }
 
 int outbox_relay(pg_t *pg, kafka_producer_t *producer, size_t *published, char *errstr, size_t errlen) {
+    /* A connection the server dropped since the last call (a PostgreSQL
+     * restart right after a batch committed) is made again here: relays
+     * are retried, and each retry must be able to succeed. */
+    if (pg_ensure(pg, errstr, errlen) != 0) return -1;
     /* Rows are locked while they are published, so two instances of a
      * service never publish the same row at once (SKIP LOCKED). */
     if (pg_begin(pg, errstr, errlen) != 0) return -1;

@@ -21,6 +21,7 @@
 #include "annot/v1/deadletter.pb-c.h"
 #include "annot/v1/task.pb-c.h"
 #include "itest.h"
+#include "outbox.h"
 
 #define CONSUMER_BIN "build/tests/itest_consumer"
 
@@ -332,10 +333,60 @@ static void test_dead_letters_and_service_surface(void **state) {
     assert_int_not_equal(system("bin/annotctl dlq replay 00000000-0000-4000-8000-000000000000 2>/dev/null"), 0);
 }
 
+typedef struct keyed {
+    const char *key;
+    int count;
+} keyed_t;
+
+static void count_keyed(const rd_kafka_message_t *m, void *opaque) {
+    keyed_t *k = opaque;
+    k->count += m->key_len == strlen(k->key) && memcmp(m->key, k->key, m->key_len) == 0;
+}
+
+/* PostgreSQL drops the connection after a batch committed and before its
+ * outbox went out (a restart, as in the fault suite): the relay's retry
+ * connects again and publishes the row, once, instead of failing with "no
+ * connection to the server" until the process dies. */
+static void test_outbox_relay_reconnects(void **state) {
+    (void)state;
+    char schema[64], key[96], err[512];
+    snprintf(schema, sizeof(schema), "itest_ob_%s", itest_run);
+    snprintf(key, sizeof(key), "%s-outbox", itest_run);
+    pg_t *pg = itest_pg(schema);
+    assert_int_equal(pg_migrate(pg, "tests/integration/migrations", err, sizeof(err)), 0);
+    assert_int_equal(outbox_add(pg, itest_topic("selftest-out"), key, strlen(key), "row", 3, err, sizeof(err)), 0);
+
+    pg_t *killer = itest_pg(schema);
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", PQbackendPID(pg_conn(pg)));
+    const char *params[1] = {pid};
+    PGresult *res = pg_query(killer, PGRES_TUPLES_OK, "SELECT pg_terminate_backend($1::int, 5000)", 1, params, err,
+                             sizeof(err));
+    assert_non_null(res);
+    PQclear(res);
+    pg_close(killer);
+
+    kafka_producer_t *p = itest_producer();
+    size_t published = 0, total = 0;
+    /* The first relay finds the connection gone; the next one must work. */
+    if (outbox_relay(pg, p, &published, err, sizeof(err)) == 0) total += published;
+    published = 0;
+    if (outbox_relay(pg, p, &published, err, sizeof(err)) != 0) fail_msg("relay after reconnecting: %s", err);
+    total += published;
+    assert_int_equal(total, 1);
+    assert_int_equal(itest_pg_number(pg, "SELECT count(*) FROM outbox"), 0);
+    kafka_producer_destroy(p, 5000);
+    pg_close(pg);
+    keyed_t k = {key, 0};
+    itest_read_all("selftest-out", count_keyed, &k);
+    assert_int_equal(k.count, 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_exactly_once_across_kill9, itest_kill_children),
         cmocka_unit_test_teardown(test_dead_letters_and_service_surface, itest_kill_children),
+        cmocka_unit_test(test_outbox_relay_reconnects),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

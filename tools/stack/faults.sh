@@ -11,7 +11,7 @@
 # compares every service's records with what the others produced and with
 # every 202 the simulated people got.  It prints lost and duplicated
 # effects and fails unless both are 0.
-#   ANNOT_FAULTS_SEED (7), ANNOT_FAULTS_DAY_MS (30000)
+#   ANNOT_FAULTS_SEED (7), ANNOT_FAULTS_DAY_MS (25000)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -24,7 +24,7 @@ export ANNOT_STACK_KAFKA=$kafka_mode
 export ANNOT_PG_DURABLE=1
 # shellcheck source=tools/stack/lib.sh
 . tools/stack/lib.sh
-day_ms=${ANNOT_FAULTS_DAY_MS:-30000}
+day_ms=${ANNOT_FAULTS_DAY_MS:-25000}
 RANDOM=${ANNOT_FAULTS_SEED:-7}
 dir=$ANNOT_RUN_DIR/faults
 rm -rf "$dir"
@@ -84,18 +84,23 @@ bin/annot-sim -X sim.api="http://127.0.0.1:$api" -X sim.dir="$dir/sim" -X sim.da
   -X sim.seed=11 -X sim.cohort=12 -X sim.drain.ms=180000 >"$dir/sim.log" 2>"$dir/sim.err" &
 sim_pid=$!
 
-# The schedule, in seconds from now.  Day boundaries (when annotctl
+# The schedule, in seconds from now, one loop with no long sleeps so that
+# kills go on while the broker is down.  Day boundaries (when annotctl
 # imports) are left alone by the server faults: the operator would rerun a
 # failed import, the simulator does not.  The broker's outage lies within
 # day 2 (30 s of the mock's broker; Apache Kafka's stop, 15 s, start).
+# Kills come every 1-4 s until the twentieth, then every 8 s until the last
+# day ends; the drain that follows runs undisturbed, so that what it waits
+# for is recovery, not the next kill.
 d=$((day_ms / 1000))
 t_redis=$((d / 2))
 t_broker=$((d + 2))
 t_pg=$((2 * d + d / 3))
+t_end=$((3 * d))
 kills=0
 start=$SECONDS
 next_kill=$((start + 3))
-done_redis= done_broker= done_pg=
+done_redis= done_pg= broker=up broker_back=0
 kill_one() {
   local s=${services[$((RANDOM % ${#services[@]}))]} pid
   pid=$(cat "$dir/$s.pid" 2>/dev/null || true)
@@ -113,20 +118,26 @@ while kill -0 "$sim_pid" 2>/dev/null; do
     sleep 1
     tools/stack/up.sh >/dev/null 2>&1
   fi
-  if [ -z "$done_broker" ] && [ "$now" -ge "$t_broker" ]; then
-    done_broker=1
+  if [ "$broker" = up ] && [ "$now" -ge "$t_broker" ]; then
     if [ "$kafka_mode" = real ]; then
       # A restart: down for about 30 s with its own stop and start.
       say "Kafka broker stopped"
       ANNOT_KAFKA_KEEP_DATA=1 tools/stack/kafka.sh stop >/dev/null 2>&1
-      sleep 15
-      tools/stack/kafka.sh start >/dev/null 2>&1
+      broker_back=$((SECONDS + 15))
     else
       say "mock broker 1 down for 30 s"
       kill -USR1 "$(cat "$ANNOT_RUN_DIR/devbroker/pid")"
-      sleep 30
+      broker_back=$((SECONDS + 30))
+    fi
+    broker=down
+  fi
+  if [ "$broker" = down ] && [ "$SECONDS" -ge "$broker_back" ]; then
+    if [ "$kafka_mode" = real ]; then
+      tools/stack/kafka.sh start >/dev/null 2>&1
+    else
       kill -USR2 "$(cat "$ANNOT_RUN_DIR/devbroker/pid")"
     fi
+    broker=back
     say "broker back"
   fi
   if [ -z "$done_pg" ] && [ "$now" -ge "$t_pg" ]; then
@@ -137,10 +148,9 @@ while kill -0 "$sim_pid" 2>/dev/null; do
     sleep 2
     as_pg "$pg_bin/pg_ctl" -D "$data" -l "$data/../postgresql.log" -w -t 60 start >/dev/null
   fi
-  # Kills go on until the twentieth, then every 10 s while the run lasts.
-  if [ "$SECONDS" -ge "$next_kill" ]; then
+  if [ "$SECONDS" -ge "$next_kill" ] && { [ "$kills" -lt 20 ] || [ "$now" -lt "$t_end" ]; }; then
     kill_one
-    if [ "$kills" -lt 20 ]; then next_kill=$((SECONDS + 2 + RANDOM % 5)); else next_kill=$((SECONDS + 10)); fi
+    if [ "$kills" -lt 20 ]; then next_kill=$((SECONDS + 1 + RANDOM % 4)); else next_kill=$((SECONDS + 8)); fi
   fi
   sleep 0.5
 done
@@ -150,6 +160,7 @@ sim_pid=
 grep -v '^{' "$dir/sim.log" || true
 say "simulation over (exit $sim_rc) after $kills kills"
 [ "$kills" -ge 20 ] || { say "only $kills kills: the schedule did not run"; exit 1; }
+[ "$broker" = back ] || { say "the broker fault did not run"; exit 1; }
 
 # Quiet: nothing changes in the records for 10 s (at most 3 minutes).
 snapshot() {
