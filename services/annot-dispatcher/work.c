@@ -552,6 +552,34 @@ static int description_parse(const json_t *body, const char **description, char 
     return 0;
 }
 
+/* A submit retried because its answer never arrived (the connection broke,
+ * the dispatcher restarted) finds its lease gone: this very submit ended
+ * it.  When the lease's submission (or verdict) is recorded as this
+ * person's, the retry gets the first answer again.  1 when it did, 0 when
+ * there is no such record, -1 on failure. */
+static int answer_replayed(work_t *w, const user_t *user, const char *lease_id, lease_queue_t q,
+                           http_response_t *resp) {
+    bool validation = q == LEASE_QUEUE_VALIDATION;
+    char id[EVENT_ID_LEN], err[512];
+    event_id_derive(id, lease_id, validation ? "validation" : "submission");
+    pg_t *pg = pg_pool_get(w->pool, 5000);
+    if (pg == NULL) return -1;
+    const char *params[2] = {id, user->user_id};
+    PGresult *res = pg_ensure(pg, err, sizeof(err)) != 0
+                        ? NULL
+                        : pg_query(pg, PGRES_TUPLES_OK,
+                                   validation ? "SELECT 1 FROM validations WHERE validation_id = $1 AND validator_id = $2"
+                                              : "SELECT 1 FROM submissions WHERE submission_id = $1 AND author_id = $2",
+                                   2, params, err, sizeof(err));
+    int n = res ? PQntuples(res) : -1;
+    PQclear(res);
+    pg_pool_put(w->pool, pg);
+    if (n <= 0) return n;
+    http_response_json(resp, 202, json_pack("{s:s, s:b}", validation ? "validation_id" : "submission_id", id,
+                                            "replayed", 1));
+    return 1;
+}
+
 void work_submit(work_t *w, const user_t *user, const char *lease_id, const http_request_t *req,
                  http_response_t *resp) {
     json_t *body = http_request_json(req, resp);
@@ -600,8 +628,9 @@ void work_submit(work_t *w, const user_t *user, const char *lease_id, const http
     }
     if (rc != LEASE_OK) {
         conn_put(w, &c);
-        if (rc == LEASE_LOST) lost(w, resp, &ack);
-        else unavailable(resp, err);
+        int replayed = rc == LEASE_LOST ? answer_replayed(w, user, lease_id, q, resp) : -1;
+        if (replayed == 0) lost(w, resp, &ack);
+        else if (replayed < 0) unavailable(resp, rc == LEASE_LOST ? "looking for a recorded submission failed" : err);
         goto out;
     }
     pg_t *pg = pg_pool_get(w->pool, 5000);

@@ -38,4 +38,12 @@ head -n 2 "$tmp/in.ndjson" | bin/annotctl check - >"$tmp/out2" || fail "clean in
 
 printf '{"task":%s,"description":"bad \\u0001 control %s"}\n' "$task" "$clean" | bin/annotctl check - >/dev/null &&
   fail "a blocking finding (control character) should exit 1"
+# Logs go to stderr: stdout is the results a script reads (here a retry
+# warning, with PostgreSQL unreachable, must not become an output line).
+echo '{"name":"A","locale":"en-US","skills":["dish"]}' >"$tmp/cand.ndjson"
+ANNOT_DATABASE_URL=postgresql://127.0.0.1:1/x ANNOT_KAFKA_BROKERS=127.0.0.1:1 \
+  bin/annotctl -X pg.connect.timeout.s=1 candidates import "$tmp/cand.ndjson" >"$tmp/out3" 2>"$tmp/err3" &&
+  fail "candidates import with PostgreSQL unreachable should fail"
+[ ! -s "$tmp/out3" ] || fail "annotctl wrote its log to stdout: $(head -c 200 "$tmp/out3")"
+grep -q 'not reachable yet' "$tmp/err3" || fail "the retry warning is not on stderr"
 echo "test_annotctl_check: ok"

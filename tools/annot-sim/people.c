@@ -175,6 +175,25 @@ static bool work_on(sim_t *s, api_t *api, const char *lease_id, int64_t expires_
 
 /* One lease of queue ("annotation" or "exam"): lease, write, submit.
  * Returns the lease's HTTP status (200 worked, 204 nothing to do, 403...). */
+/* Submits to a lease as a client that cares about its work: when no
+ * answer came (the connection broke) or the dispatcher was unavailable, the
+ * same submit is sent again; the dispatcher answers a retry of a recorded
+ * submit with its first answer.  Returns the last status. */
+static int submit_retrying(sim_t *s, api_t *api, const char *lease_id, const json_t *body, json_t **answer) {
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/leases/%s/submit", lease_id);
+    int st = -1;
+    for (int attempt = 0; attempt < 8 && !atomic_load(&s->stop); attempt++) {
+        json_decref(*answer);
+        *answer = NULL;
+        st = api_call_json(api, "POST", path, body, answer);
+        if (st >= 0 && st < 500) break;
+        atomic_fetch_add(&s->n.http_errors, 1);
+        sim_sleep_ms(s, 1000);
+    }
+    return st;
+}
+
 static int write_one(sim_t *s, person_t *p, api_t *api, const char *queue, unsigned *seq) {
     json_t *req = json_pack("{s:s, s:i}", "queue", queue, "wait_s", 1);
     json_t *lease = NULL;
@@ -208,18 +227,14 @@ static int write_one(sim_t *s, person_t *p, api_t *api, const char *queue, unsig
         if (sim_draw(s->seed, "%s bad input", label) < s->bad_input_rate)
             send_bad_input(s, p, api, lease_id, (unsigned)(sim_draw(s->seed, "%s bad kind", label) * 5));
         truth_put(s, text.text, text.defects, exam);
-        char path[256];
-        snprintf(path, sizeof(path), "/v1/leases/%s/submit", lease_id);
         json_t *body = json_pack("{s:s}", "description", text.text), *answer = NULL;
-        int sub = api_call_json(api, "POST", path, body, &answer);
+        int sub = submit_retrying(s, api, lease_id, body, &answer);
         json_decref(body);
         if (sub == 202) {
             atomic_fetch_add(exam ? &s->n.exam_submitted : &s->n.submitted, 1);
             ack_record(s, "submission", answer);
         } else if (sub == 409) {
             atomic_fetch_add(&s->n.lease_lost, 1);
-        } else {
-            atomic_fetch_add(&s->n.http_errors, 1);
         }
         json_decref(answer);
     } else if (!atomic_load(&s->stop)) {
@@ -287,10 +302,8 @@ static void validator_loop(sim_t *s, person_t *p, api_t *api) {
                                  "feedback", feedback);
         double minutes = 2 + 4 * sim_draw(s->seed, "%s minutes %u", p->name, seq++);
         if (work_on(s, api, lease_id, expires, expires - sim_now_ms(), minutes)) {
-            char path[256];
-            snprintf(path, sizeof(path), "/v1/leases/%s/submit", lease_id);
             json_t *answer = NULL;
-            int sub = api_call_json(api, "POST", path, body, &answer);
+            int sub = submit_retrying(s, api, lease_id, body, &answer);
             if (sub == 202) ack_record(s, "validation", answer);
             json_decref(answer);
             if (sub == 202) {
@@ -306,8 +319,6 @@ static void validator_loop(sim_t *s, person_t *p, api_t *api) {
                 }
             } else if (sub == 409) {
                 atomic_fetch_add(&s->n.lease_lost, 1);
-            } else {
-                atomic_fetch_add(&s->n.http_errors, 1);
             }
         }
         json_decref(body);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "annotctl.h"
 #include "log.h"
@@ -72,8 +73,11 @@ int main(int argc, char **argv) {
     int rc = service_init(&svc, "annotctl", "Operator and analyst command line.", usage, annotctl_defs,
                           argc, argv);
     if (rc != 0) return rc > 0 ? 0 : 2;
-    /* A command line tool speaks to a person: warnings only on its log. */
+    /* A command line tool speaks to a person: warnings only on its log,
+     * and the log on stderr, since stdout carries the results (tokens,
+     * JSON lines) that scripts read. */
     if (log_min_level < LOG_LEVEL_WARN && getenv("ANNOT_LOG_LEVEL") == NULL) log_init("annotctl", LOG_LEVEL_WARN);
+    log_set_fd(STDERR_FILENO);
     if (svc.nargs == 0) {
         fprintf(stderr, "annotctl: no command; see annotctl --help\n");
         service_destroy(&svc);

@@ -94,13 +94,18 @@ sim_pid=$!
 # for is recovery, not the next kill.
 d=$((day_ms / 1000))
 t_redis=$((d / 2))
-t_broker=$((d + 2))
+t_broker=$((d + 4))
 t_pg=$((2 * d + d / 3))
 t_end=$((3 * d))
 kills=0
 start=$SECONDS
 next_kill=$((start + 3))
-done_redis= done_pg= broker=up broker_back=0
+done_redis= done_pg= broker=up broker_back=0 broker_job=
+# Server faults wait while a day begins (4 s before to 4 s after).
+near_day_boundary() {
+  local into=$(($1 % d))
+  [ "$1" -lt "$t_end" ] && { [ "$into" -ge $((d - 4)) ] || [ "$into" -lt 4 ]; }
+}
 kill_one() {
   local s=${services[$((RANDOM % ${#services[@]}))]} pid
   pid=$(cat "$dir/$s.pid" 2>/dev/null || true)
@@ -111,36 +116,47 @@ kill_one() {
 }
 while kill -0 "$sim_pid" 2>/dev/null; do
   now=$((SECONDS - start))
-  if [ -z "$done_redis" ] && [ "$now" -ge "$t_redis" ]; then
+  if [ -z "$done_redis" ] && [ "$now" -ge "$t_redis" ] && ! near_day_boundary "$now"; then
     done_redis=1
     say "Redis killed and restarted empty"
     kill -KILL "$(cat "$ANNOT_RUN_DIR/redis/redis.pid")" 2>/dev/null || true
     sleep 1
     tools/stack/up.sh >/dev/null 2>&1
   fi
-  if [ "$broker" = up ] && [ "$now" -ge "$t_broker" ]; then
+  # The broker: up -> (stopping) -> down -> (starting) -> back; Apache
+  # Kafka's stop and start run in the background, so kills go on.
+  if [ "$broker" = up ] && [ "$now" -ge "$t_broker" ] && ! near_day_boundary "$now"; then
     if [ "$kafka_mode" = real ]; then
-      # A restart: down for about 30 s with its own stop and start.
-      say "Kafka broker stopped"
-      ANNOT_KAFKA_KEEP_DATA=1 tools/stack/kafka.sh stop >/dev/null 2>&1
-      broker_back=$((SECONDS + 15))
+      say "Kafka broker stopping"
+      ANNOT_KAFKA_KEEP_DATA=1 tools/stack/kafka.sh stop >/dev/null 2>&1 &
+      broker_job=$! broker=stopping
     else
       say "mock broker 1 down for 30 s"
       kill -USR1 "$(cat "$ANNOT_RUN_DIR/devbroker/pid")"
-      broker_back=$((SECONDS + 30))
+      broker_back=$((SECONDS + 30)) broker=down
     fi
-    broker=down
+  fi
+  if [ "$broker" = stopping ] && ! kill -0 "$broker_job" 2>/dev/null; then
+    wait "$broker_job" || { say "kafka.sh stop failed"; exit 1; }
+    say "Kafka broker stopped; down for 15 s"
+    broker_back=$((SECONDS + 15)) broker=down
   fi
   if [ "$broker" = down ] && [ "$SECONDS" -ge "$broker_back" ]; then
     if [ "$kafka_mode" = real ]; then
-      tools/stack/kafka.sh start >/dev/null 2>&1
+      tools/stack/kafka.sh start >/dev/null 2>&1 &
+      broker_job=$! broker=starting
     else
       kill -USR2 "$(cat "$ANNOT_RUN_DIR/devbroker/pid")"
+      broker=back
+      say "broker back"
     fi
+  fi
+  if [ "$broker" = starting ] && ! kill -0 "$broker_job" 2>/dev/null; then
+    wait "$broker_job" || { say "kafka.sh start failed"; exit 1; }
     broker=back
     say "broker back"
   fi
-  if [ -z "$done_pg" ] && [ "$now" -ge "$t_pg" ]; then
+  if [ -z "$done_pg" ] && [ "$now" -ge "$t_pg" ] && ! near_day_boundary "$now"; then
     done_pg=1
     say "PostgreSQL restarted (immediate stop: crash recovery at start)"
     data=$(readlink -f "$ANNOT_RUN_DIR/pg")/data
