@@ -158,8 +158,8 @@ static int teardown(void **state) {
 /* One call to whichever dispatcher is next (round robin per client); a
  * dispatcher that does not answer is marked gone and the call goes to the
  * other.  The call is repeated there as it was: a lease call is harmless
- * to repeat, and a repeated submit either finishes the lease or gets 409
- * when the first attempt already had. */
+ * to repeat, and a repeated submit either finishes the lease or, when the
+ * first attempt already had, gets the first answer again (202, replayed). */
 static int call(unsigned *turn, const char *path, const char *token, const char *req, char *body, size_t len) {
     for (int tries = 0; tries < 4; tries++) {
         int d = (int)((*turn)++ % 2);
