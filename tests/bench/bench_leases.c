@@ -452,11 +452,15 @@ int main(void) {
            "lease p50/p99 less the calling thread's own wait for a CPU during that call\n");
     printf("%8s %6s %6s %9s %9s %9s %10s %10s | %6s %6s %9s %9s\n", "clients", "busy", "wait", "redis us",
            "client us", "runq us", "p50 -own", "p99 -own", "busy", "wait", "redis us", "client us");
-    for (size_t k = 0; k < 3; k++)
-        printf("%8d %5.0f%% %5.0f%% %9.1f %9.1f %9.1f %7.3f ms %7.3f ms | %5.0f%% %5.0f%% %9.1f %9.1f\n", clients[k],
-               100 * ours[k].redis_busy, 100 * ours[k].redis_runq, ours[k].redis_us, ours[k].client_us, rs[k].runq_us,
-               rs[k].p50_net_ms, rs[k].p99_net_ms, 100 * ceil_cost[k].redis_busy, 100 * ceil_cost[k].redis_runq,
-               ceil_cost[k].redis_us, ceil_cost[k].client_us);
+    for (size_t k = 0; k < 3; k++) {
+        /* Redis's wait is unknown when it runs elsewhere (no schedstat). */
+        char w_ours[16] = "n/a", w_ceil[16] = "n/a";
+        if (ours[k].redis_runq >= 0) snprintf(w_ours, sizeof(w_ours), "%.0f%%", 100 * ours[k].redis_runq);
+        if (ceil_cost[k].redis_runq >= 0) snprintf(w_ceil, sizeof(w_ceil), "%.0f%%", 100 * ceil_cost[k].redis_runq);
+        printf("%8d %5.0f%% %6s %9.1f %9.1f %9.1f %7.3f ms %7.3f ms | %5.0f%% %6s %9.1f %9.1f\n", clients[k],
+               100 * ours[k].redis_busy, w_ours, ours[k].redis_us, ours[k].client_us, rs[k].runq_us, rs[k].p50_net_ms,
+               rs[k].p99_net_ms, 100 * ceil_cost[k].redis_busy, w_ceil, ceil_cost[k].redis_us, ceil_cost[k].client_us);
+    }
 
     printf("\nlease latency by queue depth (8 clients)\n");
     wipe(&c);
