@@ -191,9 +191,18 @@ redisReply *redis_script_run(redis_t *r, redis_script_t *script, int nkeys, int 
                              const char **argv, const size_t *lens, char *errstr, size_t errlen) {
     if (script->sha[0] == '\0' && redis_script_load(r, script, errstr, errlen) != 0) return NULL;
     int n = argc + 3;
-    const char **av = malloc((size_t)n * sizeof(char *));
-    size_t *al = malloc((size_t)n * sizeof(size_t));
-    if (av == NULL || al == NULL) abort();
+    /* On the stack for every call the lease scripts make (no allocation
+     * per call); only a longer argument list is allocated. */
+    enum { ARGV_STACK = 64 };
+    const char *av_stack[ARGV_STACK];
+    size_t al_stack[ARGV_STACK];
+    const char **av = av_stack;
+    size_t *al = al_stack;
+    if (n > ARGV_STACK) {
+        av = malloc((size_t)n * sizeof(char *));
+        al = malloc((size_t)n * sizeof(size_t));
+        if (av == NULL || al == NULL) abort();
+    }
     char nk[16];
     snprintf(nk, sizeof(nk), "%d", nkeys);
     av[0] = "EVALSHA", al[0] = 7;
@@ -213,8 +222,10 @@ redisReply *redis_script_run(redis_t *r, redis_script_t *script, int nkeys, int 
         rep = NULL;
         if (redis_script_load(r, script, errstr, errlen) != 0) break;
     }
-    free(av);
-    free(al);
+    if (av != av_stack) {
+        free(av);
+        free(al);
+    }
     return rep;
 }
 

@@ -210,16 +210,10 @@ void work_release(work_t *w, const user_t *user, const char *lease_id, http_resp
     char err[512];
     if (conn_get(w, &c, err, sizeof(err)) != 0) return unavailable(resp, err);
     lease_ack_t ack;
+    /* The release script requeues the task and publishes on the queue's
+     * wake channel in the same step, so long polls wake without a second
+     * round trip from here. */
     int rc = lease_release(c.leases, lease_id, user->user_id, 0, &ack, err, sizeof(err));
-    if (rc == LEASE_OK) {
-        /* The task is back in its queue: someone may be waiting for it. */
-        char channel[256];
-        lease_queue_t q;
-        if (lease_policy_lease_id_queue(lease_id, &q) == 0 && lease_wake_channel(c.leases, q, channel, sizeof(channel)) == 0) {
-            redisReply *rep = redis_command(c.redis, err, sizeof(err), "PUBLISH %s %s", channel, ack.task_id);
-            if (rep) freeReplyObject(rep);
-        }
-    }
     conn_put(w, &c);
     if (rc == LEASE_OK) {
         metrics_inc(w->m_released);

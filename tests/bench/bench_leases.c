@@ -4,23 +4,41 @@
  * the same run: redis-benchmark running EVALSHA of a script that does the
  * Redis work of one lease step (pop a queue head, bump a fencing counter,
  * write the task and lease hashes, index the expiry, append an event) with
- * the same number of clients.  Each client keeps one task in flight and at
- * least 10 tasks stay queued.  Each cycle is three script calls (acquire,
- * submit, and an enqueue that keeps the queue depth constant), so the ratio
- * compares script calls per second.  Then the lease latency with 10 and
- * with 1,000,000 tasks queued (BENCH_DEEP sets the depth), and Redis's
- * memory at that depth.  Figures, never a pass or fail. */
+ * the same number of clients, its rate and its own p50/p99 (--csv).  Each
+ * client is a thread with its own blocking connection and one call in
+ * flight, as the dispatcher serves a kept-alive HTTP client (a thread per
+ * connection, a pooled Redis connection per request); the bench's own work
+ * between calls (an id, a JSON line) is a few percent of its CPU.  Each
+ * client keeps one task in flight and at least 10 tasks stay queued.  Each
+ * cycle is three script calls (acquire, submit, and an enqueue that keeps
+ * the queue depth constant), so the ratio compares script calls per second.
+ *
+ * A second table says where the time went, for ours and for the ceiling:
+ * Redis's CPU and its wait for a CPU as shares of the wall time (INFO cpu,
+ * /proc/<pid>/schedstat when Redis runs on this host), its microseconds
+ * inside each EVALSHA (INFO commandstats), the client's CPU per call (this
+ * process, or redis-benchmark), and our client threads' wait for a CPU per
+ * call (their schedstat): with 64 calls in flight on one Redis thread the
+ * lease latency is mostly the Redis queue, 64 x Redis's time per call,
+ * stretched whenever Redis waits for a CPU.
+ *
+ * Then the lease latency with 10 and with 1,000,000 tasks queued
+ * (BENCH_DEEP sets the depth), and Redis's memory at that depth.  Figures,
+ * never a pass or fail. */
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "event.h"
 #include "log.h"
 #include "redis.h"
-
 
 #include "lease_policy.h"
 #include "leases.h"
@@ -70,12 +88,104 @@ static void enqueue(conn_t *c, const char *task_id) {
     if (lease_enqueue(c->ls, LEASE_QUEUE_ANNOTATION, &item, 0, err, sizeof(err)) != LEASE_OK) die("enqueue", err);
 }
 
+/* ---- where the time goes ------------------------------------------------- */
+
+/* What a run cost, read before and after it: the Redis server's CPU (its
+ * INFO cpu, all threads), its time inside EVALSHA (INFO commandstats), its
+ * main thread's wait for a CPU (/proc/<pid>/schedstat, when Redis runs on
+ * this host), this process's CPU and its children's (redis-benchmark). */
+typedef struct usage {
+    double t, redis_cpu_s, redis_runq_s, evalsha_usec, evalsha_calls, self_cpu_s, child_cpu_s;
+} usage_t;
+
+static redis_t *stats_redis;
+static long redis_pid;
+
+static double info_field(const char *info, const char *field) {
+    const char *p = strstr(info, field);
+    return p ? strtod(p + strlen(field), NULL) : 0;
+}
+
+/* Seconds the thread of an open schedstat file spent runnable but waiting
+ * for a CPU (its second field, nanoseconds); -1 when unreadable.  pread
+ * regenerates the file: one system call per reading. */
+static double runq_fd_s(int fd) {
+    char buf[128];
+    ssize_t n = fd >= 0 ? pread(fd, buf, sizeof(buf) - 1, 0) : -1;
+    if (n <= 0) return -1;
+    buf[n] = '\0';
+    unsigned long long run_ns, wait_ns;
+    return sscanf(buf, "%llu %llu", &run_ns, &wait_ns) == 2 ? (double)wait_ns / 1e9 : -1;
+}
+
+static double runq_wait_s(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    double v = runq_fd_s(fd);
+    if (fd >= 0) close(fd);
+    return v;
+}
+
+static double redis_runq_s(void) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%ld/schedstat", redis_pid);
+    return redis_pid > 0 ? runq_wait_s(path) : -1;
+}
+
+static double cpu_s(int who) {
+    struct rusage ru;
+    getrusage(who, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static usage_t usage_now(void) {
+    char err[256];
+    usage_t u = {.t = now_s()};
+    redisReply *rep = redis_command(stats_redis, err, sizeof(err), "INFO cpu");
+    if (rep == NULL || rep->type != REDIS_REPLY_STRING) die("INFO cpu", err);
+    u.redis_cpu_s = info_field(rep->str, "used_cpu_sys:") + info_field(rep->str, "used_cpu_user:");
+    freeReplyObject(rep);
+    rep = redis_command(stats_redis, err, sizeof(err), "INFO commandstats");
+    if (rep == NULL || rep->type != REDIS_REPLY_STRING) die("INFO commandstats", err);
+    const char *e = strstr(rep->str, "cmdstat_evalsha:");
+    if (e != NULL) {
+        u.evalsha_calls = info_field(e, "calls=");
+        u.evalsha_usec = info_field(e, "usec=");
+    }
+    freeReplyObject(rep);
+    u.redis_runq_s = redis_runq_s();
+    u.self_cpu_s = cpu_s(RUSAGE_SELF);
+    u.child_cpu_s = cpu_s(RUSAGE_CHILDREN);
+    return u;
+}
+
+/* Between a and b: Redis's CPU and its wait for a CPU as fractions of the
+ * wall time (wait -1 when unknown), its microseconds inside each EVALSHA,
+ * and the client's CPU microseconds per script call (this process's, or
+ * with children, redis-benchmark's). */
+typedef struct cost {
+    double redis_busy, redis_runq, redis_us, client_us;
+} cost_t;
+
+static cost_t usage_cost(const usage_t *a, const usage_t *b, double calls, bool children) {
+    cost_t c;
+    double wall = b->t - a->t, n = b->evalsha_calls - a->evalsha_calls;
+    c.redis_busy = (b->redis_cpu_s - a->redis_cpu_s) / wall;
+    c.redis_runq = a->redis_runq_s >= 0 && b->redis_runq_s >= 0 ? (b->redis_runq_s - a->redis_runq_s) / wall : -1;
+    c.redis_us = n > 0 ? (b->evalsha_usec - a->evalsha_usec) / n : 0;
+    double cpu = children ? b->child_cpu_s - a->child_cpu_s : b->self_cpu_s - a->self_cpu_s;
+    c.client_us = calls > 0 ? cpu * 1e6 / calls : 0;
+    return c;
+}
+
 /* ---- the cycle clients ---------------------------------------------------- */
 
 typedef struct client {
     pthread_t th;
     int id, cycles;
-    double *lat; /* acquire latency of each cycle, seconds */
+    double *lat;    /* acquire latency of each cycle, seconds */
+    double *own;    /* of which this thread waited for a CPU, seconds */
+    double runq_s;  /* time runnable but waiting for a CPU over the cycles; -1 unknown */
 } client_t;
 
 static int seq_base;
@@ -88,11 +198,16 @@ static void *client_run(void *arg) {
     char holder[32], err[256];
     snprintf(holder, sizeof(holder), "holder-%d", cl->id);
     lease_request_t req = {.holder_id = holder, .pools = pools, .npools = 1, .ttl_ms = 30000, .max_held = 4};
+    int sfd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    double runq0 = runq_fd_s(sfd);
     for (int i = 0; i < cl->cycles; i++) {
         lease_t l;
+        double w0 = runq_fd_s(sfd);
         double t0 = now_s();
         int rc = lease_acquire(c.ls, LEASE_QUEUE_ANNOTATION, &req, &l, err, sizeof(err));
         cl->lat[i] = now_s() - t0;
+        double w1 = runq_fd_s(sfd);
+        cl->own[i] = w0 >= 0 && w1 >= 0 ? w1 - w0 : 0;
         if (rc != LEASE_OK) die("acquire", rc == LEASE_NONE ? "queue ran dry" : err);
         lease_ack_t ack;
         if (lease_submit(c.ls, l.lease_id, holder, l.fencing_token, 0, &ack, err, sizeof(err)) != LEASE_OK)
@@ -102,37 +217,57 @@ static void *client_run(void *arg) {
         snprintf(task_id, sizeof(task_id), "t-%d-%d-%d", seq_base, cl->id, i);
         enqueue(&c, task_id);
     }
+    double runq1 = runq_fd_s(sfd);
+    if (sfd >= 0) close(sfd);
+    cl->runq_s = runq0 >= 0 && runq1 >= 0 ? runq1 - runq0 : -1;
     conn_close(&c);
     return NULL;
 }
 
 typedef struct run_result {
     double cycles_per_s, p50_ms, p99_ms;
+    double runq_us;            /* client threads' wait for a CPU, microseconds per script call */
+    double p50_net_ms, p99_net_ms; /* lease latency less the calling thread's own wait for a CPU */
 } run_result_t;
 
-/* clients threads, each doing cycles lease-submit-enqueue cycles. */
-static run_result_t run_cycles(int clients, int cycles) {
+/* clients threads, each doing cycles lease-submit-enqueue cycles; *cost
+ * (when not NULL) gets what the run cost. */
+static run_result_t run_cycles(int clients, int cycles, cost_t *cost) {
     client_t *cl = calloc((size_t)clients, sizeof(*cl));
     seq_base++;
+    usage_t u0 = usage_now();
     double t0 = now_s();
     for (int i = 0; i < clients; i++) {
         cl[i].id = i;
         cl[i].cycles = cycles;
         cl[i].lat = calloc((size_t)cycles, sizeof(double));
+        cl[i].own = calloc((size_t)cycles, sizeof(double));
         pthread_create(&cl[i].th, NULL, client_run, &cl[i]);
     }
     for (int i = 0; i < clients; i++) pthread_join(cl[i].th, NULL);
     double elapsed = now_s() - t0;
+    usage_t u1 = usage_now();
     size_t n = (size_t)clients * (size_t)cycles;
-    double *all = malloc(n * sizeof(double));
+    double *all = malloc(n * sizeof(double)), *net = malloc(n * sizeof(double));
+    double runq = 0;
     for (int i = 0; i < clients; i++) {
-        memcpy(all + (size_t)i * (size_t)cycles, cl[i].lat, (size_t)cycles * sizeof(double));
+        for (int j = 0; j < cycles; j++) {
+            all[(size_t)i * (size_t)cycles + (size_t)j] = cl[i].lat[j];
+            net[(size_t)i * (size_t)cycles + (size_t)j] = cl[i].lat[j] - cl[i].own[j];
+        }
         free(cl[i].lat);
+        free(cl[i].own);
+        runq = runq >= 0 && cl[i].runq_s >= 0 ? runq + cl[i].runq_s : -1;
     }
     free(cl);
     qsort(all, n, sizeof(double), cmp_double);
-    run_result_t r = {(double)n / elapsed, all[n / 2] * 1e3, all[(size_t)((double)n * 0.99)] * 1e3};
+    qsort(net, n, sizeof(double), cmp_double);
+    size_t p99 = (size_t)((double)n * 0.99);
+    run_result_t r = {(double)n / elapsed, all[n / 2] * 1e3, all[p99] * 1e3,
+                      runq >= 0 ? runq * 1e6 / (3.0 * (double)n) : -1, net[n / 2] * 1e3, net[p99] * 1e3};
+    if (cost != NULL) *cost = usage_cost(&u0, &u1, 3.0 * (double)n, false);
     free(all);
+    free(net);
     return r;
 }
 
@@ -151,41 +286,37 @@ static const char CEILING_LUA[] =
     "redis.call('XADD', k .. ':ev', 'MAXLEN', '~', 10000, '*', 'k', 'granted', 'l', id)\n"
     "return h[1]\n";
 
-/* redis-benchmark's EVALSHA rate of CEILING_LUA with clients connections. */
-static double ceiling(const char *sha, const char *host, int port, int clients, int requests) {
+typedef struct ceiling_result {
+    double rate, p50_ms, p99_ms;
+} ceiling_result_t;
+
+/* redis-benchmark's EVALSHA rate and its own latency percentiles of
+ * CEILING_LUA with clients connections. */
+static ceiling_result_t ceiling(const char *sha, const char *host, int port, int clients, int requests) {
     char cmd[512];
     snprintf(cmd, sizeof(cmd),
-             "redis-benchmark -h %s -p %d -c %d -n %d -r 100000 -q EVALSHA %s 1 '{%s:ceil}' __rand_int__ 2>&1", host,
-             port, clients, requests, sha, ns);
+             "redis-benchmark -h %s -p %d -c %d -n %d -r 100000 --csv EVALSHA %s 1 '{%s:ceil}' __rand_int__ 2>&1",
+             host, port, clients, requests, sha, ns);
     FILE *f = popen(cmd, "r");
     if (f == NULL) die("redis-benchmark", "cannot start");
-    /* Its progress updates end in \r, not \n, so the output is one long
-     * line: read it all, then take the figure of the final summary
-     * ("EVALSHA ...: 81234.56 requests per second, p50=0.3 msec").  Reading
-     * it in fixed-size pieces could split that phrase and lose the rate. */
-    size_t cap = 1 << 16, len = 0;
-    char *out = malloc(cap);
-    if (out == NULL) abort();
-    size_t got;
-    while ((got = fread(out + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (cap - len - 1 == 0) {
-            cap *= 2;
-            if ((out = realloc(out, cap)) == NULL) abort();
+    /* --csv prints a header and one line per test:
+     * "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",
+     * "p95_latency_ms","p99_latency_ms","max_latency_ms". */
+    ceiling_result_t r = {0, 0, 0};
+    char line[1024];
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "\"EVALSHA", 8) != 0) continue;
+        double v[7];
+        char *p = strstr(line, "\",\"");
+        int n = 0;
+        while (p != NULL && n < 7) {
+            v[n++] = strtod(p + 3, NULL);
+            p = strstr(p + 3, "\",\"");
         }
+        if (n == 7) r = (ceiling_result_t){v[0], v[3], v[5]};
     }
-    out[len] = '\0';
-    double rate = 0;
-    char *p = NULL;
-    for (char *q = strstr(out, "requests per second"); q; q = strstr(q + 1, "requests per second")) p = q;
-    if (p != NULL) {
-        char *colon = p;
-        while (colon > out && *colon != ':') colon--;
-        if (*colon == ':') rate = strtod(colon + 1, NULL);
-    }
-    free(out);
-    if (pclose(f) != 0 || rate <= 0) die("redis-benchmark", "no rate in its output");
-    return rate;
+    if (pclose(f) != 0 || r.rate <= 0) die("redis-benchmark", "no rate in its output");
+    return r;
 }
 
 static long long used_memory(conn_t *c) {
@@ -220,6 +351,17 @@ static void wipe(conn_t *c) {
         }
         freeReplyObject(rep);
     } while (strcmp(cursor, "0") != 0);
+    /* UNLINK frees big values (the event stream, the queues) in Redis's
+     * background thread: let it finish, or it competes for the two cores
+     * with the next measurement. */
+    for (;;) {
+        redisReply *rep = redis_command(c->r, err, sizeof(err), "INFO memory");
+        if (rep == NULL || rep->type != REDIS_REPLY_STRING) die("INFO memory", err);
+        double pending = info_field(rep->str, "lazyfree_pending_objects:");
+        freeReplyObject(rep);
+        if (pending == 0) break;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
 }
 
 /* Queues n tasks with a few threads (setup, not measured). */
@@ -273,10 +415,19 @@ int main(void) {
     snprintf(sha, sizeof(sha), "%s", rep->str);
     freeReplyObject(rep);
 
+    stats_redis = c.r;
+    rep = redis_command(c.r, err, sizeof(err), "INFO server");
+    if (rep == NULL || rep->type != REDIS_REPLY_STRING) die("INFO server", err);
+    redis_pid = (long)info_field(rep->str, "process_id:");
+    freeReplyObject(rep);
+    if (redis_runq_s() < 0) redis_pid = 0; /* not on this host */
+
     printf("lease-then-submit cycles (acquire + submit + enqueue: 3 scripts); queued: max(10, 2 x clients)\n");
-    printf("%8s %14s %14s %12s %12s %18s %8s\n", "clients", "cycles/s", "scripts/s", "p50 lease", "p99 lease",
-           "ceiling EVALSHA/s", "ratio");
+    printf("%8s %10s %10s %10s %10s %12s %10s %10s %7s %10s\n", "clients", "cycles/s", "scripts/s", "p50 lease",
+           "p99 lease", "ceiling/s", "ceil p50", "ceil p99", "ratio", "p99/ceil");
     static const int clients[] = {1, 8, 64};
+    run_result_t rs[3];
+    cost_t ours[3], ceil_cost[3];
     for (size_t k = 0; k < 3; k++) {
         wipe(&c);
         /* Every client finds work: a queue that runs dry measures waiting. */
@@ -287,10 +438,28 @@ int main(void) {
             enqueue(&c, task_id);
         }
         int per_client = clients[k] == 1 ? 20000 : clients[k] == 8 ? 5000 : 800;
-        run_result_t r = run_cycles(clients[k], per_client);
-        double ceil_rate = ceiling(sha, host, port, clients[k], 200000);
-        printf("%8d %14.0f %14.0f %9.3f ms %9.3f ms %18.0f %7.0f%%\n", clients[k], r.cycles_per_s,
-               3 * r.cycles_per_s, r.p50_ms, r.p99_ms, ceil_rate, 100.0 * 3 * r.cycles_per_s / ceil_rate);
+        run_result_t r = rs[k] = run_cycles(clients[k], per_client, &ours[k]);
+        usage_t u0 = usage_now();
+        ceiling_result_t ce = ceiling(sha, host, port, clients[k], 200000);
+        usage_t u1 = usage_now();
+        ceil_cost[k] = usage_cost(&u0, &u1, 200000, true);
+        printf("%8d %10.0f %10.0f %7.3f ms %7.3f ms %12.0f %7.3f ms %7.3f ms %6.0f%% %9.2fx\n", clients[k],
+               r.cycles_per_s, 3 * r.cycles_per_s, r.p50_ms, r.p99_ms, ce.rate, ce.p50_ms, ce.p99_ms,
+               100.0 * 3 * r.cycles_per_s / ce.rate, r.p99_ms / ce.p99_ms);
+    }
+    printf("\nwhere the time went, ours | the ceiling's: Redis CPU and Redis waiting for a CPU (%% of wall time),\n"
+           "Redis us inside each EVALSHA, client CPU us per call, client threads' wait for a CPU (us per call), and\n"
+           "lease p50/p99 less the calling thread's own wait for a CPU during that call\n");
+    printf("%8s %6s %6s %9s %9s %9s %10s %10s | %6s %6s %9s %9s\n", "clients", "busy", "wait", "redis us",
+           "client us", "runq us", "p50 -own", "p99 -own", "busy", "wait", "redis us", "client us");
+    for (size_t k = 0; k < 3; k++) {
+        /* Redis's wait is unknown when it runs elsewhere (no schedstat). */
+        char w_ours[16] = "n/a", w_ceil[16] = "n/a";
+        if (ours[k].redis_runq >= 0) snprintf(w_ours, sizeof(w_ours), "%.0f%%", 100 * ours[k].redis_runq);
+        if (ceil_cost[k].redis_runq >= 0) snprintf(w_ceil, sizeof(w_ceil), "%.0f%%", 100 * ceil_cost[k].redis_runq);
+        printf("%8d %5.0f%% %6s %9.1f %9.1f %9.1f %7.3f ms %7.3f ms | %5.0f%% %6s %9.1f %9.1f\n", clients[k],
+               100 * ours[k].redis_busy, w_ours, ours[k].redis_us, ours[k].client_us, rs[k].runq_us, rs[k].p50_net_ms,
+               rs[k].p99_net_ms, 100 * ceil_cost[k].redis_busy, w_ceil, ceil_cost[k].redis_us, ceil_cost[k].client_us);
     }
 
     printf("\nlease latency by queue depth (8 clients)\n");
@@ -300,14 +469,14 @@ int main(void) {
         snprintf(task_id, sizeof(task_id), "shallow-%d", i);
         enqueue(&c, task_id);
     }
-    run_result_t shallow = run_cycles(8, 4000);
+    run_result_t shallow = run_cycles(8, 4000, NULL);
     wipe(&c);
     long long mem0 = used_memory(&c);
     double t0 = now_s();
     fill(deep);
     double fill_s = now_s() - t0;
     long long mem1 = used_memory(&c);
-    run_result_t deep_r = run_cycles(8, 4000);
+    run_result_t deep_r = run_cycles(8, 4000, NULL);
     printf("%12s %12s %12s\n", "queued", "p50 lease", "p99 lease");
     printf("%12d %9.3f ms %9.3f ms\n", 10, shallow.p50_ms, shallow.p99_ms);
     printf("%12d %9.3f ms %9.3f ms\n", deep, deep_r.p50_ms, deep_r.p99_ms);
