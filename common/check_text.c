@@ -115,11 +115,20 @@ int check_fold_init(check_fold_t *fold, bool strip_marks) {
         fold->pool_len += (size_t)n;
     }
     free(buf);
+    fold->two = calloc(0x800, sizeof(*fold->two));
+    if (fold->two == NULL) return -1;
+    for (utf8proc_int32_t cp = 0x80; cp < 0x800; cp++) {
+        uint32_t e = fold->bmp[cp];
+        if (!(e & CHECK_FOLD_FAST) || (e & 0xFF) != 2) continue;
+        const uint8_t *b = fold->pool + ((e & ~CHECK_FOLD_FAST) >> 8);
+        fold->two[cp] = (uint16_t)(b[0] | b[1] << 8);
+    }
     return 0;
 }
 
 void check_fold_free(check_fold_t *fold) {
     free(fold->bmp);
+    free(fold->two);
     free(fold->pool);
     memset(fold, 0, sizeof(*fold));
 }
@@ -454,6 +463,42 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
             if (s[i] >= 0x80) continue;
             /* the last ASCII byte before a non-ASCII one: the general path */
         }
+        /* Two-byte letters whose fold is two bytes (Cyrillic, Greek, Latin
+         * beyond ASCII), each followed by the end, ASCII or another two-byte
+         * code point of break class Other or a space: what the loop below
+         * does for them, from one table, with the next code point decoded
+         * once.  Anything else stops it where the loop below takes over. */
+        if (s[i] >= 0x80) {
+            const uint16_t *two = fold->two;
+            char *out = t->norm;
+            uint32_t *ms = t->nmap_start, *me = t->nmap_end;
+            size_t o = t->norm_len;
+            const bool maps = k->maps;
+            while (i + 1 < len) {
+                uint8_t c0 = s[i], c1 = s[i + 1];
+                if (c0 < 0xC2 || c0 >= 0xE0 || (c1 & 0xC0) != 0x80) break;
+                uint16_t f = two[(c0 & 0x1F) << 6 | (c1 & 0x3F)];
+                if (f == 0) break;
+                size_t end = i + 2;
+                if (end < len && s[end] >= 0x80) {
+                    uint8_t d0 = s[end];
+                    if (d0 < 0xC2 || d0 >= 0xE0 || end + 1 >= len || (s[end + 1] & 0xC0) != 0x80 ||
+                        !(cp_cls[(d0 & 0x1F) << 6 | (s[end + 1] & 0x3F)] & (CLS_SIMPLE | CLS_SPACE)))
+                        break;
+                }
+                out[o] = (char)(f & 0xFF);
+                out[o + 1] = (char)(f >> 8);
+                if (maps) {
+                    ms[o] = ms[o + 1] = (uint32_t)i;
+                    me[o] = me[o + 1] = (uint32_t)end;
+                }
+                o += 2;
+                i = end;
+            }
+            t->norm_len = o;
+            if (i >= len) break;
+            if (s[i] < 0x80) continue; /* it stopped after at least one letter */
+        }
         size_t n;
         utf8proc_int32_t cp = cp_decode(s, len, i, &n);
         /* Cyrillic, Greek, most letters and punctuation, a run at a time:
@@ -710,19 +755,6 @@ bool check_norm_next_word(const char *norm, size_t len, size_t *pos, uint32_t *s
     return norm_next_word((const uint8_t *)norm, len, pos, start, end, flags);
 }
 
-/* The first set bit at or after from in bits (nw words), or limit. */
-static inline size_t bits_next(const uint64_t *bits, size_t nw, size_t from, size_t limit) {
-    size_t w = from >> 6;
-    if (w >= nw) return limit;
-    uint64_t m = bits[w] & (~0ull << (from & 63));
-    while (m == 0) {
-        if (++w >= nw || w * 64 >= limit) return limit;
-        m = bits[w];
-    }
-    size_t p = w * 64 + (size_t)__builtin_ctzll(m);
-    return p < limit ? p : limit;
-}
-
 /* Bitmaps of norm, a bit a byte: begin[] for the bytes a word may start
  * with as far as bytes tell (ASCII letters and digits, bytes >= 0x80),
  * other[] for the bytes that are not ASCII letters or digits (every bit
@@ -776,33 +808,51 @@ static size_t text_bitmaps(check_text_t *t, uint64_t **begin, uint64_t **other) 
  * the previous token, since only ASCII non-word bytes lie between. */
 static void text_tokenise(check_text_t *t) {
     t->token_count = 0;
-    size_t pos = 0;
     uint32_t start, end, flags;
     const uint8_t *o = (const uint8_t *)t->orig;
     const uint8_t *s = (const uint8_t *)t->norm;
     const size_t len = t->norm_len;
     uint64_t *begin, *other;
     size_t nw = text_bitmaps(t, &begin, &other);
+    other[nw] = ~0ull; /* stops the search for a word's end (text_bitmaps leaves room) */
+    /* The words of begin still to visit: w and the mask of its bits at or
+     * after the current position, kept across tokens. */
+    size_t w = 0;
+    uint64_t m = nw > 0 ? begin[0] : 0;
     for (;;) {
-        size_t p = bits_next(begin, nw, pos, len);
+        while (m == 0) {
+            if (++w >= nw) goto done;
+            m = begin[w];
+        }
+        size_t p = w * 64 + (size_t)__builtin_ctzll(m);
         if (p >= len) break;
+        size_t next;
+        bool simple = s[p] < 0x80;
         size_t e = p;
-        /* a connector only joins when a word character follows it */
-        if (s[p] >= 0x80 || ((e = bits_next(other, nw, p, len)) < len &&
-                             (s[e] >= 0x80 || ((s[e] == '\'' || s[e] == '-' || s[e] == '.' || s[e] == ',') &&
-                                               e + 1 < len && (s[e + 1] >= 0x80 || byte_word[s[e + 1]]))))) {
-            pos = p;
-            bool found = norm_next_word(s, len, &pos, &start, &end, &flags);
+        if (simple) {
+            size_t ew = p >> 6;
+            uint64_t x = other[ew] & (~0ull << (p & 63));
+            while (x == 0) x = other[++ew];
+            e = ew * 64 + (size_t)__builtin_ctzll(x);
+            if (e > len) e = len;
+            /* a connector only joins when a word character follows it */
+            simple = e >= len ||
+                     !(s[e] >= 0x80 || ((s[e] == '\'' || s[e] == '-' || s[e] == '.' || s[e] == ',') &&
+                                        e + 1 < len && (s[e + 1] >= 0x80 || byte_word[s[e + 1]])));
+        }
+        if (simple) {
+            start = (uint32_t)p;
+            end = (uint32_t)e;
+            flags = s[p] <= '9' ? CHECK_TOK_DIGIT : 0;
+            next = e;
+        } else {
+            next = p;
+            bool found = norm_next_word(s, len, &next, &start, &end, &flags);
             /* what it skipped is no word: blank its non-ASCII bytes too */
             for (size_t k = p, gap_end = found ? start : len; k < gap_end; k++) {
                 if (s[k] >= 0x80) t->scan[1 + k] = ' ';
             }
             if (!found) break;
-        } else {
-            start = (uint32_t)p;
-            end = (uint32_t)e;
-            flags = s[p] <= '9' ? CHECK_TOK_DIGIT : 0;
-            pos = e;
         }
         if (t->token_count == t->token_cap)
             t->tokens = grow(t->tokens, &t->token_cap, t->token_count + 1, sizeof(*t->tokens));
@@ -810,35 +860,48 @@ static void text_tokenise(check_text_t *t) {
         tok->nstart = start;
         tok->nend = end;
         tok->key = (uint16_t)(s[start] | (end - start > 1 ? s[start + 1] << 8 : 0));
-        tok->ostart = t->nmap_start[start];
-        tok->oend = t->nmap_end[end - 1];
+        uint32_t ostart = t->nmap_start[start], oend = t->nmap_end[end - 1];
+        tok->ostart = ostart;
+        tok->oend = oend;
         tok->sentence = 0;
-        /* Case comes from the original: the first letter of the span. */
-        for (size_t j = tok->ostart; j < tok->oend;) {
-            size_t m;
-            utf8proc_int32_t oc = cp_decode(o, tok->oend, j, &m);
-            j += m;
-            if (oc < 0) break;
-            if (oc < 0x80) {
-                if (oc >= 'A' && oc <= 'Z') flags |= CHECK_TOK_CAP;
-                else if (oc >= 'a' && oc <= 'z') flags |= CHECK_TOK_LOWER;
-                else if (oc >= '0' && oc <= '9') ;
-                else continue;
-                break;
+        /* Case comes from the original: the first letter of the span.  An
+         * ASCII letter or digit there (nearly always) decides at once. */
+        uint8_t first = o[ostart];
+        if ((uint8_t)(first - 'A') < 26) {
+            flags |= CHECK_TOK_CAP;
+        } else if ((uint8_t)(first - 'a') < 26) {
+            flags |= CHECK_TOK_LOWER;
+        } else if ((uint8_t)(first - '0') >= 10) {
+            for (size_t j = ostart; j < oend;) {
+                size_t n;
+                utf8proc_int32_t oc = cp_decode(o, oend, j, &n);
+                j += n;
+                if (oc < 0) break;
+                if (oc < 0x80) {
+                    if (oc >= 'A' && oc <= 'Z') flags |= CHECK_TOK_CAP;
+                    else if (oc >= 'a' && oc <= 'z') flags |= CHECK_TOK_LOWER;
+                    else if (oc >= '0' && oc <= '9') ;
+                    else continue;
+                    break;
+                }
+                uint16_t c = cp_class(oc);
+                if (c & CLS_UPPER) {
+                    flags |= CHECK_TOK_CAP;
+                    break;
+                }
+                if (c & CLS_LOWER) {
+                    flags |= CHECK_TOK_LOWER;
+                    break;
+                }
+                if (c & CLS_WORD) break;
             }
-            uint16_t c = cp_class(oc);
-            if (c & CLS_UPPER) {
-                flags |= CHECK_TOK_CAP;
-                break;
-            }
-            if (c & CLS_LOWER) {
-                flags |= CHECK_TOK_LOWER;
-                break;
-            }
-            if (c & CLS_WORD) break;
         }
         tok->flags = flags;
+        w = next >> 6;
+        if (w >= nw) break;
+        m = begin[w] & (~0ull << (next & 63));
     }
+done:
     t->words = t->token_count;
 }
 
