@@ -807,7 +807,6 @@ static size_t text_bitmaps(check_text_t *t, uint64_t **begin, uint64_t **other) 
  * the word starts, which gives what it would have given from the end of
  * the previous token, since only ASCII non-word bytes lie between. */
 static void text_tokenise(check_text_t *t) {
-    t->token_count = 0;
     uint32_t start, end, flags;
     const uint8_t *o = (const uint8_t *)t->orig;
     const uint8_t *s = (const uint8_t *)t->norm;
@@ -815,6 +814,11 @@ static void text_tokenise(check_text_t *t) {
     uint64_t *begin, *other;
     size_t nw = text_bitmaps(t, &begin, &other);
     other[nw] = ~0ull; /* stops the search for a word's end (text_bitmaps leaves room) */
+    const uint32_t *nmap_start = t->nmap_start, *nmap_end = t->nmap_end;
+    /* The token array in locals: stores through t (the scan form's bytes
+     * among them) would otherwise make every token reload them. */
+    check_token_t *tokens = t->tokens;
+    size_t count = 0, cap = t->token_cap;
     /* The words of begin still to visit: w and the mask of its bits at or
      * after the current position, kept across tokens. */
     size_t w = 0;
@@ -854,13 +858,12 @@ static void text_tokenise(check_text_t *t) {
             }
             if (!found) break;
         }
-        if (t->token_count == t->token_cap)
-            t->tokens = grow(t->tokens, &t->token_cap, t->token_count + 1, sizeof(*t->tokens));
-        check_token_t *tok = &t->tokens[t->token_count++];
+        if (count == cap) tokens = grow(tokens, &cap, count + 1, sizeof(*tokens));
+        check_token_t *tok = &tokens[count++];
         tok->nstart = start;
         tok->nend = end;
         tok->key = (uint16_t)(s[start] | (end - start > 1 ? s[start + 1] << 8 : 0));
-        uint32_t ostart = t->nmap_start[start], oend = t->nmap_end[end - 1];
+        uint32_t ostart = nmap_start[start], oend = nmap_end[end - 1];
         tok->ostart = ostart;
         tok->oend = oend;
         tok->sentence = 0;
@@ -902,7 +905,10 @@ static void text_tokenise(check_text_t *t) {
         m = begin[w] & (~0ull << (next & 63));
     }
 done:
-    t->words = t->token_count;
+    t->tokens = tokens;
+    t->token_cap = cap;
+    t->token_count = count;
+    t->words = count;
 }
 
 size_t check_norm_scan_form(char *s, size_t len) {
