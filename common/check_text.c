@@ -474,17 +474,20 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
             uint32_t *ms = t->nmap_start, *me = t->nmap_end;
             size_t o = t->norm_len;
             const bool maps = k->maps;
-            while (i + 1 < len) {
-                uint8_t c0 = s[i], c1 = s[i + 1];
-                if (c0 < 0xC2 || c0 >= 0xE0 || (c1 & 0xC0) != 0x80) break;
-                uint16_t f = two[(c0 & 0x1F) << 6 | (c1 & 0x3F)];
-                if (f == 0) break;
+            uint16_t f = 0;
+            if (i + 1 < len && s[i] >= 0xC2 && s[i] < 0xE0 && (s[i + 1] & 0xC0) == 0x80)
+                f = two[(s[i] & 0x1F) << 6 | (s[i + 1] & 0x3F)];
+            while (f != 0) {
+                /* f: the fold of the letter at i; fn: that of the next
+                 * one when it is such a letter too (decoded once) */
                 size_t end = i + 2;
+                uint16_t fn = 0;
                 if (end < len && s[end] >= 0x80) {
                     uint8_t d0 = s[end];
-                    if (d0 < 0xC2 || d0 >= 0xE0 || end + 1 >= len || (s[end + 1] & 0xC0) != 0x80 ||
-                        !(cp_cls[(d0 & 0x1F) << 6 | (s[end + 1] & 0x3F)] & (CLS_SIMPLE | CLS_SPACE)))
-                        break;
+                    if (d0 < 0xC2 || d0 >= 0xE0 || end + 1 >= len || (s[end + 1] & 0xC0) != 0x80) break;
+                    uint32_t next = (uint32_t)(d0 & 0x1F) << 6 | (s[end + 1] & 0x3F);
+                    fn = two[next];
+                    if (fn == 0 && !(cp_cls[next] & (CLS_SIMPLE | CLS_SPACE))) break;
                 }
                 out[o] = (char)(f & 0xFF);
                 out[o + 1] = (char)(f >> 8);
@@ -494,6 +497,7 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
                 }
                 o += 2;
                 i = end;
+                f = fn;
             }
             t->norm_len = o;
             if (i >= len) break;
@@ -801,9 +805,33 @@ static size_t text_bitmaps(check_text_t *t, uint64_t **begin, uint64_t **other) 
     return nw;
 }
 
+/* Whether s[i] starts a folded Cyrillic letter а-я (U+0430-U+044F). */
+CP_INLINE bool cyr_letter(const uint8_t *s, size_t len, size_t i) {
+    return i + 1 < len && ((s[i] == 0xD0 && s[i + 1] >= 0xB0 && s[i + 1] <= 0xBF) ||
+                           (s[i] == 0xD1 && s[i + 1] >= 0x80 && s[i + 1] <= 0x8F));
+}
+
+/* The end of a word that began with a letter а-я, when only such letters
+ * and ASCII letters and digits follow up to the end or an ASCII byte that
+ * is no connector: there norm_next_word would end it too.  SIZE_MAX for
+ * anything else (a connector, another character), which norm_next_word
+ * decides. */
+CP_INLINE size_t cyr_word_end(const uint8_t *s, size_t len, size_t i) {
+    for (;;) {
+        if (i < len && byte_word[s[i]]) i++;
+        else if (cyr_letter(s, len, i)) i += 2;
+        else break;
+    }
+    if (i >= len) return len;
+    uint8_t c = s[i];
+    return c < 0x80 && c != '\'' && c != '-' && c != '.' && c != ',' ? i : SIZE_MAX;
+}
+
 /* Tokens of norm.  A word of ASCII letters and digits that ends in an
- * ASCII byte other than a connector (' - . ,) is found on the bitmaps;
- * anything else (non-ASCII, connectors) goes to norm_next_word from where
+ * ASCII byte other than a connector (' - . ,) is found on the bitmaps, a
+ * word of letters а-я (and ASCII letters and digits) that ends so by
+ * cyr_word_end (test_tokens_fast_paths compares both with norm_next_word);
+ * anything else (other characters, connectors) goes to norm_next_word from where
  * the word starts, which gives what it would have given from the end of
  * the previous token, since only ASCII non-word bytes lie between. */
 static void text_tokenise(check_text_t *t) {
@@ -848,6 +876,11 @@ static void text_tokenise(check_text_t *t) {
             start = (uint32_t)p;
             end = (uint32_t)e;
             flags = s[p] <= '9' ? CHECK_TOK_DIGIT : 0;
+            next = e;
+        } else if (cyr_letter(s, len, p) && (e = cyr_word_end(s, len, p + 2)) < SIZE_MAX) {
+            start = (uint32_t)p;
+            end = (uint32_t)e;
+            flags = 0; /* a letter first: no digit, no ideograph */
             next = e;
         } else {
             next = p;
