@@ -1281,12 +1281,17 @@ void check_text_sentences(check_text_t *t) {
     if (t->token_count == 0) return;
     const uint8_t *s = (const uint8_t *)t->orig;
     size_t first = 0;
-    for (size_t i = 0; i < t->token_count; i++) {
-        t->tokens[i].sentence = (uint32_t)t->sentence_count;
-        bool boundary = i + 1 == t->token_count;
+    /* Locals: the calls in the rare branches would otherwise make every
+     * token reload them. */
+    check_token_t *tokens = t->tokens;
+    const size_t token_count = t->token_count;
+    uint32_t sentence = 0;
+    for (size_t i = 0; i < token_count; i++) {
+        tokens[i].sentence = sentence;
+        bool boundary = i + 1 == token_count;
         if (!boundary) {
-            check_token_t *a = &t->tokens[i];
-            const check_token_t *b = &t->tokens[i + 1];
+            check_token_t *a = &tokens[i];
+            const check_token_t *b = &tokens[i + 1];
             /* one space, the commonest gap by far, breaks nothing */
             bool one_space = b->ostart == a->oend + 1 && s[a->oend] == ' ';
             gap_info_t g = {false, false, false, false, false};
@@ -1308,10 +1313,11 @@ void check_text_sentences(check_text_t *t) {
             check_sentence_t *sen = &t->sentences[t->sentence_count++];
             sen->first = (uint32_t)first;
             sen->last = (uint32_t)i + 1;
-            sen->ostart = t->tokens[first].ostart;
+            sen->ostart = tokens[first].ostart;
             sen->oend = sentence_end(t, i);
             sen->words = (uint32_t)(i + 1 - first);
             first = i + 1;
+            sentence++;
         }
     }
 }
