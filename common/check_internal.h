@@ -68,6 +68,11 @@ typedef struct check_fold {
     uint8_t *pool;
     size_t pool_len;
     int options;    /* utf8proc_option_t */
+    /* For the two-byte code points U+0080-U+07FF (Cyrillic, Greek, Latin
+     * letters beyond ASCII): their two-byte fold (first byte low) when the
+     * bmp entry is CHECK_FOLD_FAST and the fold is two bytes, else 0; the
+     * inner loop of fold_run for runs of such letters reads only this. */
+    uint16_t *two;
 } check_fold_t;
 
 /* In a bmp entry: the code point may take fold_run's fast path (its

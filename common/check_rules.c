@@ -921,25 +921,31 @@ int check_lexicon_scan(const check_lang_t *lang, hs_scratch_t *hs, check_text_t 
     /* Hits start and end on tokens and come sorted by start: one walk
      * finds their tokens. */
     size_t a = 0;
-    for (size_t i = 0; i < t->hit_count; i++) {
+    /* Locals: the stores into hits and token flags could otherwise alias
+     * them, and the walk would reload them at every token. */
+    check_token_t *tokens = t->tokens;
+    const size_t token_count = t->token_count, hit_count = t->hit_count;
+    const uint32_t *nmap_start = t->nmap_start, *nmap_end = t->nmap_end;
+    for (size_t i = 0; i < hit_count; i++) {
         check_hit_t *h = &t->hits[i];
-        h->ostart = t->nmap_start[h->nstart];
-        h->oend = t->nmap_end[h->nend - 1];
-        while (a + 1 < t->token_count && t->tokens[a].nend <= h->nstart) a++;
+        const uint32_t nstart = h->nstart, nend = h->nend;
+        h->ostart = nmap_start[nstart];
+        h->oend = nmap_end[nend - 1];
+        while (a + 1 < token_count && tokens[a].nend <= nstart) a++;
         size_t b = a;
-        while (b + 1 < t->token_count && t->tokens[b].nend < h->nend) b++;
+        while (b + 1 < token_count && tokens[b].nend < nend) b++;
         h->tfirst = (uint32_t)a;
         h->tlast = (uint32_t)b;
-        unsigned todo = t->token_count ? h->cats & flag_cats : 0;
+        unsigned todo = token_count ? h->cats & flag_cats : 0;
         while (todo) {
             int cat = __builtin_ctz(todo);
             todo &= todo - 1;
             if (cat == CHECK_CAT_ABBREVIATION) {
                 /* "e.g" covers e and g: the '.' that matters follows g */
-                if (t->tokens[b].nend == h->nend) t->tokens[b].flags |= CHECK_TOK_ABBREVIATION;
+                if (tokens[b].nend == nend) tokens[b].flags |= CHECK_TOK_ABBREVIATION;
                 continue;
             }
-            for (size_t k = a; k <= b; k++) t->tokens[k].flags |= cat_flag[cat];
+            for (size_t k = a; k <= b; k++) tokens[k].flags |= cat_flag[cat];
         }
     }
     return 0;

@@ -115,11 +115,20 @@ int check_fold_init(check_fold_t *fold, bool strip_marks) {
         fold->pool_len += (size_t)n;
     }
     free(buf);
+    fold->two = calloc(0x800, sizeof(*fold->two));
+    if (fold->two == NULL) return -1;
+    for (utf8proc_int32_t cp = 0x80; cp < 0x800; cp++) {
+        uint32_t e = fold->bmp[cp];
+        if (!(e & CHECK_FOLD_FAST) || (e & 0xFF) != 2) continue;
+        const uint8_t *b = fold->pool + ((e & ~CHECK_FOLD_FAST) >> 8);
+        fold->two[cp] = (uint16_t)(b[0] | b[1] << 8);
+    }
     return 0;
 }
 
 void check_fold_free(check_fold_t *fold) {
     free(fold->bmp);
+    free(fold->two);
     free(fold->pool);
     memset(fold, 0, sizeof(*fold));
 }
@@ -454,6 +463,46 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
             if (s[i] >= 0x80) continue;
             /* the last ASCII byte before a non-ASCII one: the general path */
         }
+        /* Two-byte letters whose fold is two bytes (Cyrillic, Greek, Latin
+         * beyond ASCII), each followed by the end, ASCII or another two-byte
+         * code point of break class Other or a space: what the loop below
+         * does for them, from one table, with the next code point decoded
+         * once.  Anything else stops it where the loop below takes over. */
+        if (s[i] >= 0x80) {
+            const uint16_t *two = fold->two;
+            char *out = t->norm;
+            uint32_t *ms = t->nmap_start, *me = t->nmap_end;
+            size_t o = t->norm_len;
+            const bool maps = k->maps;
+            uint16_t f = 0;
+            if (i + 1 < len && s[i] >= 0xC2 && s[i] < 0xE0 && (s[i + 1] & 0xC0) == 0x80)
+                f = two[(s[i] & 0x1F) << 6 | (s[i + 1] & 0x3F)];
+            while (f != 0) {
+                /* f: the fold of the letter at i; fn: that of the next
+                 * one when it is such a letter too (decoded once) */
+                size_t end = i + 2;
+                uint16_t fn = 0;
+                if (end < len && s[end] >= 0x80) {
+                    uint8_t d0 = s[end];
+                    if (d0 < 0xC2 || d0 >= 0xE0 || end + 1 >= len || (s[end + 1] & 0xC0) != 0x80) break;
+                    uint32_t next = (uint32_t)(d0 & 0x1F) << 6 | (s[end + 1] & 0x3F);
+                    fn = two[next];
+                    if (fn == 0 && !(cp_cls[next] & (CLS_SIMPLE | CLS_SPACE))) break;
+                }
+                out[o] = (char)(f & 0xFF);
+                out[o + 1] = (char)(f >> 8);
+                if (maps) {
+                    ms[o] = ms[o + 1] = (uint32_t)i;
+                    me[o] = me[o + 1] = (uint32_t)end;
+                }
+                o += 2;
+                i = end;
+                f = fn;
+            }
+            t->norm_len = o;
+            if (i >= len) break;
+            if (s[i] < 0x80) continue; /* it stopped after at least one letter */
+        }
         size_t n;
         utf8proc_int32_t cp = cp_decode(s, len, i, &n);
         /* Cyrillic, Greek, most letters and punctuation, a run at a time:
@@ -710,19 +759,6 @@ bool check_norm_next_word(const char *norm, size_t len, size_t *pos, uint32_t *s
     return norm_next_word((const uint8_t *)norm, len, pos, start, end, flags);
 }
 
-/* The first set bit at or after from in bits (nw words), or limit. */
-static inline size_t bits_next(const uint64_t *bits, size_t nw, size_t from, size_t limit) {
-    size_t w = from >> 6;
-    if (w >= nw) return limit;
-    uint64_t m = bits[w] & (~0ull << (from & 63));
-    while (m == 0) {
-        if (++w >= nw || w * 64 >= limit) return limit;
-        m = bits[w];
-    }
-    size_t p = w * 64 + (size_t)__builtin_ctzll(m);
-    return p < limit ? p : limit;
-}
-
 /* Bitmaps of norm, a bit a byte: begin[] for the bytes a word may start
  * with as far as bytes tell (ASCII letters and digits, bytes >= 0x80),
  * other[] for the bytes that are not ASCII letters or digits (every bit
@@ -769,77 +805,143 @@ static size_t text_bitmaps(check_text_t *t, uint64_t **begin, uint64_t **other) 
     return nw;
 }
 
+/* Whether s[i] starts a folded Cyrillic letter а-я (U+0430-U+044F). */
+CP_INLINE bool cyr_letter(const uint8_t *s, size_t len, size_t i) {
+    return i + 1 < len && ((s[i] == 0xD0 && s[i + 1] >= 0xB0 && s[i + 1] <= 0xBF) ||
+                           (s[i] == 0xD1 && s[i + 1] >= 0x80 && s[i + 1] <= 0x8F));
+}
+
+/* The end of a word that began with a letter а-я, when only such letters
+ * and ASCII letters and digits follow up to the end or an ASCII byte that
+ * is no connector: there norm_next_word would end it too.  SIZE_MAX for
+ * anything else (a connector, another character), which norm_next_word
+ * decides. */
+CP_INLINE size_t cyr_word_end(const uint8_t *s, size_t len, size_t i) {
+    for (;;) {
+        if (i < len && byte_word[s[i]]) i++;
+        else if (cyr_letter(s, len, i)) i += 2;
+        else break;
+    }
+    if (i >= len) return len;
+    uint8_t c = s[i];
+    return c < 0x80 && c != '\'' && c != '-' && c != '.' && c != ',' ? i : SIZE_MAX;
+}
+
 /* Tokens of norm.  A word of ASCII letters and digits that ends in an
- * ASCII byte other than a connector (' - . ,) is found on the bitmaps;
- * anything else (non-ASCII, connectors) goes to norm_next_word from where
+ * ASCII byte other than a connector (' - . ,) is found on the bitmaps, a
+ * word of letters а-я (and ASCII letters and digits) that ends so by
+ * cyr_word_end (test_tokens_fast_paths compares both with norm_next_word);
+ * anything else (other characters, connectors) goes to norm_next_word from where
  * the word starts, which gives what it would have given from the end of
  * the previous token, since only ASCII non-word bytes lie between. */
 static void text_tokenise(check_text_t *t) {
-    t->token_count = 0;
-    size_t pos = 0;
     uint32_t start, end, flags;
     const uint8_t *o = (const uint8_t *)t->orig;
     const uint8_t *s = (const uint8_t *)t->norm;
     const size_t len = t->norm_len;
     uint64_t *begin, *other;
     size_t nw = text_bitmaps(t, &begin, &other);
+    other[nw] = ~0ull; /* stops the search for a word's end (text_bitmaps leaves room) */
+    const uint32_t *nmap_start = t->nmap_start, *nmap_end = t->nmap_end;
+    /* The token array in locals: stores through t (the scan form's bytes
+     * among them) would otherwise make every token reload them. */
+    check_token_t *tokens = t->tokens;
+    size_t count = 0, cap = t->token_cap;
+    /* The words of begin still to visit: w and the mask of its bits at or
+     * after the current position, kept across tokens. */
+    size_t w = 0;
+    uint64_t m = nw > 0 ? begin[0] : 0;
     for (;;) {
-        size_t p = bits_next(begin, nw, pos, len);
+        while (m == 0) {
+            if (++w >= nw) goto done;
+            m = begin[w];
+        }
+        size_t p = w * 64 + (size_t)__builtin_ctzll(m);
         if (p >= len) break;
+        size_t next;
+        bool simple = s[p] < 0x80;
         size_t e = p;
-        /* a connector only joins when a word character follows it */
-        if (s[p] >= 0x80 || ((e = bits_next(other, nw, p, len)) < len &&
-                             (s[e] >= 0x80 || ((s[e] == '\'' || s[e] == '-' || s[e] == '.' || s[e] == ',') &&
-                                               e + 1 < len && (s[e + 1] >= 0x80 || byte_word[s[e + 1]]))))) {
-            pos = p;
-            bool found = norm_next_word(s, len, &pos, &start, &end, &flags);
+        if (simple) {
+            size_t ew = p >> 6;
+            uint64_t x = other[ew] & (~0ull << (p & 63));
+            while (x == 0) x = other[++ew];
+            e = ew * 64 + (size_t)__builtin_ctzll(x);
+            if (e > len) e = len;
+            /* a connector only joins when a word character follows it */
+            simple = e >= len ||
+                     !(s[e] >= 0x80 || ((s[e] == '\'' || s[e] == '-' || s[e] == '.' || s[e] == ',') &&
+                                        e + 1 < len && (s[e + 1] >= 0x80 || byte_word[s[e + 1]])));
+        }
+        if (simple) {
+            start = (uint32_t)p;
+            end = (uint32_t)e;
+            flags = s[p] <= '9' ? CHECK_TOK_DIGIT : 0;
+            next = e;
+        } else if (cyr_letter(s, len, p) && (e = cyr_word_end(s, len, p + 2)) < SIZE_MAX) {
+            start = (uint32_t)p;
+            end = (uint32_t)e;
+            flags = 0; /* a letter first: no digit, no ideograph */
+            next = e;
+        } else {
+            next = p;
+            bool found = norm_next_word(s, len, &next, &start, &end, &flags);
             /* what it skipped is no word: blank its non-ASCII bytes too */
             for (size_t k = p, gap_end = found ? start : len; k < gap_end; k++) {
                 if (s[k] >= 0x80) t->scan[1 + k] = ' ';
             }
             if (!found) break;
-        } else {
-            start = (uint32_t)p;
-            end = (uint32_t)e;
-            flags = s[p] <= '9' ? CHECK_TOK_DIGIT : 0;
-            pos = e;
         }
-        if (t->token_count == t->token_cap)
-            t->tokens = grow(t->tokens, &t->token_cap, t->token_count + 1, sizeof(*t->tokens));
-        check_token_t *tok = &t->tokens[t->token_count++];
+        if (count == cap) tokens = grow(tokens, &cap, count + 1, sizeof(*tokens));
+        check_token_t *tok = &tokens[count++];
         tok->nstart = start;
         tok->nend = end;
         tok->key = (uint16_t)(s[start] | (end - start > 1 ? s[start + 1] << 8 : 0));
-        tok->ostart = t->nmap_start[start];
-        tok->oend = t->nmap_end[end - 1];
+        uint32_t ostart = nmap_start[start], oend = nmap_end[end - 1];
+        tok->ostart = ostart;
+        tok->oend = oend;
         tok->sentence = 0;
-        /* Case comes from the original: the first letter of the span. */
-        for (size_t j = tok->ostart; j < tok->oend;) {
-            size_t m;
-            utf8proc_int32_t oc = cp_decode(o, tok->oend, j, &m);
-            j += m;
-            if (oc < 0) break;
-            if (oc < 0x80) {
-                if (oc >= 'A' && oc <= 'Z') flags |= CHECK_TOK_CAP;
-                else if (oc >= 'a' && oc <= 'z') flags |= CHECK_TOK_LOWER;
-                else if (oc >= '0' && oc <= '9') ;
-                else continue;
-                break;
+        /* Case comes from the original: the first letter of the span.  An
+         * ASCII letter or digit there (nearly always) decides at once. */
+        uint8_t first = o[ostart];
+        if ((uint8_t)(first - 'A') < 26) {
+            flags |= CHECK_TOK_CAP;
+        } else if ((uint8_t)(first - 'a') < 26) {
+            flags |= CHECK_TOK_LOWER;
+        } else if ((uint8_t)(first - '0') >= 10) {
+            for (size_t j = ostart; j < oend;) {
+                size_t n;
+                utf8proc_int32_t oc = cp_decode(o, oend, j, &n);
+                j += n;
+                if (oc < 0) break;
+                if (oc < 0x80) {
+                    if (oc >= 'A' && oc <= 'Z') flags |= CHECK_TOK_CAP;
+                    else if (oc >= 'a' && oc <= 'z') flags |= CHECK_TOK_LOWER;
+                    else if (oc >= '0' && oc <= '9') ;
+                    else continue;
+                    break;
+                }
+                uint16_t c = cp_class(oc);
+                if (c & CLS_UPPER) {
+                    flags |= CHECK_TOK_CAP;
+                    break;
+                }
+                if (c & CLS_LOWER) {
+                    flags |= CHECK_TOK_LOWER;
+                    break;
+                }
+                if (c & CLS_WORD) break;
             }
-            uint16_t c = cp_class(oc);
-            if (c & CLS_UPPER) {
-                flags |= CHECK_TOK_CAP;
-                break;
-            }
-            if (c & CLS_LOWER) {
-                flags |= CHECK_TOK_LOWER;
-                break;
-            }
-            if (c & CLS_WORD) break;
         }
         tok->flags = flags;
+        w = next >> 6;
+        if (w >= nw) break;
+        m = begin[w] & (~0ull << (next & 63));
     }
-    t->words = t->token_count;
+done:
+    t->tokens = tokens;
+    t->token_cap = cap;
+    t->token_count = count;
+    t->words = count;
 }
 
 size_t check_norm_scan_form(char *s, size_t len) {
@@ -1179,12 +1281,17 @@ void check_text_sentences(check_text_t *t) {
     if (t->token_count == 0) return;
     const uint8_t *s = (const uint8_t *)t->orig;
     size_t first = 0;
-    for (size_t i = 0; i < t->token_count; i++) {
-        t->tokens[i].sentence = (uint32_t)t->sentence_count;
-        bool boundary = i + 1 == t->token_count;
+    /* Locals: the calls in the rare branches would otherwise make every
+     * token reload them. */
+    check_token_t *tokens = t->tokens;
+    const size_t token_count = t->token_count;
+    uint32_t sentence = 0;
+    for (size_t i = 0; i < token_count; i++) {
+        tokens[i].sentence = sentence;
+        bool boundary = i + 1 == token_count;
         if (!boundary) {
-            check_token_t *a = &t->tokens[i];
-            const check_token_t *b = &t->tokens[i + 1];
+            check_token_t *a = &tokens[i];
+            const check_token_t *b = &tokens[i + 1];
             /* one space, the commonest gap by far, breaks nothing */
             bool one_space = b->ostart == a->oend + 1 && s[a->oend] == ' ';
             gap_info_t g = {false, false, false, false, false};
@@ -1206,10 +1313,11 @@ void check_text_sentences(check_text_t *t) {
             check_sentence_t *sen = &t->sentences[t->sentence_count++];
             sen->first = (uint32_t)first;
             sen->last = (uint32_t)i + 1;
-            sen->ostart = t->tokens[first].ostart;
+            sen->ostart = tokens[first].ostart;
             sen->oend = sentence_end(t, i);
             sen->words = (uint32_t)(i + 1 - first);
             first = i + 1;
+            sentence++;
         }
     }
 }

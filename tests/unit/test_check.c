@@ -1167,6 +1167,58 @@ static void test_scan_form(void **state) {
     check_text_free(&t);
 }
 
+/* The tokeniser's fast paths (ASCII words on the bitmaps, words that begin
+ * with a letter а-я) against check_norm_next_word run word by word over
+ * the same normalised text: the same spans and the same flags (case
+ * aside, which comes from the original), for the corpus and for every
+ * sequence of up to five pieces mixing both scripts with the connectors,
+ * digits, other letters and punctuation around them. */
+static void tokens_agree(check_text_t *t, const char *text, size_t len) {
+    check_text_prepare(t, rules, text, len);
+    const uint32_t kept = CHECK_TOK_DIGIT | CHECK_TOK_CJK | CHECK_TOK_HYPHEN | CHECK_TOK_INNER;
+    size_t pos = 0, k = 0;
+    uint32_t ws, we, wf;
+    while (check_norm_next_word(t->norm, t->norm_len, &pos, &ws, &we, &wf)) {
+        if (k >= t->token_count || t->tokens[k].nstart != ws || t->tokens[k].nend != we ||
+            (t->tokens[k].flags & kept) != (wf & kept))
+            fail_msg("\"%.*s\": token %zu differs from the word [%u, %u)", (int)len, text, k, ws, we);
+        k++;
+    }
+    assert_int_equal(k, t->token_count);
+}
+
+static void test_tokens_fast_paths(void **state) {
+    (void)state;
+    static const char *const pieces[] = {
+        "кот", "Кот", "ёлка", "ЁЖ", "abc", "Ab", "7", "-", "'", ".", ",", " ", "\xC2\xAB", "\xC2\xBB",
+        "\xE2\x80\x94", "\xC3\xA9", "\xD1\x97", "\xCC\x81", "\xE4\xB8\xAD", "5", "x", "\n",
+    };
+    enum { NP = sizeof(pieces) / sizeof(pieces[0]) };
+    check_text_t t;
+    memset(&t, 0, sizeof(t));
+    for (size_t i = 0; i < corpus_count; i++) tokens_agree(&t, corpus[i].text, corpus[i].len);
+    char buf[64];
+    size_t texts = 0;
+    for (unsigned n = 1; n <= 5; n++) {
+        size_t total = 1;
+        for (unsigned d = 0; d < n; d++) total *= NP;
+        /* every sequence of up to three pieces; a stride through longer ones */
+        size_t step = n <= 3 ? 1 : 7919;
+        for (size_t code = 0; code < total; code += step) {
+            size_t len = 0, c = code;
+            for (unsigned d = 0; d < n; d++, c /= NP) {
+                size_t l = strlen(pieces[c % NP]);
+                memcpy(buf + len, pieces[c % NP], l);
+                len += l;
+            }
+            tokens_agree(&t, buf, len);
+            texts++;
+        }
+    }
+    assert_true(texts > 10000);
+    check_text_free(&t);
+}
+
 /* ------------------------------------------------------------------ */
 /* threads and reloads */
 
@@ -1352,6 +1404,7 @@ int main(void) {
         cmocka_unit_test_prestate_setup_teardown(test_corpus_precision_recall, corpus_load, corpus_free, CORPUS),
         cmocka_unit_test_prestate_setup_teardown(test_holdout_precision_recall, corpus_load, corpus_free, HOLDOUT),
         cmocka_unit_test_prestate_setup_teardown(test_scan_form, corpus_load, corpus_free, CORPUS),
+        cmocka_unit_test_prestate_setup_teardown(test_tokens_fast_paths, corpus_load, corpus_free, CORPUS),
         cmocka_unit_test_prestate_setup_teardown(test_threads_agree, corpus_load, corpus_free, CORPUS),
         cmocka_unit_test_prestate_setup_teardown(test_task_reuse, corpus_load, corpus_free, CORPUS),
         cmocka_unit_test(test_scratch_follows_reload),
