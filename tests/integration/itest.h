@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,11 +35,13 @@ static config_t *itest_cfg;
 static topics_t itest_topics;
 static char itest_run[16];
 static int itest_spawned;
+static char itest_name[64]; /* the test program's name: its services' log directory */
 static pid_t itest_children[ITEST_MAX_CHILDREN];
 
 /* Group setup: settings from the environment, the topic table, a run id. */
 static inline int itest_setup(const char *name) {
     log_init(name, LOG_LEVEL_WARN);
+    snprintf(itest_name, sizeof(itest_name), "%s", name);
     char err[512], path[1024];
     itest_cfg = config_new(NULL);
     if (config_load_env(itest_cfg, err, sizeof(err)) != 0) {
@@ -82,11 +85,15 @@ static inline int itest_kill_children(void **state) {
     return 0;
 }
 
-/* Starts argv[0] with its output in build/tests/<log>.<run>.<n>.log and, when
+/* Starts argv[0] with its output in build/tests/logs/<test>/<log>.<run>.<n>.log
+ * (the test runner prints their warnings when the test fails) and, when
  * crash_at is set, ANNOT_CRASH_AT. */
 static inline pid_t itest_spawn(const char *log, const char *crash_at, char *const argv[]) {
     char logpath[256];
-    snprintf(logpath, sizeof(logpath), "build/tests/%s.%s.%d.log", log, itest_run, ++itest_spawned);
+    snprintf(logpath, sizeof(logpath), "build/tests/logs/%s", itest_name);
+    mkdir("build/tests/logs", 0755);
+    mkdir(logpath, 0755);
+    snprintf(logpath, sizeof(logpath), "build/tests/logs/%s/%s.%s.%d.log", itest_name, log, itest_run, ++itest_spawned);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {

@@ -43,6 +43,16 @@ run_suite() {
 lanes=${ANNOT_TEST_LANES:-3}
 lane_prefixes=$(for i in $(seq 1 "$lanes"); do printf 'lane%d. ' "$i"; done)
 
+# A failed test's services (their logs under build/tests/logs/<test>/):
+# the last warnings and errors of each, so that a CI log says why.
+service_warnings() {
+  local f
+  for f in build/tests/logs/"$(basename "$1")"/*.log; do
+    [ -f "$f" ] || continue
+    grep -E '"level":"(warn|error|fatal)"' "$f" | tail -n 8 | cut -c1-400 | sed "s|^|  $(basename "$f"): |"
+  done
+}
+
 run_parallel() {
   local out i t
   out=$(mktemp -d)
@@ -53,7 +63,7 @@ run_parallel() {
       while t=$(flock "$out/queue" bash -c 'head -n1 "$0"; sed -i 1d "$0"' "$out/queue") && [ -n "$t" ]; do
         t0=$SECONDS
         log=$out/$(basename "$t")
-        if "$t" >"$log" 2>&1; then echo 0 >"$log.rc"; else echo 1 >"$log.rc"; fi
+        if "$t" >"$log" 2>&1; then echo 0 >"$log.rc"; else echo 1 >"$log.rc"; service_warnings "$t" >>"$log"; fi
         { echo "== $t (lane $i)"; cat "$log"; echo "-- $t: $((SECONDS - t0)) s"; } | flock "$out/.print" cat
       done
     ) &
@@ -72,6 +82,7 @@ run_integration() {
   export ANNOT_STACK_KAFKA=$1
   trap 'tools/stack/down.sh' EXIT
   tools/stack/down.sh
+  rm -rf build/tests/logs
   ANNOT_DEVBROKER_TOPIC_PREFIXES=$lane_prefixes tools/stack/up.sh
   # shellcheck disable=SC1091
   . "$ANNOT_RUN_DIR/devstack.env"
