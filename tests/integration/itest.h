@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -94,9 +95,12 @@ static inline pid_t itest_spawn(const char *log, const char *crash_at, char *con
     mkdir("build/tests/logs", 0755);
     mkdir(logpath, 0755);
     snprintf(logpath, sizeof(logpath), "build/tests/logs/%s/%s.%s.%d.log", itest_name, log, itest_run, ++itest_spawned);
+    pid_t parent = getpid();
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        /* A test killed (a CI timeout, ^C) takes its services with it. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
         int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 1);
         dup2(fd, 2);

@@ -100,7 +100,9 @@ static int setup(void **state) {
     snprintf(dschema, sizeof(dschema), "dispa_%s", itest_run);
     snprintf(aschema, sizeof(aschema), "asg_%s", itest_run);
     snprintf(skill, sizeof(skill), "a%s", itest_run + 1);
-    static const char *const extra_x[] = {"lease.validation.ttl.ms=1000", "lease.validation.max.attempts=1", NULL};
+    /* A lease outlives a slow lease-check-submit on a loaded machine; the
+     * expiry test waits it out. */
+    static const char *const extra_x[] = {"lease.validation.ttl.ms=4000", "lease.validation.max.attempts=1", NULL};
     dispatcher = itest_dispatcher_start(dschema, &http_port, &ops_port, extra_x);
     assigner = assigner_start(0);
     for (int i = 0; i < NVAL; i++) validator_add(i);

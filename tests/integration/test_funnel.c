@@ -1083,26 +1083,32 @@ static json_t *emitted_of(pg_t *pg, int c) {
     return set;
 }
 
-/* Two funnels in one consumer group share the two topics (replayed from
- * the start into an empty schema); one is killed (SIGKILL) right after a
- * commit, before it published that batch's events or stored its offsets,
- * and the other takes its partitions over.  Then: every candidate's state
+/* A funnel replays the two topics from the start into an empty schema and
+ * is killed (SIGKILL) right after a commit, before it published that
+ * batch's events or stored its offsets; a second funnel in the same
+ * consumer group takes its partitions over.  Then: every candidate's state
  * is the live funnel's, no input was applied twice and no event recorded
  * twice, and the events the schema records as emitted are exactly the
- * funnel's events on the candidates topic. */
+ * funnel's events on the candidates topic.
+ *
+ * One after the other, not side by side: with two members from the start,
+ * whichever joined first could consume everything (a real broker's join
+ * takes its time), and the other, holding only partitions already done,
+ * would never reach its crash point.  Alone, the first one holds every
+ * partition and has work left after its fourth commit. */
 static void test_two_instances_take_over(void **state) {
     (void)state;
     char pschema[96], pgroup[128];
     snprintf(pschema, sizeof(pschema), "%s_pair", fschema);
     snprintf(pgroup, sizeof(pgroup), "%s-pair", fgroup);
-    /* One message a batch, so both members get work before the kill; a
-     * short session, so the group notices the dead member soon. */
+    /* One message a batch, so the crash comes early with work left; a
+     * short session, so the group gives up on the dead member soon. */
     static const char *const shared[] = {"pipeline.batch.max=1", "kafka.session.timeout.ms=6000", NULL};
     int ops1, ops2;
     pid_t killed = funnel_start_at(pschema, pgroup, &ops1, "pipeline.after_commit:4", shared);
-    pid_t survivor = funnel_start_at(pschema, pgroup, &ops2, NULL, shared);
     int st = itest_wait(killed);
     assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    pid_t survivor = funnel_start_at(pschema, pgroup, &ops2, NULL, shared);
     itest_wait_caught_up(pgroup, "candidates");
     itest_wait_caught_up(pgroup, "validation-results");
     /* Its own outputs went back on the candidates topic: once more. */
