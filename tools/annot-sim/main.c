@@ -258,6 +258,7 @@ static void summary(sim_t *s, long metrics_validated) {
     printf("   bad requests         %ld sent, %ld answered 4xx, %ld answered otherwise\n", atomic_load(&s->n.bad_sent),
            atomic_load(&s->n.bad_4xx), atomic_load(&s->n.bad_unexpected));
     printf("   transport errors     %ld\n", atomic_load(&s->n.http_errors));
+    printf("   imports run again    %ld\n", atomic_load(&s->n.import_retries));
     printf("   quality by day       ");
     for (int d = 0; d < s->days && d < SIM_DAYS_MAX; d++) {
         if (s->day_verdicts[d]) printf("day %d %.3f  ", d + 1, s->day_score[d] / (double)s->day_verdicts[d]);

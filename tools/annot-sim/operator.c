@@ -33,6 +33,28 @@ static int annotctl(sim_t *s, const char *args, json_t *lines, char *last, size_
     return rc == -1 ? -1 : WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+/* An import that failed is run again, as an operator would: a task file
+ * again is harmless (the intake is idempotent on task_id) and a candidate
+ * file is imported whole or not at all.  A few tries, a pause between. */
+enum { IMPORT_TRIES = 5, IMPORT_PAUSE_MS = 2000 };
+
+static int annotctl_import(sim_t *s, const char *args, json_t *lines, int want_lines) {
+    int rc = -1;
+    for (int i = 0; i < IMPORT_TRIES; i++) {
+        if (i > 0) {
+            fprintf(stderr, "annot-sim: annotctl %s failed (exit %d), trying again (%d of %d)\n", args, rc, i + 1,
+                    IMPORT_TRIES);
+            nanosleep(&(struct timespec){IMPORT_PAUSE_MS / 1000, 0}, NULL);
+            atomic_fetch_add(&s->n.import_retries, 1);
+        }
+        if (lines) json_array_clear(lines);
+        rc = annotctl(s, args, lines, NULL, 0);
+        if (rc == 0 && (lines == NULL || json_array_size(lines) == (size_t)want_lines)) return 0;
+        if (rc == 0) rc = -1;
+    }
+    return rc;
+}
+
 int operator_user_add(sim_t *s, person_t *p, const char *role, const char *skills) {
     char args[1024];
     snprintf(args, sizeof(args), "users add --role %s --name '%s' --locale en-US --skills %s", role, p->name, skills);
@@ -93,7 +115,7 @@ int operator_import_tasks(sim_t *s, int day) {
     fclose(f);
     char args[1400];
     snprintf(args, sizeof(args), "tasks import '%s' >/dev/null", path);
-    int rc = annotctl(s, args, NULL, NULL, 0);
+    int rc = annotctl_import(s, args, NULL, 0);
     if (rc != 0) {
         fprintf(stderr, "annot-sim: annotctl tasks import %s failed (exit %d)\n", path, rc);
         return -1;
@@ -115,8 +137,8 @@ int operator_import_cohort(sim_t *s, int day, person_t *first, int n) {
     char args[1400];
     snprintf(args, sizeof(args), "candidates import '%s'", path);
     json_t *lines = json_array();
-    int rc = annotctl(s, args, lines, NULL, 0);
-    if (rc != 0 || json_array_size(lines) != (size_t)n) {
+    int rc = annotctl_import(s, args, lines, n);
+    if (rc != 0) {
         fprintf(stderr, "annot-sim: annotctl candidates import %s failed (exit %d, %zu of %d lines)\n", path, rc,
                 json_array_size(lines), n);
         json_decref(lines);

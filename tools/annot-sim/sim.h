@@ -50,7 +50,7 @@ typedef struct sim_counts {
     atomic_long submitted, exam_submitted, verdicts, exam_verdicts;
     atomic_long abandoned, lease_lost, suspended_seen;
     atomic_long bad_sent, bad_4xx, bad_unexpected;
-    atomic_long http_errors;
+    atomic_long http_errors, import_retries;
 } sim_counts_t;
 
 typedef struct sim {

@@ -9,9 +9,10 @@
  * (unknown fields, types, locale, duplicates, re-application rules), so a
  * file with one bad line imports nothing.  Then, in one transaction of the
  * dispatcher's schema, the new candidates' users are created as `users add`
- * does; every CandidateApplied is produced (key and candidate_id: the user
- * id) and its delivery waited for; only then the transaction commits.  One
- * JSON line per candidate is printed: its id, the application number and
+ * does and every CandidateApplied (key and candidate_id: the user id) goes
+ * into the dispatcher's outbox, which its relay publishes: a file is
+ * imported whole or not at all, even with a broker down.  One JSON line per
+ * candidate is printed once committed: its id, the application number and
  * (new candidates only) the bearer token, shown this once.
  *
  * show: the candidate's current stage and history from the funnel's
@@ -28,7 +29,7 @@
 #include "annotctl.h"
 #include "auth.h"
 #include "event.h"
-#include "kafka.h"
+#include "outbox.h"
 #include "pg.h"
 
 #define SKILLS_MAX 32
@@ -232,8 +233,11 @@ static int import_read(service_t *svc, FILE *f, const char *name, cand_line_t **
 }
 
 static uint8_t *applied_pack(const cand_line_t *c, int64_t now, size_t *len) {
-    char id[EVENT_ID_LEN], day[16];
-    event_id_new(id);
+    char id[EVENT_ID_LEN], day[16], what[32];
+    /* One application, one event id: a re-application imported twice is
+     * one event to the funnel. */
+    snprintf(what, sizeof(what), "applied/%u", c->application);
+    event_id_derive(id, c->candidate_id, what);
     time_t t = (time_t)(now / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
@@ -320,8 +324,6 @@ int annotctl_candidates_import(service_t *svc, int argc, char **argv) {
     int rc = 1;
     char err[1024];
     pg_t *pg = NULL;
-    kafka_producer_t *p = NULL;
-    kafka_delivery_t *ds = NULL;
     uint8_t **bufs = calloc(n + 1, sizeof(*bufs));
     if (bufs == NULL) abort();
     if (bad > 0) {
@@ -340,42 +342,25 @@ int annotctl_candidates_import(service_t *svc, int argc, char **argv) {
         fprintf(stderr, "annotctl: %s: nothing imported\n", err);
         goto out;
     }
-    if ((p = kafka_producer_new(svc->cfg, "annotctl", err, sizeof(err))) == NULL) {
-        fprintf(stderr, "annotctl: %s\n", err);
-        goto out;
+    /* The applications go through the dispatcher's outbox, in the users'
+     * transaction: all or nothing, whatever the brokers are doing (the
+     * dispatcher's relay publishes them within a second of the commit). */
+    const void **keys = calloc(n + 1, sizeof(*keys)), **payloads = calloc(n + 1, sizeof(*payloads));
+    size_t *keylens = calloc(n + 1, sizeof(*keylens)), *lens = calloc(n + 1, sizeof(*lens));
+    if (keys == NULL || payloads == NULL || keylens == NULL || lens == NULL) abort();
+    for (size_t i = 0; i < n; i++) {
+        bufs[i] = applied_pack(&lines[i], now, &lens[i]);
+        payloads[i] = bufs[i];
+        keys[i] = lines[i].candidate_id;
+        keylens[i] = strlen(lines[i].candidate_id);
     }
-    ds = calloc(n + 1, sizeof(*ds));
-    if (ds == NULL) abort();
-    size_t queued = 0;
-    int failed = 0;
-    for (size_t i = 0; i < n && !failed; i++) {
-        size_t len;
-        bufs[i] = applied_pack(&lines[i], now, &len);
-        if (kafka_produce(p, topic, lines[i].candidate_id, strlen(lines[i].candidate_id), bufs[i], len, &ds[i], err,
-                          sizeof(err)) != 0)
-            failed = 1;
-        else
-            queued++;
-    }
-    /* Wait for what was queued even after a failure: librdkafka holds the
-     * delivery records until it reports. */
-    char werr[512];
-    if (kafka_producer_wait(p, ds, queued, werr, sizeof(werr)) != 0 && !failed) {
-        snprintf(err, sizeof(err), "%s", werr);
-        failed = 1;
-    }
-    if (failed) {
-        /* Some applications may be on the topic without their user: the
-         * funnel would take them, but nobody could log in as them. */
-        fprintf(stderr, "annotctl: kafka: %s: users not created; applications already delivered (if any) name "
-                        "no user and should be re-imported\n",
-                err);
-        goto out;
-    }
-    if (pg_commit(pg, err, sizeof(err)) != 0) {
-        fprintf(stderr, "annotctl: postgresql: %s: the applications were delivered but the users were not "
-                        "created\n",
-                err);
+    int queued = outbox_add_many(pg, topic, n, keys, keylens, payloads, lens, err, sizeof(err));
+    free(keys);
+    free(payloads);
+    free(keylens);
+    free(lens);
+    if (queued != 0 || pg_commit(pg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "annotctl: postgresql: %s: nothing imported\n", err);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -390,7 +375,6 @@ int annotctl_candidates_import(service_t *svc, int argc, char **argv) {
     rc = 0;
 out:
     if (rc != 0 && pg != NULL) pg_rollback(pg);
-    kafka_producer_destroy(p, 10000);
     pg_close(pg);
     for (size_t i = 0; i < n; i++) {
         free(bufs[i]);
@@ -398,7 +382,6 @@ out:
         sodium_memzero(lines[i].token, sizeof(lines[i].token));
     }
     free(bufs);
-    free(ds);
     free(lines);
     return rc;
 }
