@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 export ANNOT_RUN_DIR="$root/run/stacktest"
-export ANNOT_PG_PORT=55472 ANNOT_REDIS_PORT=56419 ANNOT_STACK_KAFKA=devbroker
+export ANNOT_PG_PORT=25492 ANNOT_REDIS_PORT=26439 ANNOT_STACK_KAFKA=devbroker
 run=$ANNOT_RUN_DIR
 trap 'tools/stack/down.sh >/dev/null 2>&1 || true' EXIT
 

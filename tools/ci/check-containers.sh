@@ -210,7 +210,7 @@ fi
 # with status 0 on SIGTERM (`docker stop`).
 [ -x bin/annot-devbroker ] || make -j"$(nproc)" --no-print-directory bin/annot-devbroker >/dev/null
 export ANNOT_RUN_DIR=$root/run/containers
-export ANNOT_PG_PORT=${ANNOT_CHECK_PG_PORT:-55472} ANNOT_REDIS_PORT=${ANNOT_CHECK_REDIS_PORT:-56419}
+export ANNOT_PG_PORT=${ANNOT_CHECK_PG_PORT:-25472} ANNOT_REDIS_PORT=${ANNOT_CHECK_REDIS_PORT:-26419}
 pids=()
 stack_stop() {
   local p

@@ -11,8 +11,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 export ANNOT_RUN_DIR="$root/run/demo"
-export ANNOT_PG_PORT=${ANNOT_DEMO_PG_PORT:-55452}
-export ANNOT_REDIS_PORT=${ANNOT_DEMO_REDIS_PORT:-56399}
+export ANNOT_PG_PORT=${ANNOT_DEMO_PG_PORT:-25452}
+export ANNOT_REDIS_PORT=${ANNOT_DEMO_REDIS_PORT:-26399}
 trap 'tools/stack/down.sh' EXIT
 tools/stack/up.sh
 # shellcheck disable=SC1091

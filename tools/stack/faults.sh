@@ -17,8 +17,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 kafka_mode=${ANNOT_STACK_KAFKA:-devbroker}
 export ANNOT_RUN_DIR="$root/run/faults-$kafka_mode"
-export ANNOT_PG_PORT=${ANNOT_FAULTS_PG_PORT:-55482}
-export ANNOT_REDIS_PORT=${ANNOT_FAULTS_REDIS_PORT:-56429}
+export ANNOT_PG_PORT=${ANNOT_FAULTS_PG_PORT:-25482}
+export ANNOT_REDIS_PORT=${ANNOT_FAULTS_REDIS_PORT:-26429}
 export ANNOT_STACK_KAFKA=$kafka_mode
 # PostgreSQL as in production: a commit it answered survives its crash.
 export ANNOT_PG_DURABLE=1

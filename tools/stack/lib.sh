@@ -3,8 +3,14 @@
 # name a pid that now belongs to someone else).
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 run=${ANNOT_RUN_DIR:-$root/run}
-pg_port=${ANNOT_PG_PORT:-55432}
-redis_port=${ANNOT_REDIS_PORT:-56379}
+# Fixed ports below Linux's ephemeral range (32768-60999): a port in it can
+# be any outgoing connection's local port at the moment PostgreSQL or Redis
+# binds (CI once failed so: "could not bind ... Address already in use").
+# Each stack has its own pair: dev 25432/26379, test 25442/26389, demo
+# 25452/26399, bench 25462/26409, containers 25472/26419, faults
+# 25482/26429, the stack test 25492/26439.
+pg_port=${ANNOT_PG_PORT:-25432}
+redis_port=${ANNOT_REDIS_PORT:-26379}
 
 log() { printf 'stack: %s\n' "$*" >&2; }
 die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }

@@ -6,8 +6,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 export ANNOT_RUN_DIR="$root/run/bench"
-export ANNOT_PG_PORT=${ANNOT_BENCH_PG_PORT:-55462}
-export ANNOT_REDIS_PORT=${ANNOT_BENCH_REDIS_PORT:-56409}
+export ANNOT_PG_PORT=${ANNOT_BENCH_PG_PORT:-25462}
+export ANNOT_REDIS_PORT=${ANNOT_BENCH_REDIS_PORT:-26409}
 trap 'tools/stack/down.sh' EXIT
 tools/stack/down.sh
 tools/stack/up.sh

@@ -77,8 +77,8 @@ run_parallel() {
 
 run_integration() {
   export ANNOT_RUN_DIR="$root/run/test"
-  export ANNOT_PG_PORT=${ANNOT_TEST_PG_PORT:-55442}
-  export ANNOT_REDIS_PORT=${ANNOT_TEST_REDIS_PORT:-56389}
+  export ANNOT_PG_PORT=${ANNOT_TEST_PG_PORT:-25442}
+  export ANNOT_REDIS_PORT=${ANNOT_TEST_REDIS_PORT:-26389}
   export ANNOT_STACK_KAFKA=$1
   trap 'tools/stack/down.sh' EXIT
   tools/stack/down.sh
