@@ -224,6 +224,7 @@ static int setup(sim_t *s, service_t *svc, const char *argv0) {
     s->cap_people = s->annotators + s->validators + s->cohort * s->days;
     s->people = calloc((size_t)s->cap_people + 1, sizeof(*s->people));
     pthread_mutex_init(&s->mu, NULL);
+    s->validated_tasks = json_object();
     return 0;
 }
 
@@ -235,6 +236,7 @@ static void teardown(sim_t *s) {
         }
     }
     free(s->people);
+    json_decref(s->validated_tasks);
     if (s->acks) fclose(s->acks);
     sim_catalogue_free(&s->cat);
     check_taxonomy_free(&s->tax);

@@ -66,17 +66,11 @@ bool truth_get(sim_t *s, const char *text, uint32_t *defects, bool *exam) {
     return found;
 }
 
-void truth_validated(sim_t *s, const char *text) {
-    unsigned char key[16];
-    text_key(text, key);
-    size_t b = (size_t)(key[0] | key[1] << 8) % TRUTH_BUCKETS;
+void task_validated(sim_t *s, const char *task_id) {
     pthread_mutex_lock(&s->mu);
-    for (truth_t *t = s->truth[b]; t; t = t->next) {
-        if (memcmp(t->key, key, 16) == 0 && !t->validated) {
-            t->validated = true;
-            if (!t->exam) atomic_fetch_add(&s->n.validated_distinct, 1);
-            break;
-        }
+    if (json_object_get(s->validated_tasks, task_id) == NULL) {
+        json_object_set_new(s->validated_tasks, task_id, json_true());
+        atomic_fetch_add(&s->n.validated_distinct, 1);
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -308,7 +302,8 @@ static void validator_loop(sim_t *s, person_t *p, api_t *api) {
             json_decref(answer);
             if (sub == 202) {
                 atomic_fetch_add(exam ? &s->n.exam_verdicts : &s->n.verdicts, 1);
-                if (text) truth_validated(s, text);
+                const char *task_id = json_string_value(json_object_get(json_object_get(vt, "task"), "task_id"));
+                if (!exam && task_id) task_validated(s, task_id);
                 if (!exam) {
                     int d = atomic_load(&s->day);
                     if (d >= SIM_DAYS_MAX) d = SIM_DAYS_MAX - 1;

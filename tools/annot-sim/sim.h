@@ -39,7 +39,6 @@ typedef struct truth {
     unsigned char key[16];
     uint32_t defects;
     bool exam;
-    bool validated; /* a verdict on it was accepted */
     struct truth *next;
 } truth_t;
 
@@ -80,6 +79,7 @@ typedef struct sim {
     pthread_mutex_t mu; /* people array, truth map, per-day tallies, acks */
     FILE *acks;         /* one line per 202: "submission ID" or "validation ID" */
     truth_t *truth[TRUTH_BUCKETS];
+    json_t *validated_tasks; /* production task ids with an accepted verdict, as a set */
     /* per simulated day: production verdicts and their score sum (the
      * score the dispatcher computes from the same weights) */
     long day_verdicts[SIM_DAYS_MAX];
@@ -98,8 +98,10 @@ int people_start(sim_t *s, person_t *p);
 void people_join(sim_t *s);
 void truth_put(sim_t *s, const char *text, uint32_t defects, bool exam);
 bool truth_get(sim_t *s, const char *text, uint32_t *defects, bool *exam);
-/* Marks the text validated; counts it in validated_distinct the first time. */
-void truth_validated(sim_t *s, const char *text);
+/* A verdict on production task task_id was accepted: counted in
+ * validated_distinct the first time (a double validation, or two tasks that
+ * drew the same text, count as what they are). */
+void task_validated(sim_t *s, const char *task_id);
 /* Records a 202's id in the acks file (what the reconciler checks). */
 void ack_record(sim_t *s, const char *kind, json_t *answer);
 

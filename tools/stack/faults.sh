@@ -86,9 +86,11 @@ sim_pid=$!
 
 # The schedule, in seconds from now, one loop with no long sleeps so that
 # kills go on while the broker is down.  Day boundaries (when annotctl
-# imports) are left alone by the server faults: the operator would rerun a
-# failed import, the simulator does not.  The broker's outage lies within
-# day 2 (30 s of the mock's broker; Apache Kafka's stop, 15 s, start).
+# imports) are left alone by the server faults (the simulator runs a failed
+# import again, as an operator would).  The broker's outage runs from day 2
+# into day 3's start (30 s of the mock's broker; Apache Kafka
+# stopped, left down 30 s, started); the summary gives the outage measured
+# from the fault to the broker's return.
 # Kills come every 1-4 s until the twentieth, then every 8 s until the last
 # day ends; the drain that follows runs undisturbed, so that what it waits
 # for is recovery, not the next kill.
@@ -100,7 +102,7 @@ t_end=$((3 * d))
 kills=0
 start=$SECONDS
 next_kill=$((start + 3))
-done_redis= done_pg= broker=up broker_back=0 broker_job=
+done_redis= done_pg= broker=up broker_back=0 broker_job= broker_t0=0 broker_secs=0
 # Server faults wait while a day begins (4 s before to 4 s after).
 near_day_boundary() {
   local into=$(($1 % d))
@@ -128,18 +130,20 @@ while kill -0 "$sim_pid" 2>/dev/null; do
   if [ "$broker" = up ] && [ "$now" -ge "$t_broker" ] && ! near_day_boundary "$now"; then
     if [ "$kafka_mode" = real ]; then
       say "Kafka broker stopping"
+      broker_t0=$SECONDS
       ANNOT_KAFKA_KEEP_DATA=1 tools/stack/kafka.sh stop >/dev/null 2>&1 &
       broker_job=$! broker=stopping
     else
       say "mock broker 1 down for 30 s"
+      broker_t0=$SECONDS
       kill -USR1 "$(cat "$ANNOT_RUN_DIR/devbroker/pid")"
       broker_back=$((SECONDS + 30)) broker=down
     fi
   fi
   if [ "$broker" = stopping ] && ! kill -0 "$broker_job" 2>/dev/null; then
     wait "$broker_job" || { say "kafka.sh stop failed"; exit 1; }
-    say "Kafka broker stopped; down for 15 s"
-    broker_back=$((SECONDS + 15)) broker=down
+    say "Kafka broker stopped; down for 30 s"
+    broker_back=$((SECONDS + 30)) broker=down
   fi
   if [ "$broker" = down ] && [ "$SECONDS" -ge "$broker_back" ]; then
     if [ "$kafka_mode" = real ]; then
@@ -147,13 +151,13 @@ while kill -0 "$sim_pid" 2>/dev/null; do
       broker_job=$! broker=starting
     else
       kill -USR2 "$(cat "$ANNOT_RUN_DIR/devbroker/pid")"
-      broker=back
+      broker=back broker_secs=$((SECONDS - broker_t0))
       say "broker back"
     fi
   fi
   if [ "$broker" = starting ] && ! kill -0 "$broker_job" 2>/dev/null; then
     wait "$broker_job" || { say "kafka.sh start failed"; exit 1; }
-    broker=back
+    broker=back broker_secs=$((SECONDS - broker_t0))
     say "broker back"
   fi
   if [ -z "$done_pg" ] && [ "$now" -ge "$t_pg" ] && ! near_day_boundary "$now"; then
@@ -200,5 +204,5 @@ candidates=$(cat "$dir"/sim/candidates-day*.ndjson | wc -l)
 total=$(grep -o 'TOTAL lost=[0-9]* duplicated=[0-9]*' "$dir/reconcile.txt")
 lost=$(echo "$total" | sed 's/.*lost=\([0-9]*\).*/\1/')
 dup=$(echo "$total" | sed 's/.*duplicated=\([0-9]*\)/\1/')
-echo "faults: $kills kills, Redis restarted empty, broker down 30 s, PostgreSQL restarted: lost $lost, duplicated $dup"
+echo "faults: $kills kills, Redis restarted empty, broker down ${broker_secs} s, PostgreSQL restarted: lost $lost, duplicated $dup"
 [ "$lost" = 0 ] && [ "$dup" = 0 ] && [ "$sim_rc" = 0 ]
