@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "config.h"
 #include "event.h"
 #include "kafka.h"
@@ -376,6 +378,18 @@ static inline void itest_redis_lose_everything(void) {
     assert_true(rep->integer > 0);
     freeReplyObject(rep);
     redis_close(r);
+}
+
+/* A repeated submit's answer (again) is the first one's (first) under the
+ * same id field, marked replayed. */
+static inline void itest_assert_replayed(const char *first, const char *again, const char *id_field) {
+    json_t *a = json_loads(first, 0, NULL), *b = json_loads(again, 0, NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(json_string_value(json_object_get(a, id_field)), json_string_value(json_object_get(b, id_field)));
+    assert_true(json_is_true(json_object_get(b, "replayed")));
+    json_decref(a);
+    json_decref(b);
 }
 
 /* SIGTERMs a service and checks that it stopped cleanly (exit 0). */
