@@ -311,6 +311,28 @@ static void args_home(args_t *a, const lease_store_t *ls, lease_queue_t q, const
     else args_key(a, ls, q, LEASE_KEY_OWN, item->owner_id);
 }
 
+/* The five keys of an item going (back) into its home queue, in the order
+ * the enqueue and restore scripts take them, then the base (ARGV[1]). */
+static void args_item_keys(args_t *a, const lease_store_t *ls, lease_queue_t q, const lease_item_t *item) {
+    args_key(a, ls, q, LEASE_KEY_TASK, item->task_id);
+    args_home(a, ls, q, item);
+    args_key(a, ls, q, LEASE_KEY_SEQ, NULL);
+    args_key(a, ls, q, LEASE_KEY_POOLS, NULL);
+    args_key(a, ls, q, LEASE_KEY_PAYLOAD, item->task_id);
+    args_key(a, ls, q, LEASE_KEY_BASE, NULL);
+}
+
+/* The item as ARGV[2..7], which every script that stores an item (enqueue,
+ * restore, restore_held) takes in this order. */
+static void args_item(args_t *a, const lease_item_t *item, const char *home, int64_t now_ms) {
+    args_str(a, item->task_id);
+    args_str(a, home);
+    args_int(a, item->priority);
+    args_bin(a, item->task_json, json_len(item));
+    args_str(a, item->author_id);
+    args_int(a, now_ms > 0 ? now_ms : 0);
+}
+
 /* ---- enqueue ------------------------------------------------------------ */
 
 int lease_enqueue(lease_store_t *ls, lease_queue_t q, const lease_item_t *item, int64_t now_ms,
@@ -320,18 +342,8 @@ int lease_enqueue(lease_store_t *ls, lease_queue_t q, const lease_item_t *item, 
     if (rc != LEASE_OK) return rc;
     args_t a;
     a.n = 0, a.bad = false;
-    args_key(&a, ls, q, LEASE_KEY_TASK, item->task_id);
-    args_home(&a, ls, q, item);
-    args_key(&a, ls, q, LEASE_KEY_SEQ, NULL);
-    args_key(&a, ls, q, LEASE_KEY_POOLS, NULL);
-    args_key(&a, ls, q, LEASE_KEY_PAYLOAD, item->task_id);
-    args_key(&a, ls, q, LEASE_KEY_BASE, NULL);
-    args_str(&a, item->task_id);
-    args_str(&a, home);
-    args_int(&a, item->priority);
-    args_bin(&a, item->task_json, json_len(item));
-    args_str(&a, item->author_id);
-    args_int(&a, now_ms > 0 ? now_ms : 0);
+    args_item_keys(&a, ls, q, item);
+    args_item(&a, item, home, now_ms);
     args_str(&a, item->pool);
     redisReply *rep;
     rc = script_call(ls, SCRIPT_ENQUEUE, 5, &a, &rep, errstr, errlen);
@@ -533,18 +545,8 @@ int lease_restore(lease_store_t *ls, lease_queue_t q, const lease_item_t *item,
     if (fence_floor >= LEASE_NUMBER_MAX) return invalid(errstr, errlen, "fence_floor: out of range");
     args_t a;
     a.n = 0, a.bad = false;
-    args_key(&a, ls, q, LEASE_KEY_TASK, item->task_id);
-    args_home(&a, ls, q, item);
-    args_key(&a, ls, q, LEASE_KEY_SEQ, NULL);
-    args_key(&a, ls, q, LEASE_KEY_POOLS, NULL);
-    args_key(&a, ls, q, LEASE_KEY_PAYLOAD, item->task_id);
-    args_key(&a, ls, q, LEASE_KEY_BASE, NULL);
-    args_str(&a, item->task_id);
-    args_str(&a, home);
-    args_int(&a, item->priority);
-    args_bin(&a, item->task_json, json_len(item));
-    args_str(&a, item->author_id);
-    args_int(&a, now_ms > 0 ? now_ms : 0);
+    args_item_keys(&a, ls, q, item);
+    args_item(&a, item, home, now_ms);
     args_uint(&a, fence_floor);
     args_uint(&a, expired_attempts);
     args_str(&a, item->pool);
@@ -583,12 +585,7 @@ int lease_restore_held(lease_store_t *ls, lease_queue_t q, const lease_item_t *i
     args_key(&a, ls, q, LEASE_KEY_POOLS, NULL);
     args_key(&a, ls, q, LEASE_KEY_PAYLOAD, item->task_id);
     args_key(&a, ls, q, LEASE_KEY_BASE, NULL);
-    args_str(&a, item->task_id);
-    args_str(&a, home);
-    args_int(&a, item->priority);
-    args_bin(&a, item->task_json, json_len(item));
-    args_str(&a, item->author_id);
-    args_int(&a, now_ms > 0 ? now_ms : 0);
+    args_item(&a, item, home, now_ms);
     args_str(&a, held->lease_id);
     args_str(&a, held->holder_id);
     args_uint(&a, held->fencing_token);
