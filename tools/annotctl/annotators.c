@@ -80,14 +80,13 @@ int annotctl_annotators_show(service_t *svc, int argc, char **argv) {
     }
     pg_t *pg = standing_db_open(svc);
     if (pg == NULL) return 1;
-    char err[1024], k[16];
+    char k[16];
     snprintf(k, sizeof(k), "%lld", (long long)config_int(svc->cfg, "standing.window"));
     const char *p[2] = {argv[0], k};
-    int rc = 1;
     /* The window as the funnel judges it: scores validated since the
      * window started, the latest K. */
-    PGresult *hist = NULL, *res = pg_query(
-        pg, PGRES_TUPLES_OK,
+    int rc = annotctl_show_record(
+        pg,
         "SELECT json_build_object('annotator_id', a.annotator_id, 'status', a.status, 'locale', a.locale, 'skills', "
         "a.skills, 'candidate_id', a.candidate_id, 'rolling_quality', w.quality, 'window_count', w.n, "
         "'window_size', $2::int, 'window_start_ms', a.window_start_ms, 'validated_total', "
@@ -96,35 +95,12 @@ int annotctl_annotators_show(service_t *svc, int argc, char **argv) {
         "(SELECT avg(score) AS quality, count(*) AS n FROM (SELECT score FROM annotator_scores s WHERE "
         "s.annotator_id = a.annotator_id AND s.validated_at_ms >= a.window_start_ms ORDER BY validated_at_ms DESC, "
         "submission_id DESC LIMIT $2::int) last_k) w WHERE a.annotator_id = $1",
-        2, p, err, sizeof(err));
-    if (res == NULL) {
-        fprintf(stderr, "annotctl: postgresql: %s\n", err);
-        goto out;
-    }
-    if (PQntuples(res) == 0) {
-        fprintf(stderr, "annotctl: no annotator %s in the funnel's standing\n", argv[0]);
-        goto out;
-    }
-    hist = pg_query(pg, PGRES_TUPLES_OK,
-                    "SELECT coalesce(json_agg(json_build_object('at_ms', occurred_at_ms, 'kind', kind, 'status', "
-                    "status, 'previous', previous, 'reason', reason, 'rolling_quality', rolling_quality, "
-                    "'window_count', window_count, 'event_id', event_id) ORDER BY id), '[]')::text FROM "
-                    "annotator_history WHERE annotator_id = $1",
-                    1, p, err, sizeof(err));
-    if (hist == NULL) {
-        fprintf(stderr, "annotctl: postgresql: %s\n", err);
-        goto out;
-    }
-    json_t *o = json_loads(PQgetvalue(res, 0, 0), 0, NULL), *h = json_loads(PQgetvalue(hist, 0, 0), 0, NULL);
-    json_object_set_new(o, "history", h ? h : json_array());
-    char *text = json_dumps(o, JSON_INDENT(2));
-    printf("%s\n", text);
-    free(text);
-    json_decref(o);
-    rc = 0;
-out:
-    PQclear(res);
-    PQclear(hist);
+        2, p,
+        "SELECT coalesce(json_agg(json_build_object('at_ms', occurred_at_ms, 'kind', kind, 'status', "
+        "status, 'previous', previous, 'reason', reason, 'rolling_quality', rolling_quality, "
+        "'window_count', window_count, 'event_id', event_id) ORDER BY id), '[]')::text FROM "
+        "annotator_history WHERE annotator_id = $1",
+        "annotator %s in the funnel's standing");
     pg_close(pg);
     return rc;
 }

@@ -3,6 +3,7 @@
 #ifndef ANNOTCTL_H
 #define ANNOTCTL_H
 
+#include "pg.h"
 #include "service.h"
 
 int annotctl_topics_create(service_t *svc, int argc, char **argv);
@@ -20,5 +21,13 @@ int annotctl_dlq_list(service_t *svc, int argc, char **argv);
 int annotctl_dlq_replay(service_t *svc, int argc, char **argv);
 int annotctl_metrics_tail(service_t *svc, int argc, char **argv);
 int annotctl_report(service_t *svc, int argc, char **argv);
+
+/* Prints, indented, the JSON object that record_sql's one text column holds
+ * for params, with the JSON array history_sql gives for params[0] as its
+ * "history"; `missing`, a format with one %s for params[0], names the record
+ * in the message when there is none ("candidate %s").
+ * Returns the exit status. */
+int annotctl_show_record(pg_t *pg, const char *record_sql, int nparams, const char *const *params,
+                         const char *history_sql, const char *missing);
 
 #endif

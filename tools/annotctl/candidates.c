@@ -399,41 +399,17 @@ int annotctl_candidates_show(service_t *svc, int argc, char **argv) {
         return 1;
     }
     const char *p[1] = {argv[0]};
-    int rc = 1;
-    PGresult *hist = NULL, *res = pg_query(pg, PGRES_TUPLES_OK,
-                                           "SELECT json_build_object('candidate_id', candidate_id, 'name', name, "
-                                           "'locale', locale, 'skills', skills, 'cohort_day', cohort_day, 'stage', "
-                                           "stage, 'application', application, 'retry_after_ms', retry_after_ms, "
-                                           "'updated_at_ms', updated_at_ms)::text FROM candidates WHERE "
-                                           "candidate_id = $1",
-                                           1, p, err, sizeof(err));
-    if (res == NULL) {
-        fprintf(stderr, "annotctl: postgresql: %s\n", err);
-        goto out;
-    }
-    if (PQntuples(res) == 0) {
-        fprintf(stderr, "annotctl: no candidate %s\n", argv[0]);
-        goto out;
-    }
-    hist = pg_query(pg, PGRES_TUPLES_OK,
-                    "SELECT coalesce(json_agg(json_build_object('at_ms', occurred_at_ms, 'application', "
-                    "application, 'kind', kind, 'stage', stage, 'detail', detail, 'event_id', event_id) ORDER BY "
-                    "id), '[]')::text FROM history WHERE candidate_id = $1",
-                    1, p, err, sizeof(err));
-    if (hist == NULL) {
-        fprintf(stderr, "annotctl: postgresql: %s\n", err);
-        goto out;
-    }
-    json_t *o = json_loads(PQgetvalue(res, 0, 0), 0, NULL), *h = json_loads(PQgetvalue(hist, 0, 0), 0, NULL);
-    json_object_set_new(o, "history", h ? h : json_array());
-    char *text = json_dumps(o, JSON_INDENT(2));
-    printf("%s\n", text);
-    free(text);
-    json_decref(o);
-    rc = 0;
-out:
-    PQclear(res);
-    PQclear(hist);
+    int rc = annotctl_show_record(pg,
+        "SELECT json_build_object('candidate_id', candidate_id, 'name', name, "
+        "'locale', locale, 'skills', skills, 'cohort_day', cohort_day, 'stage', "
+        "stage, 'application', application, 'retry_after_ms', retry_after_ms, "
+        "'updated_at_ms', updated_at_ms)::text FROM candidates WHERE "
+        "candidate_id = $1",
+        1, p,
+        "SELECT coalesce(json_agg(json_build_object('at_ms', occurred_at_ms, 'application', "
+        "application, 'kind', kind, 'stage', stage, 'detail', detail, 'event_id', event_id) ORDER BY "
+        "id), '[]')::text FROM history WHERE candidate_id = $1",
+        "candidate %s");
     pg_close(pg);
     return rc;
 }
