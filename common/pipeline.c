@@ -135,10 +135,10 @@ static void pending_invalid(pending_t *m, Annot__V1__DeadLetterReason code, cons
  * OUTCOME_RETRY means the transaction is unusable and must be rolled back. */
 static outcome_t pipeline_apply_one(pipeline_t *p, pending_t *m, char *errstr, size_t errlen) {
     const rd_kafka_message_t *rkm = m->rkm;
-    Annot__V1__EventEnvelope *env = event_envelope_decode(rkm->payload, rkm->len);
+    char why[256];
+    Annot__V1__EventEnvelope *env = event_envelope_decode(rkm->payload, rkm->len, why, sizeof(why));
     if (env == NULL) {
-        pending_invalid(m, ANNOT__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_DECODE_ERROR,
-                        "not a protobuf message with an event header");
+        pending_invalid(m, ANNOT__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_DECODE_ERROR, why);
         return OUTCOME_INVALID;
     }
     const Annot__V1__EventHeader *hdr = env->header;
@@ -227,7 +227,8 @@ static int pipeline_dead_letter(pipeline_t *p, pending_t *m, char *errstr, size_
     snprintf(where, sizeof(where), "%s/%d/%lld", topic, (int)rkm->partition, (long long)rkm->offset);
     /* The same message always gives the same dead-letter id. */
     event_id_derive(id, where, "dead-letter");
-    Annot__V1__EventEnvelope *env = event_envelope_decode(rkm->payload, rkm->len);
+    char why[256];
+    Annot__V1__EventEnvelope *env = event_envelope_decode(rkm->payload, rkm->len, why, sizeof(why));
     if (env && event_id_valid(env->header->event_id)) memcpy(cause, env->header->event_id, EVENT_ID_LEN);
     event_envelope_free(env);
 

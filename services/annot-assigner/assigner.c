@@ -246,13 +246,15 @@ static int park_slot(assigner_t *a, pg_t *pg, const Annot__V1__ValidationAssignm
 
 static pipeline_result_t on_check(assigner_t *a, pg_t *pg, const rd_kafka_message_t *rkm, char *errstr,
                                   size_t errlen) {
-    Annot__V1__CheckResultEvent *ev = annot__v1__check_result_event__unpack(NULL, rkm->len, rkm->payload);
-    const Annot__V1__CheckResult *c = ev ? ev->check : NULL;
+    Annot__V1__CheckResultEvent *ev = (Annot__V1__CheckResultEvent *)event_unpack(
+        &annot__v1__check_result_event__descriptor, rkm->payload, rkm->len, errstr, errlen);
+    if (ev == NULL) return PIPELINE_INVALID;
+    const Annot__V1__CheckResult *c = ev->check;
     const Annot__V1__Submission *s = c ? c->submission : NULL;
     pipeline_result_t r = PIPELINE_INVALID;
     roster_t roster = {0};
     if (s == NULL || s->task == NULL) {
-        snprintf(errstr, errlen, "not a CheckResultEvent with its submission and task");
+        snprintf(errstr, errlen, "check.submission and its task: required");
         goto out;
     }
     if (!lease_policy_id_valid(s->submission_id) || !lease_policy_id_valid(s->author_id) ||
@@ -339,7 +341,7 @@ static pipeline_result_t on_check(assigner_t *a, pg_t *pg, const rd_kafka_messag
     r = PIPELINE_APPLIED;
 out:
     roster_free(&roster);
-    if (ev) annot__v1__check_result_event__free_unpacked(ev, NULL);
+    annot__v1__check_result_event__free_unpacked(ev, NULL);
     return r;
 }
 
@@ -451,11 +453,9 @@ static const char *status_name(Annot__V1__AnnotatorStatus s) {
 }
 
 static pipeline_result_t on_annotator(pg_t *pg, const rd_kafka_message_t *rkm, char *errstr, size_t errlen) {
-    Annot__V1__AnnotatorStatusEvent *ev = annot__v1__annotator_status_event__unpack(NULL, rkm->len, rkm->payload);
-    if (ev == NULL) {
-        snprintf(errstr, errlen, "not an AnnotatorStatusEvent");
-        return PIPELINE_INVALID;
-    }
+    Annot__V1__AnnotatorStatusEvent *ev =
+        (Annot__V1__AnnotatorStatusEvent *)event_unpack(&annot__v1__annotator_status_event__descriptor, rkm->payload, rkm->len, errstr, errlen);
+    if (ev == NULL) return PIPELINE_INVALID;
     pipeline_result_t r = PIPELINE_INVALID;
     const char *status = status_name(ev->status);
     if (!lease_policy_id_valid(ev->annotator_id) || status == NULL) {
@@ -505,10 +505,12 @@ static int touch(pg_t *pg, const char *validator_id, int64_t at_ms, char *errstr
 }
 
 static pipeline_result_t on_result(pg_t *pg, const rd_kafka_message_t *rkm, char *errstr, size_t errlen) {
-    Annot__V1__ValidationResultEvent *ev = annot__v1__validation_result_event__unpack(NULL, rkm->len, rkm->payload);
-    if (ev == NULL || ev->result == NULL) {
-        snprintf(errstr, errlen, "not a ValidationResultEvent with a result");
-        if (ev) annot__v1__validation_result_event__free_unpacked(ev, NULL);
+    Annot__V1__ValidationResultEvent *ev = (Annot__V1__ValidationResultEvent *)event_unpack(
+        &annot__v1__validation_result_event__descriptor, rkm->payload, rkm->len, errstr, errlen);
+    if (ev == NULL) return PIPELINE_INVALID;
+    if (ev->result == NULL) {
+        snprintf(errstr, errlen, "result: required");
+        annot__v1__validation_result_event__free_unpacked(ev, NULL);
         return PIPELINE_INVALID;
     }
     const char *p[1] = {ev->result->assignment_id};
@@ -523,11 +525,9 @@ static pipeline_result_t on_result(pg_t *pg, const rd_kafka_message_t *rkm, char
 
 static pipeline_result_t on_lease(assigner_t *a, pg_t *pg, const rd_kafka_message_t *rkm, char *errstr,
                                   size_t errlen) {
-    Annot__V1__LeaseEvent *ev = annot__v1__lease_event__unpack(NULL, rkm->len, rkm->payload);
-    if (ev == NULL) {
-        snprintf(errstr, errlen, "not a LeaseEvent");
-        return PIPELINE_INVALID;
-    }
+    Annot__V1__LeaseEvent *ev =
+        (Annot__V1__LeaseEvent *)event_unpack(&annot__v1__lease_event__descriptor, rkm->payload, rkm->len, errstr, errlen);
+    if (ev == NULL) return PIPELINE_INVALID;
     pipeline_result_t r = PIPELINE_APPLIED;
     if (ev->queue != ANNOT__V1__QUEUE__QUEUE_VALIDATION || ev->assignment_id[0] == '\0') goto out;
     const char *p[1] = {ev->assignment_id};

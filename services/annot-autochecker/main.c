@@ -68,11 +68,9 @@ static pipeline_result_t autochecker_apply(void *opaque, pipeline_ctx_t *ctx, co
                                            const Annot__V1__EventHeader *hdr, char *errstr, size_t errlen) {
     (void)hdr;
     autochecker_t *ac = opaque;
-    Annot__V1__SubmissionEvent *ev = annot__v1__submission_event__unpack(NULL, rkm->len, rkm->payload);
-    if (ev == NULL) {
-        snprintf(errstr, errlen, "not a SubmissionEvent");
-        return PIPELINE_INVALID;
-    }
+    Annot__V1__SubmissionEvent *ev =
+        (Annot__V1__SubmissionEvent *)event_unpack(&annot__v1__submission_event__descriptor, rkm->payload, rkm->len, errstr, errlen);
+    if (ev == NULL) return PIPELINE_INVALID;
     rd_kafka_timestamp_type_t tstype;
     int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
     submission_check_out_t out = {0};

@@ -93,15 +93,16 @@ long intake_drain(intake_t *in, pg_t *pg, char *errstr, size_t errlen) {
 /* A ValidationAssignmentEvent: the validator's own queue. */
 static pipeline_result_t intake_assignment(intake_t *in, pipeline_ctx_t *ctx, const rd_kafka_message_t *rkm,
                                            char *errstr, size_t errlen) {
-    Annot__V1__ValidationAssignmentEvent *ev =
-        annot__v1__validation_assignment_event__unpack(NULL, rkm->len, rkm->payload);
-    const Annot__V1__ValidationAssignment *a = ev ? ev->assignment : NULL;
+    Annot__V1__ValidationAssignmentEvent *ev = (Annot__V1__ValidationAssignmentEvent *)event_unpack(
+        &annot__v1__validation_assignment_event__descriptor, rkm->payload, rkm->len, errstr, errlen);
+    if (ev == NULL) return PIPELINE_INVALID;
+    const Annot__V1__ValidationAssignment *a = ev->assignment;
     pipeline_result_t r = PIPELINE_INVALID;
     char *payload_text = NULL;
     json_t *payload = NULL;
     uint8_t *packed = NULL;
     if (a == NULL) {
-        snprintf(errstr, errlen, "not a ValidationAssignmentEvent with an assignment");
+        snprintf(errstr, errlen, "assignment: required");
         goto done;
     }
     if (!lease_policy_id_valid(a->assignment_id) || !lease_policy_id_valid(a->validator_id) ||
@@ -121,7 +122,7 @@ static pipeline_result_t intake_assignment(intake_t *in, pipeline_ctx_t *ctx, co
                         "submission_id", a->submission_id, "description", a->description, "task",
                         task ? task : json_object(), "check_findings", findings, "check_score", a->check_score);
     if (payload == NULL) {
-        snprintf(errstr, errlen, "assignment: a text field is not valid UTF-8");
+        snprintf(errstr, errlen, "assignment: cannot be written as JSON");
         goto done;
     }
     payload_text = json_dumps(payload, JSON_COMPACT);
@@ -173,7 +174,7 @@ done:
     free(packed);
     free(payload_text);
     json_decref(payload);
-    if (ev) annot__v1__validation_assignment_event__free_unpacked(ev, NULL);
+    annot__v1__validation_assignment_event__free_unpacked(ev, NULL);
     return r;
 }
 
@@ -185,10 +186,12 @@ pipeline_result_t intake_apply(void *opaque, pipeline_ctx_t *ctx, const rd_kafka
     if (strcmp(topic, in->assignments_topic) == 0) return intake_assignment(in, ctx, rkm, errstr, errlen);
     if (strcmp(topic, in->candidates_topic) == 0) return people_apply_candidate(pipeline_pg(ctx), rkm, errstr, errlen);
     if (strcmp(topic, in->annotators_topic) == 0) return people_apply_annotator(pipeline_pg(ctx), rkm, errstr, errlen);
-    Annot__V1__TaskEvent *ev = annot__v1__task_event__unpack(NULL, rkm->len, rkm->payload);
-    if (ev == NULL || ev->task == NULL) {
-        snprintf(errstr, errlen, "not a TaskEvent with a task");
-        if (ev) annot__v1__task_event__free_unpacked(ev, NULL);
+    Annot__V1__TaskEvent *ev =
+        (Annot__V1__TaskEvent *)event_unpack(&annot__v1__task_event__descriptor, rkm->payload, rkm->len, errstr, errlen);
+    if (ev == NULL) return PIPELINE_INVALID;
+    if (ev->task == NULL) {
+        snprintf(errstr, errlen, "task: required");
+        annot__v1__task_event__free_unpacked(ev, NULL);
         return PIPELINE_INVALID;
     }
     const Annot__V1__Task *t = ev->task;
@@ -212,7 +215,7 @@ pipeline_result_t intake_apply(void *opaque, pipeline_ctx_t *ctx, const rd_kafka
     }
     if (intake_route(t, &q, pool, sizeof(pool), &owner, errstr, errlen) != 0) goto done;
     if ((payload = task_proto_to_json(t)) == NULL) {
-        snprintf(errstr, errlen, "task: a text field is not valid UTF-8");
+        snprintf(errstr, errlen, "task: cannot be written as JSON");
         goto done;
     }
     payload_text = json_dumps(payload, JSON_COMPACT);

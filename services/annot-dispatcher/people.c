@@ -51,11 +51,9 @@ static pipeline_result_t set_stage(pg_t *pg, const char *candidate_id, const cha
 }
 
 pipeline_result_t people_apply_candidate(pg_t *pg, const rd_kafka_message_t *rkm, char *errstr, size_t errlen) {
-    Annot__V1__CandidateEvent *ev = annot__v1__candidate_event__unpack(NULL, rkm->len, rkm->payload);
-    if (ev == NULL) {
-        snprintf(errstr, errlen, "not a CandidateEvent");
-        return PIPELINE_INVALID;
-    }
+    Annot__V1__CandidateEvent *ev =
+        (Annot__V1__CandidateEvent *)event_unpack(&annot__v1__candidate_event__descriptor, rkm->payload, rkm->len, errstr, errlen);
+    if (ev == NULL) return PIPELINE_INVALID;
     pipeline_result_t r = PIPELINE_APPLIED;
     const char *id = ev->candidate_id, *stage;
     if (!lease_policy_id_valid(id)) {
@@ -138,11 +136,9 @@ static const char *status_name(Annot__V1__AnnotatorStatus s) {
 }
 
 pipeline_result_t people_apply_annotator(pg_t *pg, const rd_kafka_message_t *rkm, char *errstr, size_t errlen) {
-    Annot__V1__AnnotatorStatusEvent *ev = annot__v1__annotator_status_event__unpack(NULL, rkm->len, rkm->payload);
-    if (ev == NULL) {
-        snprintf(errstr, errlen, "not an AnnotatorStatusEvent");
-        return PIPELINE_INVALID;
-    }
+    Annot__V1__AnnotatorStatusEvent *ev =
+        (Annot__V1__AnnotatorStatusEvent *)event_unpack(&annot__v1__annotator_status_event__descriptor, rkm->payload, rkm->len, errstr, errlen);
+    if (ev == NULL) return PIPELINE_INVALID;
     pipeline_result_t r = PIPELINE_INVALID;
     const char *status = status_name(ev->status);
     if (!lease_policy_id_valid(ev->annotator_id)) {

@@ -21,11 +21,13 @@
 #include "task_codec.h"
 
 #define CAND_QUESTIONS_MAX 256
+#define CAND_NAME_MAX 255
+#define CAND_LOCALE_MAX 63
 #define CAND_SETS_MAX 16
 
 typedef struct cand {
     bool exists;
-    char id[128], name[256], locale[64], cohort_day[16];
+    char id[128], name[CAND_NAME_MAX + 1], locale[CAND_LOCALE_MAX + 1], cohort_day[16];
     json_t *skills; /* array of strings */
     funnel_state_t st;
     char screening_id[EVENT_ID_LEN], training_version[128];
@@ -472,10 +474,27 @@ static int reannounce(flow_t *fl, cand_t *c) {
 
 /* ---- inputs ------------------------------------------------------------- */
 
+/* A value longer than its field in the record is refused rather than cut:
+ * a cut could split a UTF-8 character, which PostgreSQL would refuse on
+ * every retry. */
+static bool fits(flow_t *fl, const char *field, const char *value, size_t max) {
+    if (strlen(value) <= max) return true;
+    snprintf(fl->errstr, fl->errlen, "%s: longer than %zu bytes", field, max);
+    return false;
+}
+
 static pipeline_result_t on_applied(flow_t *fl, const Annot__V1__CandidateEvent *ev) {
     const Annot__V1__CandidateApplied *a = ev->applied;
     if (a->name[0] == '\0' || a->locale[0] == '\0') {
         snprintf(fl->errstr, fl->errlen, "applied.%s: required", a->name[0] ? "locale" : "name");
+        return PIPELINE_INVALID;
+    }
+    if (!fits(fl, "applied.name", a->name, CAND_NAME_MAX) || !fits(fl, "applied.locale", a->locale, CAND_LOCALE_MAX))
+        return PIPELINE_INVALID;
+    struct tm day = {0};
+    const char *day_end = a->cohort_day[0] ? strptime(a->cohort_day, "%Y-%m-%d", &day) : "";
+    if (day_end == NULL || *day_end != '\0' || (a->cohort_day[0] && strlen(a->cohort_day) != 10)) {
+        snprintf(fl->errstr, fl->errlen, "applied.cohort_day: expected a date YYYY-MM-DD");
         return PIPELINE_INVALID;
     }
     if (a->applied_at_ms > 0) fl->now_ms = a->applied_at_ms;
@@ -677,11 +696,9 @@ out:
 }
 
 pipeline_result_t candidate_flow_apply(flow_t *fl, const void *payload, size_t len) {
-    Annot__V1__CandidateEvent *ev = annot__v1__candidate_event__unpack(NULL, len, payload);
-    if (ev == NULL) {
-        snprintf(fl->errstr, fl->errlen, "not a CandidateEvent");
-        return PIPELINE_INVALID;
-    }
+    Annot__V1__CandidateEvent *ev = (Annot__V1__CandidateEvent *)event_unpack(&annot__v1__candidate_event__descriptor,
+                                                                               payload, len, fl->errstr, fl->errlen);
+    if (ev == NULL) return PIPELINE_INVALID;
     pipeline_result_t r = PIPELINE_APPLIED;
     bool ours = ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED ||
                 ev->event_case == ANNOT__V1__CANDIDATE_EVENT__EVENT_SCREENING_SUBMITTED ||

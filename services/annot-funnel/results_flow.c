@@ -21,10 +21,12 @@ int flow_emit(flow_t *fl, const char *role, const char *key, const void *payload
 }
 
 pipeline_result_t results_flow_apply(flow_t *fl, const void *payload, size_t len) {
-    Annot__V1__ValidationResultEvent *ev = annot__v1__validation_result_event__unpack(NULL, len, payload);
-    if (ev == NULL || ev->result == NULL) {
-        if (ev) annot__v1__validation_result_event__free_unpacked(ev, NULL);
-        snprintf(fl->errstr, fl->errlen, "not a ValidationResultEvent with a result");
+    Annot__V1__ValidationResultEvent *ev = (Annot__V1__ValidationResultEvent *)event_unpack(
+        &annot__v1__validation_result_event__descriptor, payload, len, fl->errstr, fl->errlen);
+    if (ev == NULL) return PIPELINE_INVALID;
+    if (ev->result == NULL) {
+        annot__v1__validation_result_event__free_unpacked(ev, NULL);
+        snprintf(fl->errstr, fl->errlen, "result: required");
         return PIPELINE_INVALID;
     }
     const Annot__V1__ValidationResult *r = ev->result;

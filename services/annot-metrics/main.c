@@ -27,7 +27,6 @@
 #include "service.h"
 #include "shutdown.h"
 #include "store.h"
-#include "validate.h"
 
 static const config_def_t metrics_defs[] = {
     {"metrics.group", CONFIG_STRING, "annot-metrics", NULL, 0, 0, false, "consumer group"},
@@ -84,21 +83,14 @@ static bool checker_rule(void *opaque, const char *category) {
 
 /* ---- per topic ----------------------------------------------------------- */
 
-/* Decodes the message of a topic and checks its strings (validate.h). */
-#define UNPACK(type, prefix, var, what)                                                                         \
-    type *var = prefix##__unpack(NULL, rkm->len, rkm->payload);                                                 \
-    if (var == NULL) {                                                                                          \
-        snprintf(errstr, errlen, "not a %s", what);                                                             \
-        return PIPELINE_INVALID;                                                                                \
-    }                                                                                                           \
-    if (validate_strings(&var->base, errstr, errlen) != 0) {                                                    \
-        prefix##__free_unpacked(var, NULL);                                                                     \
-        return PIPELINE_INVALID;                                                                                \
-    }
+/* Decodes the message of a topic and checks its strings (event_unpack). */
+#define UNPACK(type, prefix, var)                                                                               \
+    type *var = (type *)event_unpack(&prefix##__descriptor, rkm->payload, rkm->len, errstr, errlen);             \
+    if (var == NULL) return PIPELINE_INVALID;
 
 static pipeline_result_t apply_lease(contrib_t *c, pg_t *pg, const rd_kafka_message_t *rkm, char *errstr,
                                      size_t errlen) {
-    UNPACK(Annot__V1__LeaseEvent, annot__v1__lease_event, ev, "LeaseEvent");
+    UNPACK(Annot__V1__LeaseEvent, annot__v1__lease_event, ev);
     pipeline_result_t r = PIPELINE_APPLIED;
     contrib_beat_t prev, beat;
     int have_prev = 0;
@@ -136,8 +128,7 @@ done:
 
 static pipeline_result_t apply_result(contrib_t *c, pg_t *pg, const rd_kafka_message_t *rkm, char *errstr,
                                       size_t errlen) {
-    UNPACK(Annot__V1__ValidationResultEvent, annot__v1__validation_result_event, ev,
-           "ValidationResultEvent");
+    UNPACK(Annot__V1__ValidationResultEvent, annot__v1__validation_result_event, ev);
     pipeline_result_t r = PIPELINE_APPLIED;
     const Annot__V1__ValidationResult *res = ev->result;
     contrib_half_t other;
@@ -167,7 +158,7 @@ done:
 
 static pipeline_result_t apply_candidate(contrib_t *c, pg_t *pg, const rd_kafka_message_t *rkm, char *errstr,
                                          size_t errlen) {
-    UNPACK(Annot__V1__CandidateEvent, annot__v1__candidate_event, ev, "CandidateEvent");
+    UNPACK(Annot__V1__CandidateEvent, annot__v1__candidate_event, ev);
     pipeline_result_t r = PIPELINE_APPLIED;
     char cohort[16] = "", day[11];
     contrib_entry_t entry = {0, cohort};
@@ -224,8 +215,7 @@ done:
 
 static pipeline_result_t apply_guideline(pg_t *pg, const rd_kafka_message_t *rkm, const contrib_t *c,
                                          char *errstr, size_t errlen) {
-    UNPACK(Annot__V1__GuidelineVersionEvent, annot__v1__guideline_version_event, ev,
-           "GuidelineVersionEvent");
+    UNPACK(Annot__V1__GuidelineVersionEvent, annot__v1__guideline_version_event, ev);
     pipeline_result_t r = PIPELINE_APPLIED;
     if (ev->version[0] == '\0') {
         snprintf(errstr, errlen, "version is empty");
@@ -239,9 +229,9 @@ static pipeline_result_t apply_guideline(pg_t *pg, const rd_kafka_message_t *rkm
 }
 
 /* The events that need no earlier state: unpack, contribute, free. */
-#define SIMPLE(type, prefix, what, fn)                                                                          \
+#define SIMPLE(type, prefix, fn)                                                                                \
     do {                                                                                                        \
-        UNPACK(type, prefix, ev, what);                                                                         \
+        UNPACK(type, prefix, ev);                                                                               \
         pipeline_result_t r = fn(c, ev, errstr, errlen) == 0 ? PIPELINE_APPLIED : PIPELINE_INVALID;            \
         prefix##__free_unpacked(ev, NULL);                                                                      \
         return r;                                                                                               \
@@ -251,22 +241,19 @@ static pipeline_result_t apply_guideline(pg_t *pg, const rd_kafka_message_t *rkm
 static pipeline_result_t apply_role(contrib_t *c, int role, pg_t *pg, const rd_kafka_message_t *rkm, char *errstr,
                                     size_t errlen) {
     switch (role) {
-    case ROLE_TASKS: SIMPLE(Annot__V1__TaskEvent, annot__v1__task_event, "TaskEvent", contrib_task);
+    case ROLE_TASKS: SIMPLE(Annot__V1__TaskEvent, annot__v1__task_event, contrib_task);
     case ROLE_LEASES: return apply_lease(c, pg, rkm, errstr, errlen);
     case ROLE_SUBMISSIONS:
-        SIMPLE(Annot__V1__SubmissionEvent, annot__v1__submission_event, "SubmissionEvent", contrib_submission);
-    case ROLE_CHECKS: SIMPLE(Annot__V1__CheckResultEvent, annot__v1__check_result_event, "CheckResultEvent", contrib_check);
+        SIMPLE(Annot__V1__SubmissionEvent, annot__v1__submission_event, contrib_submission);
+    case ROLE_CHECKS: SIMPLE(Annot__V1__CheckResultEvent, annot__v1__check_result_event, contrib_check);
     case ROLE_ASSIGNMENTS:
-        SIMPLE(Annot__V1__ValidationAssignmentEvent, annot__v1__validation_assignment_event,
-               "ValidationAssignmentEvent", contrib_assignment);
+        SIMPLE(Annot__V1__ValidationAssignmentEvent, annot__v1__validation_assignment_event, contrib_assignment);
     case ROLE_RESULTS: return apply_result(c, pg, rkm, errstr, errlen);
     case ROLE_FEEDBACK:
-        SIMPLE(Annot__V1__GuidelineFeedbackEvent, annot__v1__guideline_feedback_event, "GuidelineFeedbackEvent",
-               contrib_feedback);
+        SIMPLE(Annot__V1__GuidelineFeedbackEvent, annot__v1__guideline_feedback_event, contrib_feedback);
     case ROLE_CANDIDATES: return apply_candidate(c, pg, rkm, errstr, errlen);
     case ROLE_ANNOTATORS:
-        SIMPLE(Annot__V1__AnnotatorStatusEvent, annot__v1__annotator_status_event, "AnnotatorStatusEvent",
-               contrib_annotator);
+        SIMPLE(Annot__V1__AnnotatorStatusEvent, annot__v1__annotator_status_event, contrib_annotator);
     case ROLE_GUIDELINES: return apply_guideline(pg, rkm, c, errstr, errlen);
     default:
         snprintf(errstr, errlen, "topic %s is not one this service reads", rd_kafka_topic_name(rkm->rkt));

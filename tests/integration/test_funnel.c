@@ -511,8 +511,9 @@ static void wait_dead(const char *key, const char *reason) {
 }
 
 /* Input the funnel cannot take goes to the dead-letter topic with its
- * reason, and the funnel goes on: an application without a name, an exam
- * verdict scored outside 0..1. */
+ * reason, and the funnel goes on: an application without a name, one whose
+ * name is not UTF-8 or is too long for the record (PostgreSQL would refuse
+ * either on every retry), an exam verdict scored outside 0..1. */
 static void test_bad_input_is_dead_lettered(void **state) {
     (void)state;
     kafka_producer_t *p = itest_producer();
@@ -532,6 +533,25 @@ static void test_bad_input_is_dead_lettered(void **state) {
     size_t len = annot__v1__candidate_event__pack(&ev, buf);
     itest_produce(p, "candidates", cid, buf, len, NULL, NULL);
 
+    char cid2[EVENT_ID_LEN];
+    event_id_new(id);
+    event_id_new(cid2);
+    a.name = "Ana \xff\xfe";
+    ev.candidate_id = cid2;
+    len = annot__v1__candidate_event__pack(&ev, buf);
+    itest_produce(p, "candidates", cid2, buf, len, NULL, NULL);
+
+    /* 150 Cyrillic letters, 300 bytes: cut to the record's 255, the last
+     * letter would be split. */
+    char cid3[EVENT_ID_LEN], long_name[301] = "";
+    for (int i = 0; i < 150; i++) strcat(long_name, "Ж");
+    event_id_new(id);
+    event_id_new(cid3);
+    a.name = long_name;
+    ev.candidate_id = cid3;
+    len = annot__v1__candidate_event__pack(&ev, buf);
+    itest_produce(p, "candidates", cid3, buf, len, NULL, NULL);
+
     event_id_new(id);
     snprintf(sub, sizeof(sub), "%s-bad-verdict", itest_run);
     Annot__V1__ValidationResult r = ANNOT__V1__VALIDATION_RESULT__INIT;
@@ -549,6 +569,8 @@ static void test_bad_input_is_dead_lettered(void **state) {
     kafka_producer_destroy(p, 5000);
 
     wait_dead(cid, "applied.name: required");
+    wait_dead(cid2, "applied.name is not valid UTF-8");
+    wait_dead(cid3, "applied.name: longer than 255 bytes");
     wait_dead(sub, "result.score: 1.5 is not within 0..1");
     char body[256];
     assert_int_equal(itest_http_get(funnel_ops, "/readyz", body, sizeof(body)), 200);

@@ -12,9 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "annot/v1/candidate.pb-c.h"
 #include "annot/v1/submission.pb-c.h"
 #include "annot/v1/task.pb-c.h"
 #include "event.h"
+
+static char err[256];
 
 /* Checks the canonical lower-case text form and returns the version nibble. */
 static int uuid_version(const char *id) {
@@ -157,7 +160,7 @@ static void test_envelope_of_task_event(void **state) {
     size_t len;
     uint8_t *buf = pack(&ev.base, &len);
 
-    Annot__V1__EventEnvelope *env = event_envelope_decode(buf, len);
+    Annot__V1__EventEnvelope *env = event_envelope_decode(buf, len, err, sizeof(err));
     assert_non_null(env);
     assert_non_null(env->header);
     assert_string_equal(env->header->event_id, id);
@@ -179,7 +182,7 @@ static void test_envelope_of_other_message(void **state) {
     ev.header = &hdr;
     size_t len;
     uint8_t *buf = pack(&ev.base, &len);
-    Annot__V1__EventEnvelope *env = event_envelope_decode(buf, len);
+    Annot__V1__EventEnvelope *env = event_envelope_decode(buf, len, err, sizeof(err));
     assert_non_null(env);
     assert_string_equal(env->header->event_id, "bc0512da-b5d7-5d0e-87a9-270745595564");
     assert_string_equal(env->header->source, "annot-dispatcher");
@@ -197,9 +200,10 @@ static void test_envelope_without_header(void **state) {
     size_t len;
     uint8_t *buf = pack(&ev.base, &len);
     assert_true(len > 0);
-    assert_null(event_envelope_decode(buf, len));
+    assert_null(event_envelope_decode(buf, len, err, sizeof(err)));
+    assert_string_equal(err, "not a protobuf message with an event header");
     free(buf);
-    assert_null(event_envelope_decode("", 0));
+    assert_null(event_envelope_decode("", 0, err, sizeof(err)));
 }
 
 static void test_envelope_of_garbage(void **state) {
@@ -207,9 +211,9 @@ static void test_envelope_of_garbage(void **state) {
     static const uint8_t junk1[] = {0xff, 0xff, 0xff, 0xff, 0xff};
     static const uint8_t truncated[] = {0x0a, 0x20, 0x0a, 0x03, 'a'}; /* header longer than the bytes */
     const char *text = "{\"event_id\": \"not protobuf\"}";
-    assert_null(event_envelope_decode(junk1, sizeof(junk1)));
-    assert_null(event_envelope_decode(truncated, sizeof(truncated)));
-    assert_null(event_envelope_decode(text, strlen(text)));
+    assert_null(event_envelope_decode(junk1, sizeof(junk1), err, sizeof(err)));
+    assert_null(event_envelope_decode(truncated, sizeof(truncated), err, sizeof(err)));
+    assert_null(event_envelope_decode(text, strlen(text), err, sizeof(err)));
     /* Cutting a real message short is garbage too. */
     Annot__V1__EventHeader hdr;
     event_header_fill(&hdr, "bc0512da-b5d7-5d0e-87a9-270745595564", "x", NULL, NULL);
@@ -217,9 +221,70 @@ static void test_envelope_of_garbage(void **state) {
     ev.header = &hdr;
     size_t len;
     uint8_t *buf = pack(&ev.base, &len);
-    assert_null(event_envelope_decode(buf, len - 3));
+    assert_null(event_envelope_decode(buf, len - 3, err, sizeof(err)));
     free(buf);
     event_envelope_free(NULL);
+}
+
+/* A header string that is not UTF-8 (PostgreSQL would refuse it in
+ * processed_events, or the guideline version in a metric row, on every
+ * retry): the envelope does not decode, and says which field. */
+static void test_envelope_header_must_be_utf8(void **state) {
+    (void)state;
+    Annot__V1__EventHeader hdr;
+    event_header_fill(&hdr, "bc0512da-b5d7-5d0e-87a9-270745595564", "x", NULL, "2026.\xc3");
+    Annot__V1__TaskEvent ev = ANNOT__V1__TASK_EVENT__INIT;
+    ev.header = &hdr;
+    size_t len;
+    uint8_t *buf = pack(&ev.base, &len);
+    assert_null(event_envelope_decode(buf, len, err, sizeof(err)));
+    assert_string_equal(err, "header.guideline_version is not valid UTF-8");
+    free(buf);
+}
+
+/* event_unpack: the type's bytes decode and every string is checked, at
+ * any depth, repeated fields and the oneof member that is set included. */
+static void test_unpack_checks_every_string(void **state) {
+    (void)state;
+    Annot__V1__EventHeader hdr;
+    event_header_fill(&hdr, "bc0512da-b5d7-5d0e-87a9-270745595564", "itest", NULL, "版本 3");
+    Annot__V1__CandidateApplied ap = ANNOT__V1__CANDIDATE_APPLIED__INIT;
+    char *skills[] = {"food", "dress\x80"};
+    ap.name = "Ann";
+    ap.locale = "ja-JP";
+    ap.skills = skills;
+    ap.n_skills = 2;
+    Annot__V1__CandidateEvent ev = ANNOT__V1__CANDIDATE_EVENT__INIT;
+    ev.header = &hdr;
+    ev.candidate_id = "c1";
+    ev.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED;
+    ev.applied = &ap;
+    size_t len;
+    uint8_t *buf = pack(&ev.base, &len);
+    assert_null(event_unpack(&annot__v1__candidate_event__descriptor, buf, len, err, sizeof(err)));
+    assert_string_equal(err, "applied.skills[1] is not valid UTF-8");
+    free(buf);
+
+    skills[1] = "dress";
+    ap.name = "Ann \xff\xfe";
+    buf = pack(&ev.base, &len);
+    assert_null(event_unpack(&annot__v1__candidate_event__descriptor, buf, len, err, sizeof(err)));
+    assert_string_equal(err, "applied.name is not valid UTF-8");
+    free(buf);
+
+    ap.name = "Анна";
+    buf = pack(&ev.base, &len);
+    Annot__V1__CandidateEvent *got =
+        (Annot__V1__CandidateEvent *)event_unpack(&annot__v1__candidate_event__descriptor, buf, len, err, sizeof(err));
+    assert_non_null(got);
+    assert_string_equal(got->applied->name, "Анна");
+    assert_string_equal(got->applied->skills[1], "dress");
+    annot__v1__candidate_event__free_unpacked(got, NULL);
+
+    /* Cut short, the bytes are no CandidateEvent. */
+    assert_null(event_unpack(&annot__v1__candidate_event__descriptor, buf, len - 2, err, sizeof(err)));
+    assert_string_equal(err, "not a CandidateEvent");
+    free(buf);
 }
 
 int main(void) {
@@ -233,6 +298,8 @@ int main(void) {
         cmocka_unit_test(test_envelope_of_other_message),
         cmocka_unit_test(test_envelope_without_header),
         cmocka_unit_test(test_envelope_of_garbage),
+        cmocka_unit_test(test_envelope_header_must_be_utf8),
+        cmocka_unit_test(test_unpack_checks_every_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
