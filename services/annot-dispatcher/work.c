@@ -264,12 +264,23 @@ static json_t *verdict_feedback_json(const verdict_t *v) {
     return a;
 }
 
+/* The 202 of a submit, first or replayed: {"submission_id"} (DESIGN.md
+ * section 7), for a verdict the submission it is on, and its
+ * "validation_id". */
+static json_t *submit_answer(const char *validation_id, const char *submission_id, bool replayed) {
+    json_t *a = json_pack("{s:s}", "submission_id", submission_id);
+    if (validation_id) json_object_set_new(a, "validation_id", json_string(validation_id));
+    if (replayed) json_object_set_new(a, "replayed", json_true());
+    return a;
+}
+
 /* Records a verdict, its ValidationResultEvent and one GuidelineFeedbackEvent
- * per feedback item; 0, 1 when the fence refuses it, -1 on failure.  On 0
- * the transaction is still open, for the caller to commit once the Redis
- * fence agrees (see work_submit). */
+ * per feedback item; 0 with *answer set, 1 when the fence refuses it, -1 on
+ * failure.  On 0 the transaction is still open, for the caller to commit
+ * once the Redis fence agrees (see work_submit). */
 static int validation_record(work_t *w, pg_t *pg, const user_t *user, const char *lease_id, const lease_ack_t *ack,
-                             const verdict_t *v, char validation_id[EVENT_ID_LEN], char *errstr, size_t errlen) {
+                             const verdict_t *v, json_t **answer, char *errstr, size_t errlen) {
+    char validation_id[EVENT_ID_LEN];
     event_id_derive(validation_id, lease_id, "validation");
     if (pg_ensure(pg, errstr, errlen) != 0 || pg_begin(pg, errstr, errlen) != 0) return -1;
     int lost = 0, rc = -1;
@@ -399,6 +410,7 @@ static int validation_record(work_t *w, pg_t *pg, const user_t *user, const char
         free(fbuf);
     }
     if (!ok) goto fail;
+    *answer = submit_answer(validation_id, a->submission_id, false);
     rc = 0;
     goto out;
 fail:
@@ -442,8 +454,8 @@ static int exam_submitted_add(const work_t *w, pg_t *pg, const Annot__V1__Submis
  * submission for the task (lease lost), -1 on failure.  As for
  * validation_record: on 0 the transaction is open. */
 static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char *lease_id, const lease_ack_t *ack,
-                             const char *description, char submission_id[EVENT_ID_LEN], char *errstr, size_t errlen) {
-    char fence[24];
+                             const char *description, json_t **answer, char *errstr, size_t errlen) {
+    char fence[24], submission_id[EVENT_ID_LEN];
     snprintf(fence, sizeof(fence), "%llu", (unsigned long long)ack->fencing_token);
     /* The submission id derives from the lease: a retried submit of the
      * same lease cannot record a second one. */
@@ -516,6 +528,7 @@ static int submission_record(work_t *w, pg_t *pg, const user_t *user, const char
         goto fail;
     }
     PQclear(res);
+    *answer = submit_answer(NULL, submission_id, false);
     return 0;
 fail:
     pg_rollback(pg);
@@ -562,16 +575,17 @@ static int answer_replayed(work_t *w, const user_t *user, const char *lease_id, 
     PGresult *res = pg_ensure(pg, err, sizeof(err)) != 0
                         ? NULL
                         : pg_query(pg, PGRES_TUPLES_OK,
-                                   validation ? "SELECT 1 FROM validations WHERE validation_id = $1 AND validator_id = $2"
-                                              : "SELECT 1 FROM submissions WHERE submission_id = $1 AND author_id = $2",
+                                   validation
+                                       ? "SELECT submission_id FROM validations WHERE validation_id = $1 AND "
+                                         "validator_id = $2"
+                                       : "SELECT submission_id FROM submissions WHERE submission_id = $1 AND author_id = $2",
                                    2, params, err, sizeof(err));
     int n = res ? PQntuples(res) : -1;
+    if (n > 0)
+        http_response_json(resp, 202, submit_answer(validation ? id : NULL, PQgetvalue(res, 0, 0), true));
     PQclear(res);
     pg_pool_put(w->pool, pg);
-    if (n <= 0) return n;
-    http_response_json(resp, 202, json_pack("{s:s, s:b}", validation ? "validation_id" : "submission_id", id,
-                                            "replayed", 1));
-    return 1;
+    return n <= 0 ? n : 1;
 }
 
 void work_submit(work_t *w, const user_t *user, const char *lease_id, const http_request_t *req,
@@ -628,11 +642,11 @@ void work_submit(work_t *w, const user_t *user, const char *lease_id, const http
         goto out;
     }
     pg_t *pg = pg_pool_get(w->pool, 5000);
-    char id[EVENT_ID_LEN];
+    json_t *answer = NULL;
     int r = pg == NULL ? -1
             : q == LEASE_QUEUE_VALIDATION
-                ? validation_record(w, pg, user, lease_id, &ack, &verdict, id, err, sizeof(err))
-                : submission_record(w, pg, user, lease_id, &ack, description, id, err, sizeof(err));
+                ? validation_record(w, pg, user, lease_id, &ack, &verdict, &answer, err, sizeof(err))
+                : submission_record(w, pg, user, lease_id, &ack, description, &answer, err, sizeof(err));
     if (r == 0) {
         lease_ack_t done;
         rc = lease_submit(c.leases, lease_id, user->user_id, ack.fencing_token, 0, &done, err, sizeof(err));
@@ -647,8 +661,8 @@ void work_submit(work_t *w, const user_t *user, const char *lease_id, const http
             size_t published;
             char rerr[256];
             if (outbox_relay(pg, w->producer, &published, rerr, sizeof(rerr)) != 0) log_warn("outbox relay: %s", rerr);
-            http_response_json(resp, 202,
-                               json_pack("{s:s}", q == LEASE_QUEUE_VALIDATION ? "validation_id" : "submission_id", id));
+            http_response_json(resp, 202, answer);
+            answer = NULL;
         } else if (rc == LEASE_LOST) {
             pg_rollback(pg);
             lost(w, resp, &done);
@@ -666,6 +680,7 @@ void work_submit(work_t *w, const user_t *user, const char *lease_id, const http
     } else {
         unavailable(resp, pg ? err : "no database connection free");
     }
+    json_decref(answer);
     conn_put(w, &c);
     pg_pool_put(w->pool, pg);
 out:

@@ -114,12 +114,18 @@ static void test_verdict_recorded_and_published(void **state) {
                        "\"feedback\":[{\"section\":\"4.1\",\"kind\":\"edge_case\",\"text\":\"sauce beside the rice\"}]}";
     int st = itest_http("POST", http_port, path, validator, good, strlen(good), body, sizeof(body));
     if (st != 202) fail_msg("submit: %d %s", st, body);
-    assert_non_null(strstr(body, "validation_id"));
+    /* {"submission_id"} as every submit answers (DESIGN.md section 7): the
+     * submission the verdict is on; and the verdict's own id. */
+    json_t *ans = json_loads(body, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(ans, "submission_id")), sid);
+    assert_true(event_id_valid(json_string_value(json_object_get(ans, "validation_id"))));
+    json_decref(ans);
     /* The same submit again (its answer lost on the way): the same answer. */
     char first[sizeof(body)];
     memcpy(first, body, sizeof(first));
     assert_int_equal(itest_http("POST", http_port, path, validator, good, strlen(good), body, sizeof(body)), 202);
     itest_assert_replayed(first, body, "validation_id");
+    itest_assert_replayed(first, body, "submission_id");
 }
 
 typedef struct seen {
