@@ -27,7 +27,7 @@
 #include "service.h"
 #include "shutdown.h"
 #include "store.h"
-#include "validate.h"
+#include "utf8.h"
 
 static const config_def_t metrics_defs[] = {
     {"metrics.group", CONFIG_STRING, "annot-metrics", NULL, 0, 0, false, "consumer group"},
@@ -84,14 +84,14 @@ static bool checker_rule(void *opaque, const char *category) {
 
 /* ---- per topic ----------------------------------------------------------- */
 
-/* Decodes the message of a topic and checks its strings (validate.h). */
+/* Decodes the message of a topic and checks its strings (utf8.h). */
 #define UNPACK(type, prefix, var, what)                                                                         \
     type *var = prefix##__unpack(NULL, rkm->len, rkm->payload);                                                 \
     if (var == NULL) {                                                                                          \
         snprintf(errstr, errlen, "not a %s", what);                                                             \
         return PIPELINE_INVALID;                                                                                \
     }                                                                                                           \
-    if (validate_strings(&var->base, errstr, errlen) != 0) {                                                    \
+    if (utf8_proto_strings_valid(&var->base, errstr, errlen) != 0) {                                            \
         prefix##__free_unpacked(var, NULL);                                                                     \
         return PIPELINE_INVALID;                                                                                \
     }
