@@ -147,3 +147,26 @@ int verdict_parse(const json_t *body, const check_taxonomy_t *taxonomy, const do
     out->score = penalty >= 1.0 ? 0.0 : 1.0 - penalty;
     return 0;
 }
+
+int verdict_description_parse(const json_t *body, const char **description, char *errstr, size_t errlen) {
+    const char *key;
+    json_t *v;
+    *description = NULL;
+    json_object_foreach((json_t *)body, key, v) {
+        if (strcmp(key, "description") == 0) {
+            if (!json_is_string(v) || json_string_length(v) == 0 || strlen(json_string_value(v)) != json_string_length(v)) {
+                snprintf(errstr, errlen, "description: expected a non-empty string without NUL bytes");
+                return -1;
+            }
+            *description = json_string_value(v);
+        } else if (strcmp(key, "fencing_token") != 0) {
+            snprintf(errstr, errlen, "%s: unknown field", key);
+            return -1;
+        }
+    }
+    if (*description == NULL) {
+        snprintf(errstr, errlen, "description: required");
+        return -1;
+    }
+    return 0;
+}
