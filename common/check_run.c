@@ -585,7 +585,9 @@ static void mentions_all(run_t *r) {
 
 static const check_span_t *group_mentions(const run_t *r, uint32_t g, size_t *count) {
     *count = r->sc->name_mention_count[g];
-    return r->sc->mentions + r->sc->name_mention_off[g];
+    /* No mention at all leaves the array unallocated on a fresh scratch:
+     * NULL + 0 is undefined, so no pointer for an empty group. */
+    return *count ? r->sc->mentions + r->sc->name_mention_off[g] : NULL;
 }
 
 /* Whether tokens [a, b] overlap a mention of the main object or a component. */

@@ -709,6 +709,27 @@ static void test_editing(void **state) {
     assert_int_equal(f->severity, CHECK_SEVERITY_CRITICAL);
 }
 
+/* fuzz_check's first finding (tests/fuzz/corpus/fuzz_check/regress-no-mentions):
+ * on a fresh scratch, a text that names nothing of the task left the
+ * mentions array unallocated, and group_mentions added offset 0 to its NULL
+ * (undefined; UBSan reports it: make CC=clang-14 SANITIZE=undefined). */
+static void test_no_mentions_on_a_fresh_scratch(void **state) {
+    (void)state;
+    check_scratch_t *fresh = check_scratch_new();
+    assert_non_null(fresh);
+    check_result_t r;
+    check_result_init(&r);
+    char *syn[4];
+    check_component_t comps[4];
+    task_spec_t s = {.main_object = "curry rice", .comps = {{"sauce", "poured over", "rice"}}};
+    check_task_t t = task_of(&s, syn, comps);
+    const char *text = "A plate on a table.";
+    assert_int_equal(check_run(rules, fresh, &t, text, strlen(text), &r, errstr, sizeof(errstr)), 0);
+    assert_int_equal(count_rule(&r, CHECK_RULE_MAIN_OBJECT_MISSING), 1);
+    check_result_free(&r);
+    check_scratch_destroy(fresh);
+}
+
 static void test_no_main_object_is_an_error(void **state) {
     (void)state;
     check_task_t t;
@@ -1387,6 +1408,7 @@ int main(void) {
         cmocka_unit_test(test_invalid_text),
         cmocka_unit_test(test_editing),
         cmocka_unit_test(test_no_main_object_is_an_error),
+        cmocka_unit_test(test_no_mentions_on_a_fresh_scratch),
         cmocka_unit_test(test_other_languages),
         cmocka_unit_test(test_json_task),
         cmocka_unit_test(test_json_request_and_result),
