@@ -11,6 +11,7 @@
 #include "lease_policy.h"
 #include "log.h"
 #include "outbox.h"
+#include "utf8.h"
 
 /* ---- from Kafka ------------------------------------------------------------ */
 
@@ -348,7 +349,8 @@ void people_screening_post(people_t *p, const user_t *user, const http_request_t
             }
             jans = v;
         } else {
-            http_response_error(resp, 400, "invalid_field", "%s: unknown field", key);
+            char name[UTF8_QUOTE_MAX + 1];
+            http_response_error(resp, 400, "invalid_field", "%s: unknown field", utf8_quote(name, sizeof(name), key));
             goto out;
         }
     }
@@ -378,7 +380,9 @@ void people_screening_post(people_t *p, const user_t *user, const http_request_t
         if (bad == NULL && answers[i].question_id == NULL) bad = "question_id";
         if (bad == NULL && answers[i].answer == NULL) bad = "answer";
         if (bad != NULL) {
-            http_response_error(resp, 400, "invalid_field", "answers[%zu]%s%s: %s", i, *bad ? "." : "", bad,
+            char name[UTF8_QUOTE_MAX + 1];
+            http_response_error(resp, 400, "invalid_field", "answers[%zu]%s%s: %s", i, *bad ? "." : "",
+                                utf8_quote(name, sizeof(name), bad),
                                 *bad ? "a string question_id and answer are the only fields" : "expected an object");
             goto out;
         }
@@ -468,7 +472,8 @@ void people_training_complete(people_t *p, const user_t *user, const http_reques
         if (strcmp(key, "guideline_version") == 0 && json_is_string(v)) {
             version = json_string_value(v);
         } else {
-            http_response_error(resp, 400, "invalid_field", "%s: %s", key,
+            char name[UTF8_QUOTE_MAX + 1];
+            http_response_error(resp, 400, "invalid_field", "%s: %s", utf8_quote(name, sizeof(name), key),
                                 strcmp(key, "guideline_version") == 0 ? "expected a string" : "unknown field");
             json_decref(body);
             return;

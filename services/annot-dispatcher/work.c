@@ -14,6 +14,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "task_codec.h"
+#include "utf8.h"
 
 #define WAIT_S_MAX 30
 
@@ -120,7 +121,8 @@ void work_acquire(work_t *w, const user_t *user, const http_request_t *req, http
             }
             wait_s = json_integer_value(v);
         } else {
-            http_response_error(resp, 400, "invalid_field", "%s: unknown field", key);
+            char name[UTF8_QUOTE_MAX + 1];
+            http_response_error(resp, 400, "invalid_field", "%s: unknown field", utf8_quote(name, sizeof(name), key));
             goto out;
         }
     }

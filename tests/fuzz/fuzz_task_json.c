@@ -7,13 +7,15 @@
  *
  * Checked: an accepted task survives the round trip (same id, main object
  * and component count), and JSON that jansson accepted is valid UTF-8, so
- * the lease's JSON of it is never NULL. */
+ * the lease's JSON of it is never NULL; a refusal's message is valid UTF-8
+ * (annotctl prints it, the dispatcher's POST /v1/check answers with it). */
 #include <jansson.h>
 #include <string.h>
 
 #include "annot/v1/task.pb-c.h"
 #include "fuzz.h"
 #include "task_codec.h"
+#include "utf8.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
@@ -25,7 +27,7 @@ static void task_round_trip(const json_t *obj) {
     char err[512];
     task_proto_t tp;
     if (task_proto_from_json(obj, &tp, err, sizeof(err)) != 0) {
-        FUZZ_ASSERT(err[0] != '\0');
+        FUZZ_ASSERT(err[0] != '\0' && utf8_valid(err, strlen(err)));
         task_proto_clear(&tp);
         return;
     }
@@ -59,6 +61,8 @@ static void request_parse(const json_t *obj) {
     if (check_request_from_json(obj, &task, &description, &len, err, sizeof(err)) == 0) {
         FUZZ_ASSERT(description != NULL);
         FUZZ_ASSERT(task.main_object != NULL);
+    } else {
+        FUZZ_ASSERT(err[0] != '\0' && utf8_valid(err, strlen(err)));
     }
     check_task_clear(&task);
 }
