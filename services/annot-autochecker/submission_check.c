@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
 
 static int kind_from_proto(Annot__V1__TaskKind k, check_kind_t *out) {
     switch (k) {
@@ -78,6 +79,14 @@ int submission_check(const check_rules_t *rules, check_scratch_t *scratch,
                      const Annot__V1__SubmissionEvent *ev, const char *source, int64_t checked_at_ms,
                      check_result_t *result, submission_check_out_t *out, char *errstr, size_t errlen) {
     const Annot__V1__Submission *s = ev->submission;
+    if (ev->header == NULL) {
+        snprintf(errstr, errlen, "header: missing");
+        return -1;
+    }
+    /* Its ids and texts go to PostgreSQL, which refuses invalid UTF-8: such
+     * an event would fail its insert on every retry and stall the
+     * partition.  Refused here, it is dead-lettered instead. */
+    if (utf8_proto_strings_valid(&ev->base, errstr, errlen) != 0) return -1;
     if (s == NULL) {
         snprintf(errstr, errlen, "submission: missing");
         return -1;
