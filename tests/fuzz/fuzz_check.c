@@ -9,14 +9,16 @@
  *   kind (production, exam_stage1, exam_stage2, golden; else production)
  *   pregenerated text (an exam_stage2's)
  * Missing lines are empty.  Checked: check_run succeeds (the task always has
- * a main object), every finding's span lies in the text on code point
- * boundaries, its message is valid UTF-8, the score is in [0, 1], and the
- * result converts to JSON. */
+ * a main object), every finding's span lies in the text (on code point
+ * boundaries when the text is valid UTF-8: a stray continuation byte of a
+ * bad text counts as a character of its own), its message is valid UTF-8,
+ * the score is in [0, 1], and the result converts to JSON. */
 #include <jansson.h>
 #include <string.h>
 
 #include "check.h"
 #include "fuzz.h"
+#include "utf8.h"
 
 #define FUZZ_LIST_MAX 8
 
@@ -95,6 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
      * checker, which takes a length.  The copy in buf beyond it is ours. */
 
     char err[512];
+    bool valid = utf8_valid(text, len);
     int rc = check_run(rules, scratch, &task, text, len, &result, err, sizeof(err));
     FUZZ_ASSERT(rc == 0);
     FUZZ_ASSERT(result.score >= 0.0 && result.score <= 1.0);
@@ -102,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const check_finding_t *f = &result.findings[i];
         FUZZ_ASSERT(check_rule_name(f->rule) != NULL);
         FUZZ_ASSERT(f->start <= f->end && f->end <= len);
-        FUZZ_ASSERT(!is_continuation(text, len, f->start) && !is_continuation(text, len, f->end));
+        FUZZ_ASSERT(!valid || (!is_continuation(text, len, f->start) && !is_continuation(text, len, f->end)));
         FUZZ_ASSERT(memchr(f->message, '\0', sizeof(f->message)) != NULL);
         json_t *m = json_string(f->message);
         FUZZ_ASSERT(m != NULL);
