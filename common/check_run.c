@@ -68,14 +68,13 @@ static uint64_t key_of(check_rule_t rule, const void *p, size_t n, uint64_t extr
 /* ------------------------------------------------------------------ */
 /* messages */
 
-/* Copies at most max bytes of the original span into out as valid UTF-8 on
- * one line, "…" marking a cut. */
-static void quote_span(const check_text_t *t, uint32_t start, uint32_t end, char *out, size_t outlen, size_t max) {
+/* Copies at most max bytes of s[0..len) into out as valid UTF-8 on one
+ * line, "…" marking a cut at max; bad bytes become '?'. */
+static void quote_bytes(const uint8_t *s, size_t len, char *out, size_t outlen, size_t max) {
     size_t o = 0;
-    const uint8_t *s = (const uint8_t *)t->orig;
-    size_t i = start;
-    while (i < end && o + 5 < outlen) {
-        if (i - start >= max) {
+    size_t i = 0;
+    while (i < len && o + 5 < outlen) {
+        if (i >= max) {
             memcpy(out + o, "\xE2\x80\xA6", 3);
             o += 3;
             break;
@@ -88,7 +87,7 @@ static void quote_span(const check_text_t *t, uint32_t start, uint32_t end, char
         }
         /* a span may hold bad bytes between its words: never copy them */
         utf8proc_int32_t cp;
-        utf8proc_ssize_t l = utf8proc_iterate(s + i, (utf8proc_ssize_t)(end - i), &cp);
+        utf8proc_ssize_t l = utf8proc_iterate(s + i, (utf8proc_ssize_t)(len - i), &cp);
         if (l < 0) {
             out[o++] = '?';
             i++;
@@ -103,15 +102,16 @@ static void quote_span(const check_text_t *t, uint32_t start, uint32_t end, char
     out[o] = '\0';
 }
 
-/* Copies a task string for a message, cut on a code point boundary. */
+/* Copies at most max bytes of the original span into out (quote_bytes). */
+static void quote_span(const check_text_t *t, uint32_t start, uint32_t end, char *out, size_t outlen, size_t max) {
+    quote_bytes((const uint8_t *)t->orig + start, end - start, out, outlen, max);
+}
+
+/* Copies a task string for a message, cut on a code point boundary.  Task
+ * strings from JSON are valid UTF-8, but a caller may fill a task with any
+ * bytes (check.h): the message stays valid UTF-8 all the same. */
 static void copy_cut(char *dst, size_t size, const char *src) {
-    size_t n = strlen(src);
-    if (n >= size) {
-        n = size - 1;
-        while (n > 0 && ((uint8_t)src[n] & 0xC0) == 0x80) n--;
-    }
-    memcpy(dst, src, n);
-    dst[n] = '\0';
+    quote_bytes((const uint8_t *)src, strlen(src), dst, size, SIZE_MAX);
 }
 
 /* snprintf that never leaves half a UTF-8 sequence at the cut. */

@@ -23,6 +23,7 @@
 
 #include "check.h"
 #include "check_internal.h"
+#include "utf8.h"
 
 #define CORPUS "tests/corpus/checker.ndjson"
 #define HOLDOUT "tests/corpus/checker-holdout.ndjson"
@@ -730,6 +731,23 @@ static void test_no_mentions_on_a_fresh_scratch(void **state) {
     check_scratch_destroy(fresh);
 }
 
+/* fuzz_check: a task string that is not valid UTF-8 (a name cut in the
+ * middle of a letter) was copied as it was into a finding's message, which
+ * check.h promises is valid UTF-8 (it goes into JSON and protobuf strings). */
+static void test_bad_task_strings_give_valid_messages(void **state) {
+    (void)state;
+    task_spec_t s = {.main_object = "\xd0\xbf\xd0\xb5\xd0\xbb\xd1", /* "пел" and half a letter */
+                     .comps = {{"\xd1\x81\xd0\xbc\xd0\xb5\xd1", "on", "\xff"}}};
+    const check_result_t *r = check_spec(&s, "A plate on a table." PAD);
+    const check_finding_t *f = first_rule(r, CHECK_RULE_MAIN_OBJECT_MISSING);
+    assert_non_null(f);
+    for (size_t i = 0; i < r->count; i++) {
+        const char *m = r->findings[i].message;
+        if (!utf8_valid(m, strlen(m))) fail_msg("%s: message not valid UTF-8: %s", check_rule_name(r->findings[i].rule), m);
+    }
+    assert_non_null(strstr(f->message, "\"\xd0\xbf\xd0\xb5\xd0\xbb?\""));
+}
+
 static void test_no_main_object_is_an_error(void **state) {
     (void)state;
     check_task_t t;
@@ -1409,6 +1427,7 @@ int main(void) {
         cmocka_unit_test(test_editing),
         cmocka_unit_test(test_no_main_object_is_an_error),
         cmocka_unit_test(test_no_mentions_on_a_fresh_scratch),
+        cmocka_unit_test(test_bad_task_strings_give_valid_messages),
         cmocka_unit_test(test_other_languages),
         cmocka_unit_test(test_json_task),
         cmocka_unit_test(test_json_request_and_result),
