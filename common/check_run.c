@@ -118,8 +118,15 @@ static void copy_cut(char *dst, size_t size, const char *src) {
 static void message_format(char *buf, size_t len, const char *fmt, va_list ap) {
     int n = vsnprintf(buf, len, fmt, ap);
     if (n >= 0 && (size_t)n >= len) {
-        size_t e = len - 1;
-        while (e > 0 && ((uint8_t)buf[e] & 0xC0) == 0x80) e--;
+        /* vsnprintf kept len - 1 bytes: the last letter may be cut short.
+         * Find where it starts and drop it unless all its bytes are kept. */
+        size_t e = len - 1, lead = e;
+        while (lead > 0 && ((uint8_t)buf[lead - 1] & 0xC0) == 0x80) lead--;
+        if (lead > 0) {
+            uint8_t c = (uint8_t)buf[lead - 1];
+            size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+            if (lead - 1 + need > e) e = lead - 1;
+        }
         buf[e] = '\0';
     }
 }
