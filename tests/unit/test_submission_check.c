@@ -118,11 +118,38 @@ static void test_event_without_header_is_refused(void **state) {
     assert_string_equal(err, "header: missing");
 }
 
+/* fuzz_submission: protobuf-c reads a field number 0 written in two bytes
+ * (80 00) as an unknown field, keeps it, and writes it back in one byte,
+ * which it then refuses to read: the CheckResultEvent, which carries the
+ * submission, could not be decoded downstream.  Number 0 is no field
+ * number: such an event is refused (dead-lettered). */
+static void test_field_number_zero_is_refused(void **state) {
+    (void)state;
+    char err[256];
+    fixture_t f;
+    fixture_init(&f);
+    ProtobufCMessageUnknownField uf = {.tag = 0, .wire_type = PROTOBUF_C_WIRE_TYPE_VARINT, .len = 1,
+                                       .data = (uint8_t *)"\x01"};
+    f.sub.base.n_unknown_fields = 1;
+    f.sub.base.unknown_fields = &uf;
+    assert_int_equal(check(&f, err, sizeof(err)), -1);
+    assert_string_equal(err, "submission: a field numbered 0");
+    f.sub.base.n_unknown_fields = 0;
+    f.task.base.n_unknown_fields = 1;
+    f.task.base.unknown_fields = &uf;
+    assert_int_equal(check(&f, err, sizeof(err)), -1);
+    assert_string_equal(err, "submission.task: a field numbered 0");
+    /* Another unknown field (a newer producer's) passes through. */
+    uf.tag = 99;
+    assert_int_equal(check(&f, err, sizeof(err)), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_submission_is_checked),
         cmocka_unit_test(test_strings_not_utf8_are_refused),
         cmocka_unit_test(test_event_without_header_is_refused),
+        cmocka_unit_test(test_field_number_zero_is_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
