@@ -1,7 +1,9 @@
 /* fuzz_verdict: the bodies of POST /v1/leases/{id}/submit as the dispatcher
  * parses them (services/annot-dispatcher/verdict.c): a validator's verdict,
  * checked against the real error taxonomy (config/taxonomy.conf), and an
- * annotator's description.  The body is read as http_request_json reads it.
+ * annotator's description; and a candidate's screening answers (POST
+ * /v1/screening, common/screening.c).  The body is read as
+ * http_request_json reads it.
  *
  * Checked: an accepted verdict is scored in [0, 1] with its counts in
  * range; a refused body has an error message that is short and valid UTF-8
@@ -12,6 +14,7 @@
 
 #include "../../services/annot-dispatcher/verdict.h"
 #include "fuzz.h"
+#include "screening.h"
 
 static check_taxonomy_t taxonomy;
 static const double weights[4] = {0, 0.05, 0.2, 1.0};
@@ -50,6 +53,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (verdict_description_parse(body, &description, err, sizeof(err)) == 0) {
         FUZZ_ASSERT(description != NULL && description[0] != '\0');
     } else {
+        assert_message(err);
+    }
+    const char *screening_id;
+    screening_answer_t *answers;
+    size_t n;
+    err[0] = '\0';
+    if (screening_body_parse(body, &screening_id, &answers, &n, err, sizeof(err)) == 0) {
+        FUZZ_ASSERT(screening_id != NULL && n <= SCREENING_ANSWERS_MAX);
+        for (size_t i = 0; i < n; i++) FUZZ_ASSERT(answers[i].question_id != NULL && answers[i].answer != NULL);
+        free(answers);
+    } else {
+        FUZZ_ASSERT(answers == NULL);
         assert_message(err);
     }
     json_decref(body);

@@ -115,6 +115,8 @@ def main():
                          {"section": "5.1", "kind": "missing_rule", "text": "garnish"}]},
         "description.json": {"description": "Curry rice on a white plate.", "fencing_token": 3},
         "unknown.json": {"verdict": "accept", "verdikt": "reject"},
+        "screening.json": {"screening_id": "scr-1", "answers": [{"question_id": "L1", "answer": "b"},
+                                                               {"question_id": "G2", "answer": "a"}]},
     }.items():
         write("verdict", name, json.dumps(body, ensure_ascii=False))
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(ROOT) for f in fs)
