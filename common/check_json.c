@@ -9,15 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void field_copy(char *out, size_t len, const char *name) {
-    size_t n = strlen(name);
-    if (n >= len) {
-        n = len - 1;
-        while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80) n--;
-    }
-    memcpy(out, name, n);
-    out[n] = '\0';
-}
+#include "utf8.h"
 
 static char *dup_checked(const json_t *v, const char *path, char *errstr, size_t errlen) {
     if (!json_is_string(v)) {
@@ -91,8 +83,8 @@ static int component_parse(const json_t *v, size_t i, check_component_t *c, char
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)v, key, value) {
-        char field[64], p[128];
-        field_copy(field, sizeof(field), key);
+        char field[UTF8_QUOTE_MAX + 1], p[sizeof(path) + UTF8_QUOTE_MAX + 2];
+        utf8_quote(field, sizeof(field), key);
         snprintf(p, sizeof(p), "%s.%s", path, field);
         char **slot = strcmp(key, "name") == 0       ? &c->name
                       : strcmp(key, "relation") == 0 ? &c->relation
@@ -120,8 +112,8 @@ int check_task_from_json(const json_t *obj, check_task_t *task, char *errstr, si
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)obj, key, v) {
-        char field[64], p[80];
-        field_copy(field, sizeof(field), key);
+        char field[UTF8_QUOTE_MAX + 1], p[80];
+        utf8_quote(field, sizeof(field), key);
         snprintf(p, sizeof(p), "task.%s", field);
         int rc = 0;
         if (strcmp(key, "task_id") == 0) rc = string_field(v, p, &task->task_id, errstr, errlen);
@@ -223,8 +215,8 @@ int check_request_from_json(const json_t *obj, check_task_t *task, const char **
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)obj, key, v) {
-        char field[64];
-        field_copy(field, sizeof(field), key);
+        char field[UTF8_QUOTE_MAX + 1];
+        utf8_quote(field, sizeof(field), key);
         if (strcmp(key, "task") == 0 || strcmp(key, "description") == 0) continue;
         if (strcmp(key, "expect") == 0) {
             bool ok = json_is_array(v);

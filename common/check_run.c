@@ -68,14 +68,13 @@ static uint64_t key_of(check_rule_t rule, const void *p, size_t n, uint64_t extr
 /* ------------------------------------------------------------------ */
 /* messages */
 
-/* Copies at most max bytes of the original span into out as valid UTF-8 on
- * one line, "…" marking a cut. */
-static void quote_span(const check_text_t *t, uint32_t start, uint32_t end, char *out, size_t outlen, size_t max) {
+/* Copies at most max bytes of s[0..len) into out as valid UTF-8 on one
+ * line, "…" marking a cut at max; bad bytes become '?'. */
+static void quote_bytes(const uint8_t *s, size_t len, char *out, size_t outlen, size_t max) {
     size_t o = 0;
-    const uint8_t *s = (const uint8_t *)t->orig;
-    size_t i = start;
-    while (i < end && o + 5 < outlen) {
-        if (i - start >= max) {
+    size_t i = 0;
+    while (i < len && o + 5 < outlen) {
+        if (i >= max) {
             memcpy(out + o, "\xE2\x80\xA6", 3);
             o += 3;
             break;
@@ -88,7 +87,7 @@ static void quote_span(const check_text_t *t, uint32_t start, uint32_t end, char
         }
         /* a span may hold bad bytes between its words: never copy them */
         utf8proc_int32_t cp;
-        utf8proc_ssize_t l = utf8proc_iterate(s + i, (utf8proc_ssize_t)(end - i), &cp);
+        utf8proc_ssize_t l = utf8proc_iterate(s + i, (utf8proc_ssize_t)(len - i), &cp);
         if (l < 0) {
             out[o++] = '?';
             i++;
@@ -103,23 +102,31 @@ static void quote_span(const check_text_t *t, uint32_t start, uint32_t end, char
     out[o] = '\0';
 }
 
-/* Copies a task string for a message, cut on a code point boundary. */
+/* Copies at most max bytes of the original span into out (quote_bytes). */
+static void quote_span(const check_text_t *t, uint32_t start, uint32_t end, char *out, size_t outlen, size_t max) {
+    quote_bytes((const uint8_t *)t->orig + start, end - start, out, outlen, max);
+}
+
+/* Copies a task string for a message, cut on a code point boundary.  Task
+ * strings from JSON are valid UTF-8, but a caller may fill a task with any
+ * bytes (check.h): the message stays valid UTF-8 all the same. */
 static void copy_cut(char *dst, size_t size, const char *src) {
-    size_t n = strlen(src);
-    if (n >= size) {
-        n = size - 1;
-        while (n > 0 && ((uint8_t)src[n] & 0xC0) == 0x80) n--;
-    }
-    memcpy(dst, src, n);
-    dst[n] = '\0';
+    quote_bytes((const uint8_t *)src, strlen(src), dst, size, SIZE_MAX);
 }
 
 /* snprintf that never leaves half a UTF-8 sequence at the cut. */
 static void message_format(char *buf, size_t len, const char *fmt, va_list ap) {
     int n = vsnprintf(buf, len, fmt, ap);
     if (n >= 0 && (size_t)n >= len) {
-        size_t e = len - 1;
-        while (e > 0 && ((uint8_t)buf[e] & 0xC0) == 0x80) e--;
+        /* vsnprintf kept len - 1 bytes: the last letter may be cut short.
+         * Find where it starts and drop it unless all its bytes are kept. */
+        size_t e = len - 1, lead = e;
+        while (lead > 0 && ((uint8_t)buf[lead - 1] & 0xC0) == 0x80) lead--;
+        if (lead > 0) {
+            uint8_t c = (uint8_t)buf[lead - 1];
+            size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+            if (lead - 1 + need > e) e = lead - 1;
+        }
         buf[e] = '\0';
     }
 }
@@ -585,7 +592,9 @@ static void mentions_all(run_t *r) {
 
 static const check_span_t *group_mentions(const run_t *r, uint32_t g, size_t *count) {
     *count = r->sc->name_mention_count[g];
-    return r->sc->mentions + r->sc->name_mention_off[g];
+    /* No mention at all leaves the array unallocated on a fresh scratch:
+     * NULL + 0 is undefined, so no pointer for an empty group. */
+    return *count ? r->sc->mentions + r->sc->name_mention_off[g] : NULL;
 }
 
 /* Whether tokens [a, b] overlap a mention of the main object or a component. */

@@ -7,8 +7,9 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
-#include <utf8proc.h>
 #include <uuid/uuid.h>
+
+#include "utf8.h"
 
 /* The project's UUID namespace for derived ids (a fixed random v4). */
 static const uuid_t event_namespace = {0x6b, 0x1e, 0x4a, 0x52, 0x93, 0x0c, 0x4f, 0x7e,
@@ -77,64 +78,6 @@ void event_header_fill(Annot__V1__EventHeader *hdr, const char *event_id, const 
     hdr->guideline_version = (char *)(guideline_version ? guideline_version : "");
 }
 
-static bool utf8_valid(const char *s) {
-    utf8proc_ssize_t len = (utf8proc_ssize_t)strlen(s);
-    for (utf8proc_ssize_t i = 0; i < len;) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)s + i, len - i, &cp);
-        if (n <= 0) return false;
-        i += n;
-    }
-    return true;
-}
-
-/* Walks msg by its descriptor; path holds the field path so far (plen
- * bytes of cap). */
-static int strings_walk(const ProtobufCMessage *msg, char *path, size_t plen, size_t cap, char *errstr,
-                        size_t errlen) {
-    const ProtobufCMessageDescriptor *d = msg->descriptor;
-    for (unsigned f = 0; f < d->n_fields; f++) {
-        const ProtobufCFieldDescriptor *fd = &d->fields[f];
-        if (fd->type != PROTOBUF_C_TYPE_STRING && fd->type != PROTOBUF_C_TYPE_MESSAGE) continue;
-        /* A oneof member that is not the one set shares its storage with
-         * the one that is: skip it. */
-        if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-            uint32_t set = *(const uint32_t *)((const char *)msg + fd->quantifier_offset);
-            if (set != fd->id) continue;
-        }
-        const char *member = (const char *)msg + fd->offset;
-        size_t count = 1;
-        const void *const *items = (const void *const *)member;
-        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
-            count = *(const size_t *)((const char *)msg + fd->quantifier_offset);
-            items = *(const void *const *const *)member;
-        }
-        for (size_t i = 0; i < count; i++) {
-            const void *item = items[i];
-            if (item == NULL) continue;
-            int n = fd->label == PROTOBUF_C_LABEL_REPEATED
-                        ? snprintf(path + plen, cap - plen, "%s%s[%zu]", plen ? "." : "", fd->name, i)
-                        : snprintf(path + plen, cap - plen, "%s%s", plen ? "." : "", fd->name);
-            size_t sub = n > 0 && (size_t)n < cap - plen ? plen + (size_t)n : cap - 1;
-            if (fd->type == PROTOBUF_C_TYPE_STRING) {
-                if (!utf8_valid(item)) {
-                    snprintf(errstr, errlen, "%s is not valid UTF-8", path);
-                    return -1;
-                }
-            } else if (strings_walk(item, path, sub, cap, errstr, errlen) != 0) {
-                return -1;
-            }
-            path[plen] = '\0';
-        }
-    }
-    return 0;
-}
-
-int event_strings_valid(const ProtobufCMessage *msg, char *errstr, size_t errlen) {
-    char path[512] = "";
-    return strings_walk(msg, path, 0, sizeof(path), errstr, errlen);
-}
-
 ProtobufCMessage *event_unpack(const ProtobufCMessageDescriptor *desc, const void *payload, size_t len, char *errstr,
                                size_t errlen) {
     ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, len, payload);
@@ -142,7 +85,7 @@ ProtobufCMessage *event_unpack(const ProtobufCMessageDescriptor *desc, const voi
         snprintf(errstr, errlen, "not a %s", desc->short_name);
         return NULL;
     }
-    if (event_strings_valid(msg, errstr, errlen) != 0) {
+    if (utf8_proto_strings_valid(msg, errstr, errlen) != 0) {
         protobuf_c_message_free_unpacked(msg, NULL);
         return NULL;
     }
@@ -158,7 +101,7 @@ Annot__V1__EventEnvelope *event_envelope_decode(const void *payload, size_t len,
     }
     /* The other fields are unknown to the envelope: their strings are the
      * consumer's event_unpack's to check. */
-    if (event_strings_valid(&env->base, errstr, errlen) != 0) {
+    if (utf8_proto_strings_valid(&env->base, errstr, errlen) != 0) {
         annot__v1__event_envelope__free_unpacked(env, NULL);
         return NULL;
     }

@@ -30,18 +30,15 @@ void event_header_fill(Annot__V1__EventHeader *hdr, const char *event_id, const 
 
 /* Decodes a message of type desc from a topic, and checks what protobuf-c
  * does not: that every string in it, nested messages and repeated fields
- * included, is valid UTF-8 (proto3 requires it, and PostgreSQL, jansson and
- * the logs refuse anything else, so such an event would fail its batch on
- * every retry and stall the consumer).  Returns NULL with errstr "not a
- * <Type>" or naming the first bad field as a path ("applied.name is not
- * valid UTF-8"): the caller dead-letters the message.  Free with
- * protobuf_c_message_free_unpacked or the type's own free function. */
+ * included, is valid UTF-8 (utf8_proto_strings_valid: proto3 requires it,
+ * and PostgreSQL, jansson and the logs refuse anything else, so such an
+ * event would fail its batch on every retry and stall the consumer).
+ * Returns NULL with errstr "not a <Type>" or naming the first bad field as
+ * a path ("applied.name is not valid UTF-8"): the caller dead-letters the
+ * message.  Free with protobuf_c_message_free_unpacked or the type's own
+ * free function. */
 ProtobufCMessage *event_unpack(const ProtobufCMessageDescriptor *desc, const void *payload, size_t len, char *errstr,
                                size_t errlen);
-/* The string check of event_unpack alone: 0, or -1 with errstr naming the
- * field ("result.errors[1].section is not valid UTF-8"). */
-int event_strings_valid(const ProtobufCMessage *msg, char *errstr, size_t errlen);
-
 /* Decodes only the header of any top-level message (every one has it as
  * field 1), checking its strings as event_unpack does.  Returns NULL with
  * errstr when the bytes are not protobuf, carry no header or a header

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 static const char *str_field(json_t *o, const char *name) {
     const char *s = json_string_value(json_object_get(o, name));
     return s && *s ? s : NULL;
@@ -157,4 +159,65 @@ unsigned screening_correct(const screening_bank_t *bank, const char *const *ids,
         }
     }
     return correct;
+}
+
+int screening_body_parse(const json_t *body, const char **screening_id, screening_answer_t **answers,
+                         size_t *nanswers, char *errstr, size_t errlen) {
+    char name[UTF8_QUOTE_MAX + 1];
+    const char *key;
+    json_t *v, *jans = NULL;
+    *screening_id = NULL;
+    *answers = NULL;
+    *nanswers = 0;
+    json_object_foreach((json_t *)body, key, v) {
+        if (strcmp(key, "screening_id") == 0) {
+            if (!json_is_string(v)) {
+                snprintf(errstr, errlen, "screening_id: expected a string");
+                return -1;
+            }
+            *screening_id = json_string_value(v);
+        } else if (strcmp(key, "answers") == 0) {
+            if (!json_is_array(v)) {
+                snprintf(errstr, errlen, "answers: expected an array");
+                return -1;
+            }
+            jans = v;
+        } else {
+            snprintf(errstr, errlen, "%s: unknown field", utf8_quote(name, sizeof(name), key));
+            return -1;
+        }
+    }
+    if (*screening_id == NULL || jans == NULL) {
+        snprintf(errstr, errlen, "%s: required", *screening_id ? "answers" : "screening_id");
+        return -1;
+    }
+    size_t n = json_array_size(jans);
+    if (n > SCREENING_ANSWERS_MAX) {
+        snprintf(errstr, errlen, "answers: at most %d", SCREENING_ANSWERS_MAX);
+        return -1;
+    }
+    screening_answer_t *a = calloc(n ? n : 1, sizeof(*a));
+    if (a == NULL) abort();
+    for (size_t i = 0; i < n; i++) {
+        json_t *item = json_array_get(jans, i);
+        const char *bad = NULL;
+        if (!json_is_object(item)) bad = "";
+        json_object_foreach(item, key, v) {
+            if (strcmp(key, "question_id") == 0 && json_is_string(v)) a[i].question_id = json_string_value(v);
+            else if (strcmp(key, "answer") == 0 && json_is_string(v)) a[i].answer = json_string_value(v);
+            else bad = key;
+            if (bad) break;
+        }
+        if (bad == NULL && a[i].question_id == NULL) bad = "question_id";
+        if (bad == NULL && a[i].answer == NULL) bad = "answer";
+        if (bad != NULL) {
+            snprintf(errstr, errlen, "answers[%zu]%s%s: %s", i, *bad ? "." : "", utf8_quote(name, sizeof(name), bad),
+                     *bad ? "a string question_id and answer are the only fields" : "expected an object");
+            free(a);
+            return -1;
+        }
+    }
+    *answers = a;
+    *nanswers = n;
+    return 0;
 }

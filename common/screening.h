@@ -35,6 +35,17 @@ typedef struct screening_answer {
     const char *question_id, *answer;
 } screening_answer_t;
 
+/* The most answers one submission may carry. */
+#define SCREENING_ANSWERS_MAX 256
+
+/* The body of a candidate's answers (POST /v1/screening):
+ * {"screening_id": "...", "answers": [{"question_id", "answer"}, ...]}.
+ * Strings point into body; *answers is malloc'd (NULL after a failure) and
+ * the caller frees it.  Returns 0, or -1 with errstr naming the field (a
+ * name from the body quoted as utf8_quote does). */
+int screening_body_parse(const json_t *body, const char **screening_id, screening_answer_t **answers,
+                         size_t *nanswers, char *errstr, size_t errlen);
+
 /* Loads and validates the bank; -1 with errstr naming the file and the
  * failing field (e.g. "questions[3].answer"). */
 int screening_bank_load(screening_bank_t *bank, const char *path, char *errstr, size_t errlen);

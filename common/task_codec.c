@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lease_policy.h"
+
 const char *task_kind_name(Annot__V1__TaskKind k) {
     switch (k) {
     case ANNOT__V1__TASK_KIND__TASK_KIND_PRODUCTION: return "production";
@@ -61,6 +63,22 @@ int task_proto_from_json(const json_t *obj, task_proto_t *tp, char *errstr, size
 }
 
 void task_proto_clear(task_proto_t *tp) { check_task_clear(&tp->owner); }
+
+int task_proto_queueable(const Annot__V1__Task *t, char *errstr, size_t errlen) {
+    if (!lease_policy_id_valid(t->task_id)) {
+        snprintf(errstr, errlen, "task.task_id: empty or not a valid id");
+        return -1;
+    }
+    if (t->main_object == NULL || t->main_object[0] == '\0') {
+        snprintf(errstr, errlen, "task.main_object: empty");
+        return -1;
+    }
+    if (!lease_policy_priority_valid(t->priority)) {
+        snprintf(errstr, errlen, "task.priority: out of range (%d)", (int)t->priority);
+        return -1;
+    }
+    return 0;
+}
 
 static json_t *string_array(char **items, size_t n) {
     json_t *a = json_array();

@@ -26,6 +26,13 @@ typedef struct task_proto {
 int task_proto_from_json(const json_t *obj, task_proto_t *out, char *errstr, size_t errlen);
 void task_proto_clear(task_proto_t *tp);
 
+/* Whether the dispatcher's intake can queue t: a task_id that is a valid
+ * id, a main object, a priority in range.  The intake checks it, and so
+ * does `annotctl tasks import` before it produces anything (the checker's
+ * task needs no id; an exam case gets its own from the funnel).  0, or -1
+ * with errstr naming the field. */
+int task_proto_queueable(const Annot__V1__Task *t, char *errstr, size_t errlen);
+
 /* The task as a lease returns it; the golden reference is never included.
  * NULL when a text field is not valid UTF-8.  The caller owns the result. */
 json_t *task_proto_to_json(const Annot__V1__Task *task);

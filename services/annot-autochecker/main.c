@@ -2,7 +2,8 @@
  * (common/check.h) and publishes the findings and score on the checks topic.
  * It consumes through the common pipeline, so each submission is checked
  * and recorded exactly once in effect; a submission that cannot be checked
- * (no task, no main object, not a SubmissionEvent) is dead-lettered.
+ * (no task, no main object, a string not valid UTF-8, not a
+ * SubmissionEvent) is dead-lettered.
  * SIGHUP reloads the rules between two batches: the batch in hand finishes
  * under the rules it started with, and a reload that fails keeps the old
  * rules. */

@@ -74,10 +74,56 @@ void submission_task_clear(check_task_t *task) {
     memset(task, 0, sizeof(*task));
 }
 
+/* Whether msg or a message inside it holds an unknown field numbered 0.
+ * protobuf-c reads one written in several bytes (80 00), keeps it, writes
+ * it back in one byte and refuses that when reading: a CheckResultEvent
+ * carrying such a submission could not be decoded downstream.  Other
+ * unknown fields (a newer producer's) pass through.  path names msg and
+ * ends up naming the message that holds the field. */
+static bool field_zero_find(const ProtobufCMessage *msg, char *path, size_t plen, size_t cap) {
+    for (unsigned i = 0; i < msg->n_unknown_fields; i++) {
+        if (msg->unknown_fields[i].tag == 0) return true;
+    }
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    for (unsigned f = 0; f < d->n_fields; f++) {
+        const ProtobufCFieldDescriptor *fd = &d->fields[f];
+        if (fd->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+        if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF &&
+            *(const uint32_t *)((const char *)msg + fd->quantifier_offset) != fd->id)
+            continue;
+        const void *member = (const char *)msg + fd->offset;
+        size_t count = 1;
+        const ProtobufCMessage *const *items = member;
+        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+            count = *(const size_t *)((const char *)msg + fd->quantifier_offset);
+            items = *(const ProtobufCMessage *const *const *)member;
+        }
+        for (size_t k = 0; k < count; k++) {
+            if (items[k] == NULL) continue;
+            int n = fd->label == PROTOBUF_C_LABEL_REPEATED
+                        ? snprintf(path + plen, cap - plen, "%s%s[%zu]", plen ? "." : "", fd->name, k)
+                        : snprintf(path + plen, cap - plen, "%s%s", plen ? "." : "", fd->name);
+            size_t sub = n > 0 && (size_t)n < cap - plen ? plen + (size_t)n : cap - 1;
+            if (field_zero_find(items[k], path, sub, cap)) return true;
+            path[plen] = '\0';
+        }
+    }
+    return false;
+}
+
 int submission_check(const check_rules_t *rules, check_scratch_t *scratch,
                      const Annot__V1__SubmissionEvent *ev, const char *source, int64_t checked_at_ms,
                      check_result_t *result, submission_check_out_t *out, char *errstr, size_t errlen) {
     const Annot__V1__Submission *s = ev->submission;
+    if (ev->header == NULL) {
+        snprintf(errstr, errlen, "header: missing");
+        return -1;
+    }
+    char path[256] = "";
+    if (field_zero_find(&ev->base, path, 0, sizeof(path))) {
+        snprintf(errstr, errlen, "%s: a field numbered 0", path[0] ? path : "event");
+        return -1;
+    }
     if (s == NULL) {
         snprintf(errstr, errlen, "submission: missing");
         return -1;

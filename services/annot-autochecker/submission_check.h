@@ -30,7 +30,9 @@ void submission_task_clear(check_task_t *task);
  * CheckResultEvent, whose event id derives from the input event's, so a
  * replay under the same rules emits the same bytes; result holds the
  * findings for the caller's own records.  -1 with errstr naming what is
- * wrong with the event (a dead letter, not a retry). */
+ * wrong with the event (a dead letter, not a retry): no header, a string
+ * that is not valid UTF-8, a field numbered 0, no submission or task, no
+ * main object. */
 int submission_check(const check_rules_t *rules, check_scratch_t *scratch,
                      const Annot__V1__SubmissionEvent *ev, const char *source, int64_t checked_at_ms,
                      check_result_t *result, submission_check_out_t *out, char *errstr, size_t errlen);

@@ -201,18 +201,7 @@ pipeline_result_t intake_apply(void *opaque, pipeline_ctx_t *ctx, const rd_kafka
     const char *owner;
     json_t *payload = NULL;
     char *payload_text = NULL;
-    if (!lease_policy_id_valid(t->task_id)) {
-        snprintf(errstr, errlen, "task.task_id: empty or not a valid id");
-        goto done;
-    }
-    if (t->main_object == NULL || t->main_object[0] == '\0') {
-        snprintf(errstr, errlen, "task.main_object: empty");
-        goto done;
-    }
-    if (!lease_policy_priority_valid(t->priority)) {
-        snprintf(errstr, errlen, "task.priority: out of range (%d)", (int)t->priority);
-        goto done;
-    }
+    if (task_proto_queueable(t, errstr, errlen) != 0) goto done;
     if (intake_route(t, &q, pool, sizeof(pool), &owner, errstr, errlen) != 0) goto done;
     if ((payload = task_proto_to_json(t)) == NULL) {
         snprintf(errstr, errlen, "task: cannot be written as JSON");

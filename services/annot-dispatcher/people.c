@@ -11,6 +11,7 @@
 #include "lease_policy.h"
 #include "log.h"
 #include "outbox.h"
+#include "utf8.h"
 
 /* ---- from Kafka ------------------------------------------------------------ */
 
@@ -328,57 +329,16 @@ void people_screening_post(people_t *p, const user_t *user, const http_request_t
     pg_t *pg = NULL;
     screening_answer_t *answers = NULL;
     Annot__V1__ScreeningAnswer *pa = NULL, **pap = NULL;
-    const char *key, *screening_id = NULL;
-    json_t *v, *jans = NULL;
-    json_object_foreach(body, key, v) {
-        if (strcmp(key, "screening_id") == 0) {
-            if (!json_is_string(v)) {
-                http_response_error(resp, 400, "invalid_field", "screening_id: expected a string");
-                goto out;
-            }
-            screening_id = json_string_value(v);
-        } else if (strcmp(key, "answers") == 0) {
-            if (!json_is_array(v)) {
-                http_response_error(resp, 400, "invalid_field", "answers: expected an array");
-                goto out;
-            }
-            jans = v;
-        } else {
-            http_response_error(resp, 400, "invalid_field", "%s: unknown field", key);
-            goto out;
-        }
-    }
-    if (screening_id == NULL || jans == NULL) {
-        http_response_error(resp, 400, "invalid_field", "%s: required", screening_id ? "answers" : "screening_id");
+    const char *screening_id = NULL;
+    size_t n = 0;
+    char perr[512];
+    if (screening_body_parse(body, &screening_id, &answers, &n, perr, sizeof(perr)) != 0) {
+        http_response_error(resp, 400, "invalid_field", "%s", perr);
         goto out;
     }
-    size_t n = json_array_size(jans);
-    if (n > QUESTIONS_MAX) {
-        http_response_error(resp, 400, "invalid_field", "answers: at most %d", QUESTIONS_MAX);
-        goto out;
-    }
-    answers = calloc(n ? n : 1, sizeof(*answers));
     pa = calloc(n ? n : 1, sizeof(*pa));
     pap = calloc(n ? n : 1, sizeof(*pap));
-    if (answers == NULL || pa == NULL || pap == NULL) abort();
-    for (size_t i = 0; i < n; i++) {
-        json_t *a = json_array_get(jans, i);
-        const char *bad = NULL;
-        if (!json_is_object(a)) bad = "";
-        json_object_foreach(a, key, v) {
-            if (strcmp(key, "question_id") == 0 && json_is_string(v)) answers[i].question_id = json_string_value(v);
-            else if (strcmp(key, "answer") == 0 && json_is_string(v)) answers[i].answer = json_string_value(v);
-            else bad = key;
-            if (bad) break;
-        }
-        if (bad == NULL && answers[i].question_id == NULL) bad = "question_id";
-        if (bad == NULL && answers[i].answer == NULL) bad = "answer";
-        if (bad != NULL) {
-            http_response_error(resp, 400, "invalid_field", "answers[%zu]%s%s: %s", i, *bad ? "." : "", bad,
-                                *bad ? "a string question_id and answer are the only fields" : "expected an object");
-            goto out;
-        }
-    }
+    if (pa == NULL || pap == NULL) abort();
     if ((pg = candidate_begin(p, user, &row, resp)) == NULL) goto out;
     const char *ids[QUESTIONS_MAX];
     size_t nids = question_ids(&row, ids, QUESTIONS_MAX);
@@ -418,7 +378,7 @@ void people_screening_post(people_t *p, const user_t *user, const http_request_t
         ev.candidate_id = (char *)user->user_id;
         ev.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_SCREENING_SUBMITTED;
         ev.screening_submitted = &ss;
-        char *answers_text = json_dumps(jans, JSON_COMPACT);
+        char *answers_text = json_dumps(json_object_get(body, "answers"), JSON_COMPACT);
         const char *params[3] = {screening_id, user->user_id, answers_text};
         record(p, pg, user,
                "INSERT INTO screening_answers (screening_id, candidate_id, answers) VALUES ($1, $2, $3) "
@@ -464,7 +424,8 @@ void people_training_complete(people_t *p, const user_t *user, const http_reques
         if (strcmp(key, "guideline_version") == 0 && json_is_string(v)) {
             version = json_string_value(v);
         } else {
-            http_response_error(resp, 400, "invalid_field", "%s: %s", key,
+            char name[UTF8_QUOTE_MAX + 1];
+            http_response_error(resp, 400, "invalid_field", "%s: %s", utf8_quote(name, sizeof(name), key),
                                 strcmp(key, "guideline_version") == 0 ? "expected a string" : "unknown field");
             json_decref(body);
             return;

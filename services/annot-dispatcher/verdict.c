@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 static const char *const feedback_kinds[] = {NULL, "ambiguity", "missing_rule", "contradiction", "edge_case"};
 
 const char *verdict_feedback_kind_name(verdict_feedback_kind_t kind) {
@@ -36,7 +38,8 @@ static int item_only(const json_t *item, const char *const *allowed, const char 
         size_t i = 0;
         while (allowed[i] && strcmp(allowed[i], key) != 0) i++;
         if (allowed[i] == NULL) {
-            snprintf(errstr, errlen, "%s.%s: unknown field", where, key);
+            char name[UTF8_QUOTE_MAX + 1];
+            snprintf(errstr, errlen, "%s.%s: unknown field", where, utf8_quote(name, sizeof(name), key));
             return -1;
         }
     }
@@ -68,7 +71,9 @@ static int parse_errors(const json_t *arr, const check_taxonomy_t *taxonomy, ver
             item_string(item, "note", false, &e->note, where, errstr, errlen) != 0)
             return -1;
         if (check_taxonomy_find(taxonomy, e->category) == NULL) {
-            snprintf(errstr, errlen, "%s.category: '%s' is not in the error taxonomy", where, e->category);
+            char name[UTF8_QUOTE_MAX + 1];
+            snprintf(errstr, errlen, "%s.category: '%s' is not in the error taxonomy", where,
+                     utf8_quote(name, sizeof(name), e->category));
             return -1;
         }
         if (check_severity_parse(severity, &e->severity) != 0) {
@@ -145,5 +150,29 @@ int verdict_parse(const json_t *body, const check_taxonomy_t *taxonomy, const do
     double penalty = 0;
     for (size_t i = 0; i < out->nerrors; i++) penalty += weights[out->errors[i].severity];
     out->score = penalty >= 1.0 ? 0.0 : 1.0 - penalty;
+    return 0;
+}
+
+int verdict_description_parse(const json_t *body, const char **description, char *errstr, size_t errlen) {
+    const char *key;
+    json_t *v;
+    *description = NULL;
+    json_object_foreach((json_t *)body, key, v) {
+        if (strcmp(key, "description") == 0) {
+            if (!json_is_string(v) || json_string_length(v) == 0 || strlen(json_string_value(v)) != json_string_length(v)) {
+                snprintf(errstr, errlen, "description: expected a non-empty string without NUL bytes");
+                return -1;
+            }
+            *description = json_string_value(v);
+        } else if (strcmp(key, "fencing_token") != 0) {
+            char name[UTF8_QUOTE_MAX + 1];
+            snprintf(errstr, errlen, "%s: unknown field", utf8_quote(name, sizeof(name), key));
+            return -1;
+        }
+    }
+    if (*description == NULL) {
+        snprintf(errstr, errlen, "description: required");
+        return -1;
+    }
     return 0;
 }

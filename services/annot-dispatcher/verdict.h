@@ -1,6 +1,7 @@
-/* verdict: a validator's verdict as submitted over HTTP, checked against the
- * shared error taxonomy (config/taxonomy.conf) and scored as DESIGN.md
- * section 4 says: max(0, 1 - sum(weight[severity])).  Pure: no I/O. */
+/* verdict: the body of a submit.  A validator's verdict as submitted over
+ * HTTP, checked against the shared error taxonomy (config/taxonomy.conf) and
+ * scored as DESIGN.md section 4 says: max(0, 1 - sum(weight[severity])); or
+ * an annotator's description.  Pure: no I/O. */
 #ifndef DISPATCHER_VERDICT_H
 #define DISPATCHER_VERDICT_H
 
@@ -49,5 +50,10 @@ int verdict_parse(const json_t *body, const check_taxonomy_t *taxonomy, const do
                   char *errstr, size_t errlen);
 
 const char *verdict_feedback_kind_name(verdict_feedback_kind_t kind);
+
+/* The other shape of a submit's body, an annotation's or exam case's:
+ * {"description": "..."} (also "fencing_token").  *description points into
+ * body.  Returns 0, or -1 with errstr naming the field. */
+int verdict_description_parse(const json_t *body, const char **description, char *errstr, size_t errlen);
 
 #endif

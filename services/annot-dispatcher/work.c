@@ -14,6 +14,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "task_codec.h"
+#include "utf8.h"
 
 #define WAIT_S_MAX 30
 
@@ -120,7 +121,8 @@ void work_acquire(work_t *w, const user_t *user, const http_request_t *req, http
             }
             wait_s = json_integer_value(v);
         } else {
-            http_response_error(resp, 400, "invalid_field", "%s: unknown field", key);
+            char name[UTF8_QUOTE_MAX + 1];
+            http_response_error(resp, 400, "invalid_field", "%s: unknown field", utf8_quote(name, sizeof(name), key));
             goto out;
         }
     }
@@ -535,30 +537,6 @@ fail:
     return -1;
 }
 
-/* The description of an annotation or exam submission; -1 with errstr. */
-static int description_parse(const json_t *body, const char **description, char *errstr, size_t errlen) {
-    const char *key;
-    json_t *v;
-    *description = NULL;
-    json_object_foreach((json_t *)body, key, v) {
-        if (strcmp(key, "description") == 0) {
-            if (!json_is_string(v) || json_string_length(v) == 0 || strlen(json_string_value(v)) != json_string_length(v)) {
-                snprintf(errstr, errlen, "description: expected a non-empty string without NUL bytes");
-                return -1;
-            }
-            *description = json_string_value(v);
-        } else if (strcmp(key, "fencing_token") != 0) {
-            snprintf(errstr, errlen, "%s: unknown field", key);
-            return -1;
-        }
-    }
-    if (*description == NULL) {
-        snprintf(errstr, errlen, "description: required");
-        return -1;
-    }
-    return 0;
-}
-
 /* A submit retried because its answer never arrived (the connection broke,
  * the dispatcher restarted) finds its lease gone: this very submit ended
  * it.  When the lease's submission (or verdict) is recorded as this
@@ -606,7 +584,7 @@ void work_submit(work_t *w, const user_t *user, const char *lease_id, const http
     /* What is submitted depends on the queue: a verdict for validation
      * work, a description otherwise. */
     int bad = q == LEASE_QUEUE_VALIDATION ? verdict_parse(body, w->taxonomy, w->weights, &verdict, err, sizeof(err))
-                                          : description_parse(body, &description, err, sizeof(err));
+                                          : verdict_description_parse(body, &description, err, sizeof(err));
     const json_t *fv = json_object_get(body, "fencing_token");
     if (bad == 0 && fv != NULL && (!json_is_integer(fv) || json_integer_value(fv) <= 0)) {
         snprintf(err, sizeof(err), "fencing_token: expected a positive integer");

@@ -46,4 +46,11 @@ ANNOT_DATABASE_URL=postgresql://127.0.0.1:1/x ANNOT_KAFKA_BROKERS=127.0.0.1:1 \
   fail "candidates import with PostgreSQL unreachable should fail"
 [ ! -s "$tmp/out3" ] || fail "annotctl wrote its log to stdout: $(head -c 200 "$tmp/out3")"
 grep -q 'not reachable yet' "$tmp/err3" || fail "the retry warning is not on stderr"
+# A task line the dispatcher could not queue (no task_id: fuzz_task_json)
+# makes the import fail whole, before any broker is reached.
+echo '{"kind":"production","main_object":"kilt","locale":"en-GB"}' >"$tmp/tasks.ndjson"
+ANNOT_KAFKA_BROKERS=127.0.0.1:1 timeout -s KILL 30 bin/annotctl tasks import "$tmp/tasks.ndjson" >/dev/null 2>"$tmp/err4" &&
+  fail "tasks import of a task without task_id should fail"
+grep -q 'line 1: task.task_id' "$tmp/err4" || fail "tasks import does not name task.task_id: $(head -c 300 "$tmp/err4")"
+grep -q 'nothing imported' "$tmp/err4" || fail "tasks import did not refuse the file whole"
 echo "test_annotctl_check: ok"

@@ -3,8 +3,8 @@
  * commit, restarted, has its rules reloaded by SIGHUP mid-stream, and stops
  * on SIGTERM.  Every submission must be checked and recorded exactly once,
  * with the findings a validator would expect, its CheckResultEvent published
- * under the id derived from the submission event, and the undecodable input
- * dead-lettered. */
+ * under the id derived from the submission event, and the input it cannot
+ * check (undecodable, no task, an author id not valid UTF-8) dead-lettered. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,7 +45,7 @@ typedef struct sub {
     int subjective;
 } sub_t;
 
-static void produce_submission(kafka_producer_t *p, sub_t *s) {
+static void produce_submission(kafka_producer_t *p, sub_t *s, const char *author_id) {
     Annot__V1__EventHeader hdr;
     event_header_fill(&hdr, s->event_id, "test", "", "g-test");
     Annot__V1__Component comp = ANNOT__V1__COMPONENT__INIT;
@@ -63,7 +63,7 @@ static void produce_submission(kafka_producer_t *p, sub_t *s) {
     Annot__V1__Submission sub = ANNOT__V1__SUBMISSION__INIT;
     sub.submission_id = s->submission_id;
     sub.task_id = s->submission_id;
-    sub.author_id = "annotator-1";
+    sub.author_id = (char *)author_id;
     sub.task_kind = task.kind;
     sub.description = (char *)(s->subjective ? subjective_text : clean_text);
     sub.task = &task;
@@ -155,7 +155,7 @@ static void test_checks_exactly_once_with_crash_and_reload(void **state) {
         event_id_new(subs[i].event_id);
         snprintf(subs[i].submission_id, sizeof(subs[i].submission_id), "%s%03d", prefix, i);
         subs[i].subjective = i % 2;
-        produce_submission(p, &subs[i]);
+        produce_submission(p, &subs[i], "annotator-1");
     }
     char key[96];
     snprintf(key, sizeof(key), "%sgarbage", prefix);
@@ -174,6 +174,12 @@ static void test_checks_exactly_once_with_crash_and_reload(void **state) {
     uint8_t buf[512];
     size_t len = annot__v1__submission_event__pack(&ev, buf);
     itest_produce(p, "submissions", key, buf, len, NULL, NULL);
+    /* A checkable submission whose author id is not UTF-8: PostgreSQL
+     * would refuse it on every retry, so it is dead-lettered. */
+    sub_t bad = {.subjective = 0};
+    event_id_new(bad.event_id);
+    snprintf(bad.submission_id, sizeof(bad.submission_id), "%sbadutf8", prefix);
+    produce_submission(p, &bad, "annotator-\xff\xfe");
     kafka_producer_destroy(p, 5000);
 
     int port = itest_free_port();
@@ -214,7 +220,7 @@ static void test_checks_exactly_once_with_crash_and_reload(void **state) {
     dead.prefix = prefix;
     dead.group = group;
     itest_read_all("dlq", collect_dead, &dead);
-    assert_int_equal(dead.count, 2);
+    assert_int_equal(dead.count, 3); /* garbage, no task, not UTF-8 */
 }
 
 int main(void) {

@@ -23,6 +23,7 @@
 
 #include "check.h"
 #include "check_internal.h"
+#include "utf8.h"
 
 #define CORPUS "tests/corpus/checker.ndjson"
 #define HOLDOUT "tests/corpus/checker-holdout.ndjson"
@@ -709,6 +710,84 @@ static void test_editing(void **state) {
     assert_int_equal(f->severity, CHECK_SEVERITY_CRITICAL);
 }
 
+/* fuzz_check's first finding (tests/fuzz/corpus/fuzz_check/regress-no-mentions):
+ * on a fresh scratch, a text that names nothing of the task left the
+ * mentions array unallocated, and group_mentions added offset 0 to its NULL
+ * (undefined; UBSan reports it: make CC=clang-14 SANITIZE=undefined). */
+static void test_no_mentions_on_a_fresh_scratch(void **state) {
+    (void)state;
+    check_scratch_t *fresh = check_scratch_new();
+    assert_non_null(fresh);
+    check_result_t r;
+    check_result_init(&r);
+    char *syn[4];
+    check_component_t comps[4];
+    task_spec_t s = {.main_object = "curry rice", .comps = {{"sauce", "poured over", "rice"}}};
+    check_task_t t = task_of(&s, syn, comps);
+    const char *text = "A plate on a table.";
+    assert_int_equal(check_run(rules, fresh, &t, text, strlen(text), &r, errstr, sizeof(errstr)), 0);
+    assert_int_equal(count_rule(&r, CHECK_RULE_MAIN_OBJECT_MISSING), 1);
+    check_result_free(&r);
+    check_scratch_destroy(fresh);
+}
+
+/* fuzz_check: a task string that is not valid UTF-8 (a name cut in the
+ * middle of a letter) was copied as it was into a finding's message, which
+ * check.h promises is valid UTF-8 (it goes into JSON and protobuf strings). */
+static void test_bad_task_strings_give_valid_messages(void **state) {
+    (void)state;
+    task_spec_t s = {.main_object = "\xd0\xbf\xd0\xb5\xd0\xbb\xd1", /* "пел" and half a letter */
+                     .comps = {{"\xd1\x81\xd0\xbc\xd0\xb5\xd1", "on", "\xff"}}};
+    const check_result_t *r = check_spec(&s, "A plate on a table." PAD);
+    const check_finding_t *f = first_rule(r, CHECK_RULE_MAIN_OBJECT_MISSING);
+    assert_non_null(f);
+    for (size_t i = 0; i < r->count; i++) {
+        const char *m = r->findings[i].message;
+        if (!utf8_valid(m, strlen(m))) fail_msg("%s: message not valid UTF-8: %s", check_rule_name(r->findings[i].rule), m);
+    }
+    assert_non_null(strstr(f->message, "\"\xd0\xbf\xd0\xb5\xd0\xbb?\""));
+}
+
+/* fuzz_check: a message longer than CHECK_MESSAGE_MAX was cut by
+ * vsnprintf, and the cut was then moved back from the terminating NUL, not
+ * from the last letter: half a letter could stay at the end.  Long names of
+ * two-byte letters, shifted by one ASCII byte, put the cut on both halves. */
+static void test_long_messages_cut_on_a_letter(void **state) {
+    (void)state;
+    static const char *const targets[] = {"\xd0\xbc\xd0\xb0\xd0\xbb\xd0\xb5\xd0\xbd\xd1\x8c\xd0\xba\xd0\xb8\xd0\xb5 "
+                                          "\xd0\xb4\xd0\xb5\xd1\x80\xd0\xb5\xd0\xb2\xd1\x8f\xd0\xbd\xd0\xbd\xd1\x8b\xd0\xb5 "
+                                          "\xd0\xbb\xd0\xbe\xd0\xb6\xd0\xba\xd0\xb8",
+                                          "\xd0\xbc\xd0\xb0\xd0\xbb\xd0\xb5\xd0\xbd\xd1\x8c\xd0\xba\xd0\xb8\xd0\xb5 "
+                                          "\xd0\xb4\xd0\xb5\xd1\x80\xd0\xb5\xd0\xb2\xd1\x8f\xd0\xbd\xd0\xbd\xd1\x8b\xd0\xb5 "
+                                          "\xd0\xbb\xd0\xbe\xd0\xb6\xd0\xba\xd0\xb8 xy"};
+    /* "большие расписные деревянные куклы" beside "маленькие деревянные ложки (xy)" */
+    const char *name = "\xd0\xb1\xd0\xbe\xd0\xbb\xd1\x8c\xd1\x88\xd0\xb8\xd0\xb5 "
+                       "\xd1\x80\xd0\xb0\xd1\x81\xd0\xbf\xd0\xb8\xd1\x81\xd0\xbd\xd1\x8b\xd0\xb5 "
+                       "\xd0\xb4\xd0\xb5\xd1\x80\xd0\xb5\xd0\xb2\xd1\x8f\xd0\xbd\xd0\xbd\xd1\x8b\xd0\xb5 "
+                       "\xd0\xba\xd1\x83\xd0\xba\xd0\xbb\xd1\x8b";
+    size_t relation_findings = 0;
+    for (int shift = 0; shift < 2; shift++) {
+        task_spec_t s = {.locale = "ru-RU",
+                         .main_object = "\xd0\xbc\xd0\xb0\xd1\x82\xd1\x80\xd1\x91\xd1\x88\xd0\xba\xd0\xb0",
+                         .comps = {{name, "\xd1\x81\xd1\x82\xd0\xbe\xd1\x8f\xd1\x82 \xd1\x80\xd1\x8f\xd0\xb4\xd0\xbe\xd0\xbc \xd1\x81",
+                                    targets[shift]}}};
+        char text[1024];
+        /* "На полке стоит матрёшка, а на столе <name> и <target>." */
+        snprintf(text, sizeof(text),
+                 "\xd0\x9d\xd0\xb0 \xd0\xbf\xd0\xbe\xd0\xbb\xd0\xba\xd0\xb5 \xd1\x81\xd1\x82\xd0\xbe\xd0\xb8\xd1\x82 "
+                 "\xd0\xbc\xd0\xb0\xd1\x82\xd1\x80\xd1\x91\xd1\x88\xd0\xba\xd0\xb0, \xd0\xb0 \xd0\xbd\xd0\xb0 "
+                 "\xd1\x81\xd1\x82\xd0\xbe\xd0\xbb\xd0\xb5 %s \xd0\xb8 %s.",
+                 name, targets[shift]);
+        const check_result_t *r = check_spec(&s, text);
+        relation_findings += count_rule(r, CHECK_RULE_RELATION_MISSING);
+        for (size_t i = 0; i < r->count; i++) {
+            const char *m = r->findings[i].message;
+            if (!utf8_valid(m, strlen(m))) fail_msg("%s: message cut mid-letter: %s", check_rule_name(r->findings[i].rule), m);
+        }
+    }
+    assert_true(relation_findings > 0);
+}
+
 static void test_no_main_object_is_an_error(void **state) {
     (void)state;
     check_task_t t;
@@ -1387,6 +1466,9 @@ int main(void) {
         cmocka_unit_test(test_invalid_text),
         cmocka_unit_test(test_editing),
         cmocka_unit_test(test_no_main_object_is_an_error),
+        cmocka_unit_test(test_no_mentions_on_a_fresh_scratch),
+        cmocka_unit_test(test_bad_task_strings_give_valid_messages),
+        cmocka_unit_test(test_long_messages_cut_on_a_letter),
         cmocka_unit_test(test_other_languages),
         cmocka_unit_test(test_json_task),
         cmocka_unit_test(test_json_request_and_result),

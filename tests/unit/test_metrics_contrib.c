@@ -20,6 +20,7 @@
 #include "../../services/annot-metrics/series.c"
 #include "../../services/annot-metrics/stats.c"
 #include "../../services/annot-metrics/window.c"
+#include "utf8.h"
 
 #define T10 1795773600000LL /* 2026-11-27T10:00:00Z */
 #define H 3600000LL
@@ -473,16 +474,16 @@ static void test_strings_must_be_utf8(void **state) {
     result_ev_t e;
     result_build(&e, &s);
     e.hdr.guideline_version = "2026.11";
-    assert_int_equal(event_strings_valid(&e.ev.base, errstr, sizeof(errstr)), 0);
+    assert_int_equal(utf8_proto_strings_valid(&e.ev.base, errstr, sizeof(errstr)), 0);
     e.err[1].section = "4.\xff";
-    assert_int_equal(event_strings_valid(&e.ev.base, errstr, sizeof(errstr)), -1);
+    assert_int_equal(utf8_proto_strings_valid(&e.ev.base, errstr, sizeof(errstr)), -1);
     assert_string_equal(errstr, "result.errors[1].section is not valid UTF-8");
     e.err[1].section = "4.1";
     e.hdr.guideline_version = "g\xc3"; /* a truncated two-byte sequence */
-    assert_int_equal(event_strings_valid(&e.ev.base, errstr, sizeof(errstr)), -1);
+    assert_int_equal(utf8_proto_strings_valid(&e.ev.base, errstr, sizeof(errstr)), -1);
     assert_string_equal(errstr, "header.guideline_version is not valid UTF-8");
     e.hdr.guideline_version = "版本 3";
-    assert_int_equal(event_strings_valid(&e.ev.base, errstr, sizeof(errstr)), 0);
+    assert_int_equal(utf8_proto_strings_valid(&e.ev.base, errstr, sizeof(errstr)), 0);
 
     /* Only the oneof member that is set is looked at. */
     Annot__V1__EventHeader hdr = ANNOT__V1__EVENT_HEADER__INIT;
@@ -493,10 +494,10 @@ static void test_strings_must_be_utf8(void **state) {
     ev.event_case = ANNOT__V1__CANDIDATE_EVENT__EVENT_APPLIED;
     ev.applied = &ap;
     ap.name = "Ann\x80";
-    assert_int_equal(event_strings_valid(&ev.base, errstr, sizeof(errstr)), -1);
+    assert_int_equal(utf8_proto_strings_valid(&ev.base, errstr, sizeof(errstr)), -1);
     assert_string_equal(errstr, "applied.name is not valid UTF-8");
     ap.name = "Ann";
-    assert_int_equal(event_strings_valid(&ev.base, errstr, sizeof(errstr)), 0);
+    assert_int_equal(utf8_proto_strings_valid(&ev.base, errstr, sizeof(errstr)), 0);
 }
 
 static void test_label_too_long_is_refused(void **state) {

@@ -147,12 +147,67 @@ static void test_training_material(void **state) {
     assert_non_null(strstr(err, "samples[0]"));
 }
 
+/* The answers body of POST /v1/screening, parsed apart from the HTTP
+ * handler (and fuzzed by fuzz_verdict): each refusal names its field, a
+ * long unknown key quoted short and on a letter boundary. */
+static void test_answers_body(void **state) {
+    (void)state;
+    static const struct {
+        const char *body, *err;
+    } bad[] = {
+        {"{\"answers\":[]}", "screening_id: required"},
+        {"{\"screening_id\":\"s\"}", "answers: required"},
+        {"{\"screening_id\":1,\"answers\":[]}", "screening_id: expected a string"},
+        {"{\"screening_id\":\"s\",\"answers\":{}}", "answers: expected an array"},
+        {"{\"screening_id\":\"s\",\"answers\":[],\"mood\":1}", "mood: unknown field"},
+        {"{\"screening_id\":\"s\",\"answers\":[1]}", "answers[0]: expected an object"},
+        {"{\"screening_id\":\"s\",\"answers\":[{\"question_id\":\"L1\"}]}",
+         "answers[0].answer: a string question_id and answer are the only fields"},
+        {"{\"screening_id\":\"s\",\"answers\":[{\"question_id\":\"L1\",\"answer\":2}]}",
+         "answers[0].answer: a string question_id and answer are the only fields"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *body = json_loads(bad[i].body, 0, NULL);
+        const char *id;
+        screening_answer_t *answers;
+        size_t n;
+        char err[256];
+        assert_int_equal(screening_body_parse(body, &id, &answers, &n, err, sizeof(err)), -1);
+        assert_null(answers);
+        assert_string_equal(err, bad[i].err);
+        json_decref(body);
+    }
+    char text[1024] = "{\"screening_id\":\"s\",\"answers\":[],\"";
+    for (int i = 0; i < 301; i++) strcat(text, "\xd1\x8f");
+    strcat(text, "\":1}");
+    json_t *body = json_loads(text, 0, NULL);
+    const char *id;
+    screening_answer_t *answers;
+    size_t n;
+    char err[512];
+    assert_int_equal(screening_body_parse(body, &id, &answers, &n, err, sizeof(err)), -1);
+    assert_true(strlen(err) <= 64 + strlen(": unknown field"));
+    assert_non_null(strstr(err, "\xd1\x8f...: unknown field"));
+    json_decref(body);
+    body = json_loads("{\"screening_id\":\"s-1\",\"answers\":[{\"question_id\":\"L1\",\"answer\":\"b\"},"
+                      "{\"answer\":\"a\",\"question_id\":\"L2\"}]}",
+                      0, NULL);
+    assert_int_equal(screening_body_parse(body, &id, &answers, &n, err, sizeof(err)), 0);
+    assert_string_equal(id, "s-1");
+    assert_int_equal(n, 2);
+    assert_string_equal(answers[1].question_id, "L2");
+    assert_string_equal(answers[1].answer, "a");
+    free(answers);
+    json_decref(body);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped_bank_loads),
         cmocka_unit_test(test_bad_bank_names_the_field),
         cmocka_unit_test(test_public_json_hides_the_key),
         cmocka_unit_test(test_answers_checked_and_scored),
+        cmocka_unit_test(test_answers_body),
         cmocka_unit_test(test_training_material),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../../services/annot-dispatcher/verdict.c"
+#include "utf8.h"
 
 static check_taxonomy_t taxonomy;
 static const double weights[4] = {0, 0.05, 0.2, 1.0};
@@ -95,11 +96,71 @@ static void test_bad_verdicts_name_the_field(void **state) {
     }
 }
 
+/* A name from the body quoted in a refusal: err must read
+ * "<before><at most UTF8_QUOTE_MAX bytes of the name><after>" and be valid
+ * UTF-8 (the dispatcher sends it as a JSON string). */
+static void assert_quoted(const char *err, const char *before, const char *quoted, const char *after) {
+    if (!utf8_valid(err, strlen(err))) fail_msg("not valid UTF-8: '%s'", err);
+    size_t b = strlen(before), a = strlen(after), n = strlen(err);
+    if (n < b + a || strncmp(err, before, b) != 0 || strcmp(err + n - a, after) != 0)
+        fail_msg("'%s' is not '%s...%s'", err, before, after);
+    assert_true(n - b - a <= UTF8_QUOTE_MAX);
+    if (quoted != NULL) assert_memory_equal(err + b, quoted, strlen(quoted));
+}
+
+/* fuzz_verdict's finding: an unknown key (or category) was quoted whole, so
+ * a long one of two-byte letters was cut by snprintf in the middle of a
+ * letter, and the 400 answer lost its message (not a JSON string).  Long
+ * or invalid names are quoted cut, on a character boundary. */
+static void test_long_or_invalid_names_are_quoted_cut(void **state) {
+    (void)state;
+    char big[2 * 301 + 1] = "", err[512];
+    for (int i = 0; i < 301; i++) strcat(big, "\xd1\x8f"); /* я */
+    const char *long_key_bodies[][3] = {
+        {"{\"verdict\":\"accept\",\"%s\":1}", "", ": unknown field"},
+        {"{\"verdict\":\"reject\",\"errors\":[{\"category\":\"other\",\"severity\":\"minor\",\"%s\":1}]}",
+         "errors[0].", ": unknown field"},
+        {"{\"verdict\":\"accept\",\"feedback\":[{\"%s\":1}]}", "feedback[0].", ": unknown field"},
+        {"{\"verdict\":\"reject\",\"errors\":[{\"category\":\"%s\",\"severity\":\"minor\"}]}",
+         "errors[0].category: '", "' is not in the error taxonomy"},
+    };
+    for (size_t i = 0; i < sizeof(long_key_bodies) / sizeof(long_key_bodies[0]); i++) {
+        char body[2048];
+        snprintf(body, sizeof(body), long_key_bodies[i][0], big);
+        verdict_t v;
+        assert_int_equal(parse(body, &v, err, sizeof(err)), -1);
+        assert_quoted(err, long_key_bodies[i][1], "\xd1\x8f\xd1\x8f", long_key_bodies[i][2]);
+        assert_non_null(strstr(err, "..."));
+    }
+    /* The description body's parser, the other shape of a submit. */
+    char body[2048];
+    snprintf(body, sizeof(body), "{\"description\":\"a bowl\",\"%s\":1}", big);
+    json_t *j = json_loads(body, 0, NULL);
+    const char *description;
+    assert_int_equal(verdict_description_parse(j, &description, err, sizeof(err)), -1);
+    assert_quoted(err, "", "\xd1\x8f", ": unknown field");
+    json_decref(j);
+    /* A key that is not UTF-8 (jansson's parser refuses those, a JSON built
+     * in code does not): quoted up to the bad byte. */
+    j = json_pack("{s:s}", "verdict", "accept");
+    json_object_set_new_nocheck(j, "mood\xff\xfeon", json_integer(1));
+    verdict_t v;
+    assert_int_equal(verdict_parse(j, &taxonomy, weights, &v, err, sizeof(err)), -1);
+    assert_string_equal(err, "mood...: unknown field");
+    json_decref(j);
+    j = json_pack("{s:s}", "description", "a bowl");
+    json_object_set_new_nocheck(j, "\xc3", json_integer(1));
+    assert_int_equal(verdict_description_parse(j, &description, err, sizeof(err)), -1);
+    assert_string_equal(err, "...: unknown field");
+    json_decref(j);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accept_without_errors_scores_one),
         cmocka_unit_test(test_reject_scored_by_severity),
         cmocka_unit_test(test_bad_verdicts_name_the_field),
+        cmocka_unit_test(test_long_or_invalid_names_are_quoted_cut),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

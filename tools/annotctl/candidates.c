@@ -31,6 +31,7 @@
 #include "event.h"
 #include "outbox.h"
 #include "pg.h"
+#include "utf8.h"
 
 #define SKILLS_MAX 32
 
@@ -110,7 +111,8 @@ static int line_parse(json_t *obj, cand_line_t *c, char *errstr, size_t errlen) 
             snprintf(errstr, errlen, "skills: expected an array of strings");
             return -1;
         } else {
-            snprintf(errstr, errlen, "%s: unknown field", key);
+            char name[UTF8_QUOTE_MAX + 1];
+            snprintf(errstr, errlen, "%s: unknown field", utf8_quote(name, sizeof(name), key));
             return -1;
         }
     }

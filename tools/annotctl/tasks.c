@@ -38,7 +38,8 @@ static int import_read(FILE *f, const char *name, import_line_t **out, size_t *c
             bad++;
             continue;
         }
-        if (task_proto_from_json(obj, &tp, err, sizeof(err)) != 0) {
+        if (task_proto_from_json(obj, &tp, err, sizeof(err)) != 0 ||
+            task_proto_queueable(&tp.task, err, sizeof(err)) != 0) {
             fprintf(stderr, "annotctl: %s line %d: %s\n", name, lineno, err);
             task_proto_clear(&tp);
             json_decref(obj);

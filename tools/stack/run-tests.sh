@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test runner behind `make test` and `make test-kafka`.
 #
-#   run-tests.sh unit       unit tests only (no servers)
+#   run-tests.sh unit       unit tests only (no servers), and the fuzz
+#                           targets' seed corpus replayed
 #   run-tests.sh embedded   unit tests, then the integration suite on the
 #                           embedded stack (devbroker, PostgreSQL, Redis)
 #   run-tests.sh kafka      the same integration suite against a real Apache
@@ -20,7 +21,18 @@ unit_tests=$(ls tests/unit/test_*.c 2>/dev/null | sed 's|tests/unit/\(.*\)\.c|bu
 slowest="test_dispatcher_load test_metrics_service test_funnel test_pipeline test_scale_out test_dispatcher_leases test_assigner"
 integration_tests=$( { for t in $slowest; do [ -f "tests/integration/$t.c" ] && echo "build/tests/$t"; done
   ls tests/integration/test_*.c 2>/dev/null | sed 's|tests/integration/\(.*\)\.c|build/tests/\1|'; } | awk '!seen[$0]++')
+# Each fuzz target replays its seed corpus (tests/fuzz/corpus/fuzz_<name>/)
+# with the ordinary build: what a fuzzer once found stays fixed.
+replays=$(ls tests/fuzz/fuzz_*.c 2>/dev/null | sed 's|tests/fuzz/fuzz_\(.*\)\.c|\1|')
 failed=()
+
+run_replays() {
+  local n
+  for n in $replays; do
+    echo "== fuzz_replay_$n"
+    if ! "build/tests/fuzz_replay_$n" "tests/fuzz/corpus/fuzz_$n"; then failed+=("build/tests/fuzz_replay_$n"); fi
+  done
+}
 
 run_suite() {
   local t
@@ -94,9 +106,13 @@ run_integration() {
 }
 
 case "$mode" in
-  unit) run_suite $unit_tests tests/cli/test_annotctl_check.sh ;;
+  unit)
+    run_suite $unit_tests tests/cli/test_annotctl_check.sh
+    run_replays
+    ;;
   embedded)
     run_suite $unit_tests tests/cli/test_annotctl_check.sh tests/stack/test_stack.sh
+    run_replays
     run_integration devbroker
     ;;
   kafka)

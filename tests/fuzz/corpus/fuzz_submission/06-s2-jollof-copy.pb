@@ -1,0 +1,7 @@
+
+D
+$00000000-0000-4000-8000-000000000006Ä¢ „°4annot-dispatcher*g-1Ó
+s-6s2-jollof-copy*annotator-608B›A delicious plate of jollof rice is served on a round white enamel plate with a thin blue rim. The plate has jollof rice, grilled chicken, fried plantain and raw onion rings. The rice is probably cooked with tomatoes and peppers, and it has a deep orange-red colour with some darker, slightly charred grains near the edge. A sprig of parsley lies on the side of the plate. The plate stands on a table covered with a printed cloth in green and yellow, and a fork lies beside it.HÄ¢ „°4¢›
+s2-jollof-copy"jollof rice*jollof2en-NG:foodB
+plantainbesidejollof riceB!
+chicken	on top ofjollof riceJ›A delicious plate of jollof rice is served on a round white enamel plate with a thin blue rim. The plate has jollof rice, grilled chicken, fried plantain and raw onion rings. The rice is probably cooked with tomatoes and peppers, and it has a deep orange-red colour with some darker, slightly charred grains near the edge. A sprig of parsley lies on the side of the plate. The plate stands on a table covered with a printed cloth in green and yellow, and a fork lies beside it.Zg-1

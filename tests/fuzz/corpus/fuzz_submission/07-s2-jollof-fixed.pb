@@ -1,0 +1,7 @@
+
+D
+$00000000-0000-4000-8000-000000000007Ä¢ „°4annot-dispatcher*g-1Ã	
+s-7s2-jollof-fixed*annotator-708BπA plate of jollof rice is served on a round white enamel plate with a thin blue rim. The rice is piled in a mound in the centre and has a deep orange-red colour, with some darker, slightly charred grains near the edge. A grilled chicken leg rests on top of the jollof rice, its skin blistered and glazed. Slices of fried plantain are fanned out beside the rice on the left, and a few raw onion rings and a sprig of parsley lie between the plantain and the chicken. The plate stands on a table covered with a printed cloth in green and yellow, and a fork lies beside it.HÄ¢ „°4¢ﬁ
+s2-jollof-fixed"jollof rice*jollof2en-NG:foodB
+plantainbesidejollof riceB!
+chicken	on top ofjollof riceJ›A delicious plate of jollof rice is served on a round white enamel plate with a thin blue rim. The plate has jollof rice, grilled chicken, fried plantain and raw onion rings. The rice is probably cooked with tomatoes and peppers, and it has a deep orange-red colour with some darker, slightly charred grains near the edge. A sprig of parsley lies on the side of the plate. The plate stands on a table covered with a printed cloth in green and yellow, and a fork lies beside it.Zg-1

@@ -1,0 +1,7 @@
+
+D
+$00000000-0000-4000-8000-000000000008Ä¢ „°4annot-dispatcher*g-1ã	
+s-8s2-jollof-partial*annotator-808BÙA plate of jollof rice is served on a round white enamel plate with a thin blue rim. The plate has jollof rice, grilled chicken, fried plantain and raw onion rings. The rice has a deep orange-red colour, with darker, slightly charred grains visible near the edge of the mound and a glossy surface where oil has collected. A sprig of parsley lies on the side of the plate next to the onion rings. The plate stands on a table covered with a printed cloth in green and yellow, and a fork lies beside it.HÄ¢ „°4¢‡
+s2-jollof-partial"jollof rice*jollof2en-NG:foodB
+plantainbesidejollof riceB!
+chicken	on top ofjollof riceJ›A delicious plate of jollof rice is served on a round white enamel plate with a thin blue rim. The plate has jollof rice, grilled chicken, fried plantain and raw onion rings. The rice is probably cooked with tomatoes and peppers, and it has a deep orange-red colour with some darker, slightly charred grains near the edge. A sprig of parsley lies on the side of the plate. The plate stands on a table covered with a printed cloth in green and yellow, and a fork lies beside it.Zg-1
