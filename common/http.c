@@ -40,6 +40,8 @@ static enum MHD_Result http_queue(struct MHD_Connection *conn, http_response_t *
     r->body = NULL; /* now owned by resp */
     if (resp == NULL) return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", r->content_type ? r->content_type : "application/json");
+    /* RFC 9110 section 15.5.6: a 405 names the methods the target has. */
+    if (r->allow[0] != '\0') MHD_add_response_header(resp, "Allow", r->allow);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -235,12 +237,28 @@ void http_response_json(http_response_t *resp, int status, json_t *body) {
     resp->content_type = "application/json";
 }
 
+/* The length of s[0..len) without a UTF-8 character that the end cuts
+ * short: a lead byte whose sequence runs past len goes, with the
+ * continuation bytes after it.  Whole characters, and bytes that are no
+ * UTF-8 at all, are left for the JSON encoder to judge. */
+static size_t utf8_whole_prefix(const char *s, size_t len) {
+    size_t i = len, cont = 0;
+    while (i > 0 && cont < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--, cont++;
+    if (i == 0) return len;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3 : lead >= 0xF0 && lead <= 0xF4 ? 4 : 0;
+    return need > cont + 1 ? i - 1 : len;
+}
+
 void http_response_error(http_response_t *resp, int status, const char *code, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* Cut at the buffer's end: that may fall inside a character (a long
+     * field name from the body), and the message would no longer be UTF-8. */
+    if (n >= (int)sizeof(msg)) msg[utf8_whole_prefix(msg, sizeof(msg) - 1)] = '\0';
     json_t *m = json_string(msg);
     if (m == NULL) m = json_string("invalid message text");
     http_response_json(resp, status, json_pack("{s:s, s:o}", "error", code, "message", m));
