@@ -7,6 +7,7 @@
 #include "log.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -119,6 +120,29 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cl
     atomic_fetch_sub(&srv->in_flight, 1);
 }
 
+/* The request path's (and query arguments') percent-decoding, as
+ * libmicrohttpd's own but for %00, which stays as it is: the path reaches
+ * the handler as a C string, and a NUL decoded into it would end it there,
+ * so "/v1/me%00anything" was served as "/v1/me". */
+static size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s) {
+    (void)cls;
+    (void)conn;
+    static const char hex[] = "0123456789abcdef";
+    char *w = s;
+    for (const char *r = s; *r != '\0';) {
+        const char *hi = r[0] == '%' && r[1] ? strchr(hex, tolower((unsigned char)r[1])) : NULL;
+        const char *lo = hi && r[2] ? strchr(hex, tolower((unsigned char)r[2])) : NULL;
+        if (lo != NULL && (hi != hex || lo != hex)) {
+            *w++ = (char)((hi - hex) << 4 | (lo - hex));
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 /* libmicrohttpd's own errors, into our log. */
 static void http_log(void *cls, const char *fmt, va_list ap) {
     (void)cls;
@@ -180,6 +204,7 @@ http_server_t *http_server_start(const char *addr, size_t max_body, unsigned thr
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_log, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &sin},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, srv},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)http_unescape, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
         {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
         {MHD_OPTION_END, 0, NULL},

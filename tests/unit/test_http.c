@@ -289,6 +289,23 @@ static void test_allow_header(void **state) {
     answer_free(&a);
 }
 
+/* The path is percent-decoded, but for %00: a NUL would end the C string
+ * the handler gets, and "/text%00x" would be served as "/text". */
+static void test_path_nul_not_decoded(void **state) {
+    fixture_t *fx = *state;
+    answer_t a = http_get(fx->port, "/te%78t", NULL);
+    answer_complete_check(&a);
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+    a = http_get(fx->port, "/text%00x", NULL);
+    answer_complete_check(&a);
+    assert_int_equal(a.status, 404);
+    answer_free(&a);
+    pthread_mutex_lock(&fx->seen.lock);
+    assert_string_equal(fx->seen.path, "/text%00x");
+    pthread_mutex_unlock(&fx->seen.lock);
+}
+
 static void test_error_body_direct(void **state) {
     (void)state;
     /* The same shape without a server, with a message that is not UTF-8. */
@@ -577,6 +594,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_error_body_shape, setup, teardown),
         cmocka_unit_test(test_error_body_direct),
         cmocka_unit_test_setup_teardown(test_allow_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_path_nul_not_decoded, setup, teardown),
         cmocka_unit_test(test_error_long_message_cut_at_character),
         cmocka_unit_test_setup_teardown(test_query_and_headers_reach_handler, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_reaches_handler, setup, teardown),
