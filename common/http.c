@@ -121,9 +121,13 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cl
 }
 
 /* The request path's (and query arguments') percent-decoding, as
- * libmicrohttpd's own but for %00, which stays as it is: the path reaches
- * the handler as a C string, and a NUL decoded into it would end it there,
- * so "/v1/me%00anything" was served as "/v1/me". */
+ * libmicrohttpd's own but for %00 and %2F, which stay as they are.  The
+ * path reaches the handler as a C string: a NUL decoded into it ended it
+ * there ("/v1/me%00x" was served as "/v1/me").  And an encoded slash is
+ * data within a segment (RFC 3986 section 2.2), not a separator: decoded,
+ * a lease id "a%2Fb" made "/v1/leases/a/b/heartbeat", a path that does not
+ * exist, instead of a lease never issued.  libmicrohttpd decodes query
+ * arguments with the same function, so they keep %00 and %2F too. */
 static size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s) {
     (void)cls;
     (void)conn;
@@ -132,8 +136,9 @@ static size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s) {
     for (const char *r = s; *r != '\0';) {
         const char *hi = r[0] == '%' && r[1] ? strchr(hex, tolower((unsigned char)r[1])) : NULL;
         const char *lo = hi && r[2] ? strchr(hex, tolower((unsigned char)r[2])) : NULL;
-        if (lo != NULL && (hi != hex || lo != hex)) {
-            *w++ = (char)((hi - hex) << 4 | (lo - hex));
+        int c = lo != NULL ? (int)((hi - hex) << 4 | (lo - hex)) : -1;
+        if (c > 0 && c != '/') {
+            *w++ = (char)c;
             r += 3;
         } else {
             *w++ = *r++;

@@ -489,9 +489,11 @@ static void test_roles_suspension_and_bad_input(void **state) {
     char overlong[201];
     memset(overlong, 'a', sizeof(overlong) - 1);
     overlong[sizeof(overlong) - 1] = '\0';
-    const char *never_issued[] = {"", overlong};
+    /* Nor one holding an encoded NUL or slash (the NUL cut the path short,
+     * the slash made another path: both 404). */
+    const char *never_issued[] = {"", overlong, "%00", "x%00y", "a%2Fb", "%2F"};
     const char *actions[] = {"heartbeat", "release", "submit"};
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < sizeof(never_issued) / sizeof(never_issued[0]); i++) {
         for (size_t a = 0; a < 3; a++) {
             assert_int_equal(post(annotator, never_issued[i], actions[a], "{\"description\":\"x\"}", body, sizeof(body)),
                              409);

@@ -289,9 +289,10 @@ static void test_allow_header(void **state) {
     answer_free(&a);
 }
 
-/* The path is percent-decoded, but for %00: a NUL would end the C string
- * the handler gets, and "/text%00x" would be served as "/text". */
-static void test_path_nul_not_decoded(void **state) {
+/* The path is percent-decoded, but for %00 and %2F: a NUL would end the
+ * C string the handler gets, and "/text%00x" would be served as "/text";
+ * an encoded slash is data within its segment, no separator. */
+static void test_path_nul_and_slash_not_decoded(void **state) {
     fixture_t *fx = *state;
     answer_t a = http_get(fx->port, "/te%78t", NULL);
     answer_complete_check(&a);
@@ -304,6 +305,12 @@ static void test_path_nul_not_decoded(void **state) {
     pthread_mutex_lock(&fx->seen.lock);
     assert_string_equal(fx->seen.path, "/text%00x");
     pthread_mutex_unlock(&fx->seen.lock);
+    a = http_get(fx->port, "/a%2fb%2Fc%20d", NULL);
+    answer_complete_check(&a);
+    pthread_mutex_lock(&fx->seen.lock);
+    assert_string_equal(fx->seen.path, "/a%2fb%2Fc d");
+    pthread_mutex_unlock(&fx->seen.lock);
+    answer_free(&a);
 }
 
 static void test_error_body_direct(void **state) {
@@ -594,7 +601,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_error_body_shape, setup, teardown),
         cmocka_unit_test(test_error_body_direct),
         cmocka_unit_test_setup_teardown(test_allow_header, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_path_nul_not_decoded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_path_nul_and_slash_not_decoded, setup, teardown),
         cmocka_unit_test(test_error_long_message_cut_at_character),
         cmocka_unit_test_setup_teardown(test_query_and_headers_reach_handler, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_reaches_handler, setup, teardown),
