@@ -280,6 +280,20 @@ static size_t utf8_whole_prefix(const char *s, size_t len) {
     return need > cont + 1 ? i - 1 : len;
 }
 
+/* The length of the valid UTF-8 character at s (n bytes left), or 0: the
+ * rules jansson applies (no overlong forms, no surrogates, nothing above
+ * U+10FFFF). */
+static size_t utf8_char_len(const unsigned char *s, size_t n) {
+    size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+                                 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    if (len == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))) return 0;
+    if (len == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))) return 0;
+    return len;
+}
+
 void http_response_error(http_response_t *resp, int status, const char *code, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
@@ -289,6 +303,14 @@ void http_response_error(http_response_t *resp, int status, const char *code, co
     /* Cut at the buffer's end: that may fall inside a character (a long
      * field name from the body), and the message would no longer be UTF-8. */
     if (n >= (int)sizeof(msg)) msg[utf8_whole_prefix(msg, sizeof(msg) - 1)] = '\0';
+    /* Bytes from a request that are no UTF-8 (a lease id in a 405's path)
+     * become '?', so the rest of the message survives. */
+    size_t len = strlen(msg);
+    for (size_t i = 0; i < len;) {
+        size_t c = utf8_char_len((const unsigned char *)msg + i, len - i);
+        if (c == 0) msg[i++] = '?';
+        else i += c;
+    }
     json_t *m = json_string(msg);
     if (m == NULL) m = json_string("invalid message text");
     http_response_json(resp, status, json_pack("{s:s, s:o}", "error", code, "message", m));

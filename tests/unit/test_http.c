@@ -330,7 +330,16 @@ static void test_error_body_direct(void **state) {
     assert_non_null(body);
     assert_int_equal(resp.status, 422);
     assert_string_equal(json_string_value(json_object_get(body, "error")), "invalid");
-    assert_true(json_is_string(json_object_get(body, "message")));
+    /* Each byte that is no UTF-8 is a '?'; the rest of the message stays
+     * (it was "invalid message text" as a whole). */
+    assert_string_equal(json_string_value(json_object_get(body, "message")), "bad bytes ??");
+    json_decref(body);
+    /* Overlong forms, surrogates and a cut character are no UTF-8 either;
+     * whole characters stay. */
+    http_response_error(&resp, 405, "method_not_allowed", "%s", "a\xc0\xaf" "b\xed\xa0\x80" "c\xe3\x81" "d\xc3\xa9");
+    body = json_loads(resp.body, 0, NULL);
+    assert_non_null(body);
+    assert_string_equal(json_string_value(json_object_get(body, "message")), "a??b???c??d\xc3\xa9");
     json_decref(body);
     free(resp.body);
 }
