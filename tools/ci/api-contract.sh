@@ -17,7 +17,9 @@
 # into build/api-venv.
 #   ANNOT_API_PG_PORT (25502), ANNOT_API_REDIS_PORT (26449),
 #   ANNOT_API_HTTP_PORT (18290), ANNOT_API_OPS_PORT (18291),
-#   ANNOT_API_MAX_EXAMPLES (300 per operation), ANNOT_API_SEED (1)
+#   ANNOT_API_MAX_EXAMPLES (300 per operation), ANNOT_API_SEED (1),
+#   ANNOT_API_DISPATCHER (bin/annot-dispatcher; e.g. one built with
+#   SANITIZE=address,undefined)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -64,7 +66,7 @@ tools/stack/up.sh
 
 # Long leases (nothing expires during the run) and two held at most: a
 # third lease is a 409 at once, so no request long-polls for its wait_s.
-bin/annot-dispatcher -X ops.addr=127.0.0.1:"$ops_port" -X http.addr=127.0.0.1:"$http_port" \
+"${ANNOT_API_DISPATCHER:-bin/annot-dispatcher}" -X ops.addr=127.0.0.1:"$ops_port" -X http.addr=127.0.0.1:"$http_port" \
   -X lease.annotation.ttl.ms=600000 -X lease.annotation.max.held=2 >"$work/annot-dispatcher.log" 2>&1 &
 dispatcher=$!
 for _ in $(seq 1 300); do curl -fs -o /dev/null "http://127.0.0.1:$ops_port/readyz" && break; sleep 0.1; done
