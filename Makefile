@@ -54,7 +54,7 @@ FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
 REPLAY_BINS  := $(addprefix $(BUILD)/tests/fuzz_replay_,$(FUZZ_NAMES))
 
-.PHONY: all deps test test-unit test-integration test-kafka test-faults demo bench fuzz fuzz-build up down clean help check-containers
+.PHONY: all deps test test-unit test-integration test-kafka test-faults test-api demo bench fuzz fuzz-build up down clean help check-containers
 .DEFAULT_GOAL := all
 # Keep the objects that only pattern rules produce (make would delete them
 # as intermediates).  Named one by one: a bare .SECONDARY would make every
@@ -69,6 +69,7 @@ help:
 	@echo "make              build every binary into bin/ (SANITIZE=address,undefined for sanitizers)"
 	@echo "make test         unit tests, then integration tests on the embedded stack"
 	@echo "make test-kafka   the integration tests against a real Apache Kafka broker"
+	@echo "make test-api     docs/openapi.yaml validated, then schemathesis against a real dispatcher"
 	@echo "make demo         the main job on the embedded stack"
 	@echo "make test-faults  kill -9, Redis/PostgreSQL restarts, a broker down, during a simulated run; then reconcile"
 	@echo "make bench        benchmarks (figures, not pass/fail)"
@@ -228,6 +229,10 @@ bench: deps
 
 check-containers:
 	tools/ci/check-containers.sh
+
+test-api: deps
+	@$(MAKE) --no-print-directory all
+	tools/ci/api-contract.sh
 
 up: all
 	tools/stack/up.sh

@@ -7,6 +7,7 @@
 #include "log.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -40,6 +41,8 @@ static enum MHD_Result http_queue(struct MHD_Connection *conn, http_response_t *
     r->body = NULL; /* now owned by resp */
     if (resp == NULL) return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", r->content_type ? r->content_type : "application/json");
+    /* RFC 9110 section 15.5.6: a 405 names the methods the target has. */
+    if (r->allow[0] != '\0') MHD_add_response_header(resp, "Allow", r->allow);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -117,6 +120,34 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cl
     atomic_fetch_sub(&srv->in_flight, 1);
 }
 
+/* The request path's (and query arguments') percent-decoding, as
+ * libmicrohttpd's own but for %00 and %2F, which stay as they are.  The
+ * path reaches the handler as a C string: a NUL decoded into it ended it
+ * there ("/v1/me%00x" was served as "/v1/me").  And an encoded slash is
+ * data within a segment (RFC 3986 section 2.2), not a separator: decoded,
+ * a lease id "a%2Fb" made "/v1/leases/a/b/heartbeat", a path that does not
+ * exist, instead of a lease never issued.  libmicrohttpd decodes query
+ * arguments with the same function, so they keep %00 and %2F too. */
+static size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s) {
+    (void)cls;
+    (void)conn;
+    static const char hex[] = "0123456789abcdef";
+    char *w = s;
+    for (const char *r = s; *r != '\0';) {
+        const char *hi = r[0] == '%' && r[1] ? strchr(hex, tolower((unsigned char)r[1])) : NULL;
+        const char *lo = hi && r[2] ? strchr(hex, tolower((unsigned char)r[2])) : NULL;
+        int c = lo != NULL ? (int)((hi - hex) << 4 | (lo - hex)) : -1;
+        if (c > 0 && c != '/') {
+            *w++ = (char)c;
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 /* libmicrohttpd's own errors, into our log. */
 static void http_log(void *cls, const char *fmt, va_list ap) {
     (void)cls;
@@ -178,6 +209,7 @@ http_server_t *http_server_start(const char *addr, size_t max_body, unsigned thr
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_log, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &sin},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, srv},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)http_unescape, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
         {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
         {MHD_OPTION_END, 0, NULL},
@@ -235,12 +267,50 @@ void http_response_json(http_response_t *resp, int status, json_t *body) {
     resp->content_type = "application/json";
 }
 
+/* The length of s[0..len) without a UTF-8 character that the end cuts
+ * short: a lead byte whose sequence runs past len goes, with the
+ * continuation bytes after it.  Whole characters, and bytes that are no
+ * UTF-8 at all, are left for the JSON encoder to judge. */
+static size_t utf8_whole_prefix(const char *s, size_t len) {
+    size_t i = len, cont = 0;
+    while (i > 0 && cont < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--, cont++;
+    if (i == 0) return len;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3 : lead >= 0xF0 && lead <= 0xF4 ? 4 : 0;
+    return need > cont + 1 ? i - 1 : len;
+}
+
+/* The length of the valid UTF-8 character at s (n bytes left), or 0: the
+ * rules jansson applies (no overlong forms, no surrogates, nothing above
+ * U+10FFFF). */
+static size_t utf8_char_len(const unsigned char *s, size_t n) {
+    size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+                                 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    if (len == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))) return 0;
+    if (len == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))) return 0;
+    return len;
+}
+
 void http_response_error(http_response_t *resp, int status, const char *code, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* Cut at the buffer's end: that may fall inside a character (a long
+     * field name from the body), and the message would no longer be UTF-8. */
+    if (n >= (int)sizeof(msg)) msg[utf8_whole_prefix(msg, sizeof(msg) - 1)] = '\0';
+    /* Bytes from a request that are no UTF-8 (a lease id in a 405's path)
+     * become '?', so the rest of the message survives. */
+    size_t len = strlen(msg);
+    for (size_t i = 0; i < len;) {
+        size_t c = utf8_char_len((const unsigned char *)msg + i, len - i);
+        if (c == 0) msg[i++] = '?';
+        else i += c;
+    }
     json_t *m = json_string(msg);
     if (m == NULL) m = json_string("invalid message text");
     http_response_json(resp, status, json_pack("{s:s, s:o}", "error", code, "message", m));

@@ -13,7 +13,7 @@ typedef struct http_server http_server_t;
 
 typedef struct http_request {
     const char *method;
-    const char *path; /* without the query string */
+    const char *path; /* without the query string; percent-decoded but for %00 and %2F */
     const char *body; /* NUL-terminated; may hold NULs before body_len */
     size_t body_len;
     void *conn;       /* the libmicrohttpd connection, for headers */
@@ -24,6 +24,7 @@ typedef struct http_response {
     char *body;               /* malloc'd; the server frees it */
     size_t body_len;
     const char *content_type; /* static string */
+    char allow[48];           /* the Allow header of a 405 ("GET, POST"); "" for none */
 } http_response_t;
 
 typedef void (*http_handler_fn)(void *opaque, const http_request_t *req, http_response_t *resp);
@@ -57,7 +58,9 @@ void http_response_text(http_response_t *resp, int status, const char *content_t
                         const char *text);
 /* Serialises body (stolen) as the JSON answer. */
 void http_response_json(http_response_t *resp, int status, json_t *body);
-/* The error body every API error uses: {"error": code, "message": ...}. */
+/* The error body every API error uses: {"error": code, "message": ...}.
+ * A message longer than 1023 bytes is cut there, never inside a UTF-8
+ * character. */
 void http_response_error(http_response_t *resp, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -183,7 +183,10 @@ static const route_t routes[] = {
     {NULL, NULL, NULL},
 };
 
-/* Matches path against a route pattern; the {id} segment is copied out. */
+/* Matches path against a route pattern; the {id} segment is copied out.
+ * Any segment matches, the empty one too: a lease id this server never
+ * issued (empty, or too long for id, which then gets "") is the handler's
+ * to refuse as an unknown lease, not a path that does not exist. */
 static int route_match(const char *pattern, const char *path, char *id, size_t idlen) {
     const char *brace = strstr(pattern, "{id}");
     if (brace == NULL) return strcmp(pattern, path) == 0;
@@ -191,30 +194,35 @@ static int route_match(const char *pattern, const char *path, char *id, size_t i
     if (strncmp(pattern, path, pre) != 0) return 0;
     const char *seg = path + pre, *end = strchr(seg, '/');
     size_t n = end ? (size_t)(end - seg) : strlen(seg);
-    if (n == 0 || n >= idlen) return 0;
     if (strcmp(brace + 4, end ? end : "") != 0) return 0;
+    if (n >= idlen) n = 0;
     memcpy(id, seg, n);
     id[n] = '\0';
     return 1;
 }
 
-/* The route of method and path, or NULL; *path_known says whether another
- * method would have matched; id gets the {id} segment. */
-static const route_t *route_find(const http_request_t *req, int *path_known, char *id, size_t idlen) {
-    *path_known = 0;
+/* The route of method and path, or NULL; allow gets the methods the path
+ * has ("" when none: 404), for a 405's Allow header; id gets the {id}
+ * segment. */
+static const route_t *route_find(const http_request_t *req, char *allow, size_t allowlen, char *id, size_t idlen) {
+    size_t used = 0;
+    allow[0] = '\0';
     for (const route_t *r = routes; r->path != NULL; r++) {
         if (!route_match(r->path, req->path, id, idlen)) continue;
-        *path_known = 1;
-        if (strcmp(r->method, req->method) == 0) return r;
+        if (strcmp(r->method, req->method) == 0) {
+            allow[0] = '\0';
+            return r;
+        }
+        int n = snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", r->method);
+        if (n > 0 && (size_t)n < allowlen - used) used += (size_t)n;
     }
     return NULL;
 }
 
 void api_observe(void *opaque, const http_request_t *req, const http_response_t *resp, double seconds) {
     api_t *api = opaque;
-    int path_known;
-    char id[128], labels[256], status[8];
-    const route_t *route = route_find(req, &path_known, id, sizeof(id));
+    char id[128], allow[48], labels[256], status[8];
+    const route_t *route = route_find(req, allow, sizeof(allow), id, sizeof(id));
     snprintf(status, sizeof(status), "%d", resp->status);
     metrics_labels(labels, sizeof(labels), "route", route ? route->path : "other", "status", status, NULL);
     metrics_observe(metrics_histogram(api->metrics, "annot_http_request_seconds", "API request latency", labels,
@@ -224,11 +232,10 @@ void api_observe(void *opaque, const http_request_t *req, const http_response_t 
 
 void api_handle(void *opaque, const http_request_t *req, http_response_t *resp) {
     api_t *api = opaque;
-    int path_known;
     char id[128] = "";
-    const route_t *route = route_find(req, &path_known, id, sizeof(id));
+    const route_t *route = route_find(req, resp->allow, sizeof(resp->allow), id, sizeof(id));
     if (route == NULL) {
-        if (path_known) http_response_error(resp, 405, "method_not_allowed", "%s is not allowed on %s", req->method, req->path);
+        if (resp->allow[0]) http_response_error(resp, 405, "method_not_allowed", "%s is not allowed on %s", req->method, req->path);
         else http_response_error(resp, 404, "not_found", "no such endpoint");
     } else {
         const char *token = auth_bearer(http_request_header(req, "Authorization"));

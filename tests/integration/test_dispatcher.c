@@ -86,6 +86,44 @@ static void test_check_before_submitting(void **state) {
     json_decref(r);
 }
 
+/* The head of the answer to a bodiless request (status line and headers). */
+static void http_head(const char *method, const char *path, char *out, size_t len) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)http_port)};
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    char req[512];
+    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer %s\r\n\r\n",
+                     method, path, token);
+    assert_int_equal(write(fd, req, (size_t)n), n);
+    size_t got = 0;
+    ssize_t r;
+    while (got < len - 1 && (r = read(fd, out + got, len - 1 - got)) > 0) got += (size_t)r;
+    out[got] = '\0';
+    close(fd);
+    char *end = strstr(out, "\r\n\r\n");
+    if (end) end[2] = '\0';
+}
+
+/* A 405 names the methods the path has (RFC 9110: Allow is required); a
+ * 200 has no Allow header. */
+static void test_method_not_allowed_has_allow(void **state) {
+    (void)state;
+    char head[4096];
+    http_head("DELETE", "/v1/me", head, sizeof(head));
+    assert_non_null(strstr(head, " 405 "));
+    assert_non_null(strcasestr(head, "\r\nAllow: GET\r\n"));
+    http_head("PUT", "/v1/screening", head, sizeof(head));
+    assert_non_null(strstr(head, " 405 "));
+    assert_non_null(strcasestr(head, "\r\nAllow: GET, POST\r\n"));
+    http_head("GET", "/v1/leases/some-lease/heartbeat", head, sizeof(head));
+    assert_non_null(strstr(head, " 405 "));
+    assert_non_null(strcasestr(head, "\r\nAllow: POST\r\n"));
+    http_head("GET", "/v1/me", head, sizeof(head));
+    assert_non_null(strstr(head, " 200 "));
+    assert_null(strcasestr(head, "\r\nAllow:"));
+}
+
 static void test_bad_input_gets_4xx_and_server_stays_up(void **state) {
     (void)state;
     char body[1 << 16];
@@ -139,6 +177,7 @@ int main(void) {
         cmocka_unit_test(test_start_and_authenticate),
         cmocka_unit_test(test_check_before_submitting),
         cmocka_unit_test(test_bad_input_gets_4xx_and_server_stays_up),
+        cmocka_unit_test(test_method_not_allowed_has_allow),
         cmocka_unit_test(test_sigterm_stops_cleanly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -484,6 +484,22 @@ static void test_roles_suspension_and_bad_input(void **state) {
     assert_int_equal(post(annotator, "no-such-lease", "heartbeat", NULL, body, sizeof(body)), 409);
     /* An unknown lease is lost, whatever the body. */
     assert_int_equal(post(annotator, "no-such-lease", "submit", "{\"description\":7}", body, sizeof(body)), 409);
+    /* So is an empty lease id, or one too long to be ours (both were 404,
+     * as if the path did not exist). */
+    char overlong[201];
+    memset(overlong, 'a', sizeof(overlong) - 1);
+    overlong[sizeof(overlong) - 1] = '\0';
+    /* Nor one holding an encoded NUL or slash (the NUL cut the path short,
+     * the slash made another path: both 404). */
+    const char *never_issued[] = {"", overlong, "%00", "x%00y", "a%2Fb", "%2F"};
+    const char *actions[] = {"heartbeat", "release", "submit"};
+    for (size_t i = 0; i < sizeof(never_issued) / sizeof(never_issued[0]); i++) {
+        for (size_t a = 0; a < 3; a++) {
+            assert_int_equal(post(annotator, never_issued[i], actions[a], "{\"description\":\"x\"}", body, sizeof(body)),
+                             409);
+            assert_non_null(strstr(body, "\"lease_lost\""));
+        }
+    }
 
     pg_t *pg = itest_pg(schema);
     char err[256];

