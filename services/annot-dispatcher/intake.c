@@ -10,6 +10,7 @@
 #include "log.h"
 #include "people.h"
 #include "task_codec.h"
+#include "utf8.h"
 
 /* Which queue, pool and owner a task goes to; -1 with errstr naming the
  * field when the task cannot be queued. */
@@ -22,7 +23,9 @@ static int intake_route(const Annot__V1__Task *t, lease_queue_t *q, char *pool, 
     case ANNOT__V1__TASK_KIND__TASK_KIND_GOLDEN:
         *q = LEASE_QUEUE_ANNOTATION;
         if (lease_policy_task_pool(pool, poollen, t->locale, (const char *const *)t->skills, t->n_skills) < 0) {
-            snprintf(errstr, errlen, "task.locale / task.skills: not a valid pool ('%s')", t->locale);
+            char quoted[UTF8_QUOTE_MAX + 1];
+            snprintf(errstr, errlen, "task.locale / task.skills: not a valid pool (locale '%s')",
+                     utf8_quote(quoted, sizeof(quoted), t->locale));
             return -1;
         }
         return 0;

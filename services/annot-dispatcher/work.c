@@ -131,7 +131,8 @@ void work_acquire(work_t *w, const user_t *user, const http_request_t *req, http
         goto out;
     }
     if (role_queue(user->role, &mine) != 0 || mine != q) {
-        http_response_error(resp, 403, "forbidden", "a %s does not lease from the %s queue", user->role, queue_name);
+        http_response_error(resp, 403, "forbidden", "the role %s does not lease from the %s queue", user->role,
+                            queue_name);
         goto out;
     }
     if (strcmp(user->status, "suspended") == 0) {
