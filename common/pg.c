@@ -16,6 +16,10 @@
 struct pg {
     PGconn *conn;
     char *schema;
+    /* The SQLSTATE of the first statement that failed since the last
+     * pg_begin: what failed the transaction (every later statement only
+     * says 25P02, the transaction is aborted). */
+    char failed_state[6];
 };
 
 /* The tables every consuming service needs; see ledger.h for their use. */
@@ -147,6 +151,9 @@ PGresult *pg_query_ex(pg_t *pg, ExecStatusType expect, const char *sql, int npar
                       char *errstr, size_t errlen) {
     PGresult *res = PQexecParams(pg->conn, sql, nparams, NULL, params, lengths, formats, 0);
     if (PQresultStatus(res) != expect) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (pg->failed_state[0] == '\0' && state != NULL)
+            snprintf(pg->failed_state, sizeof(pg->failed_state), "%s", state);
         const char *msg = PQresultErrorMessage(res);
         snprintf(errstr, errlen, "%s", msg && *msg ? msg : PQerrorMessage(pg->conn));
         size_t n = strlen(errstr);
@@ -172,12 +179,21 @@ long pg_command(pg_t *pg, const char *sql, int nparams, const char *const *param
 }
 
 int pg_begin(pg_t *pg, char *errstr, size_t errlen) {
+    pg->failed_state[0] = '\0';
     return pg_command(pg, "BEGIN", 0, NULL, errstr, errlen) < 0 ? -1 : 0;
 }
 
 int pg_commit(pg_t *pg, char *errstr, size_t errlen) {
     return pg_command(pg, "COMMIT", 0, NULL, errstr, errlen) < 0 ? -1 : 0;
 }
+
+bool pg_sqlstate_permanent(const char *state) {
+    if (state == NULL || strlen(state) != 5) return false;
+    return strncmp(state, "22", 2) == 0 || strcmp(state, "23502") == 0 || strcmp(state, "23514") == 0 ||
+           strncmp(state, "54", 2) == 0;
+}
+
+bool pg_failed_permanently(const pg_t *pg) { return pg_sqlstate_permanent(pg->failed_state); }
 
 void pg_rollback(pg_t *pg) {
     PGresult *res = PQexec(pg->conn, "ROLLBACK");

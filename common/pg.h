@@ -6,6 +6,7 @@
 #define ANNOT_PG_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct pg pg_t;
@@ -40,6 +41,17 @@ char *pg_text_array(const char *const *items, size_t n);
 
 int pg_begin(pg_t *pg, char *errstr, size_t errlen);
 int pg_commit(pg_t *pg, char *errstr, size_t errlen);
+/* Whether an error of this SQLSTATE comes back every time the same
+ * statement runs with the same data: a data exception (class 22: a value
+ * out of range, a byte sequence the encoding refuses), a NOT NULL or CHECK
+ * violation (23502, 23514), a program limit (class 54: an index row too
+ * large).  Not a unique or foreign-key violation (23505, 23503), which a
+ * concurrent writer or a later event may resolve, nor anything about the
+ * connection, the server's resources or conflicts between transactions. */
+bool pg_sqlstate_permanent(const char *state);
+/* Whether the transaction of the last pg_begin failed on such an error:
+ * run again with the same data, it fails again. */
+bool pg_failed_permanently(const pg_t *pg);
 /* Never fails visibly: a failed rollback leaves a connection pg_ensure resets. */
 void pg_rollback(pg_t *pg);
 

@@ -178,20 +178,18 @@ done:
 /* Applies the batch in one transaction.  A message that apply rejects has
  * already changed the transaction, so the transaction is rolled back and
  * done again without it: rare, and it keeps the common path free of
- * savepoints.  Returns 0 once committed, -1 on a transient failure (rolled
- * back; nothing of the batch applied). */
-static int pipeline_apply_batch(pipeline_t *p, pending_t *b, size_t n, char *errstr, size_t errlen) {
+ * savepoints.  Returns 0 once committed; otherwise rolls back and returns 1
+ * when the transaction failed on an error its data raises again
+ * (pg_failed_permanently), -1 on a transient failure. */
+static int pipeline_apply_txn(pipeline_t *p, pending_t *b, size_t n, char *errstr, size_t errlen) {
     for (;;) {
         if (pg_ensure(p->pg, errstr, errlen) != 0 || pg_begin(p->pg, errstr, errlen) != 0) return -1;
         if (p->batch_begin) p->batch_begin(p->def.opaque);
-        int redo = 0;
-        for (size_t i = 0; i < n && !redo; i++) {
+        int redo = 0, failed = 0;
+        for (size_t i = 0; i < n && !redo && !failed; i++) {
             if (b[i].out == OUTCOME_INVALID) continue;
             outcome_t o = pipeline_apply_one(p, &b[i], errstr, errlen);
-            if (o == OUTCOME_RETRY) {
-                pg_rollback(p->pg);
-                return -1;
-            }
+            if (o == OUTCOME_RETRY) failed = 1;
             if (o == OUTCOME_REJECTED) {
                 o = OUTCOME_INVALID;
                 redo = 1;
@@ -202,21 +200,45 @@ static int pipeline_apply_batch(pipeline_t *p, pending_t *b, size_t n, char *err
             pg_rollback(p->pg);
             continue;
         }
-        if (p->batch_end) {
+        if (!failed && p->batch_end) {
             pipeline_ctx_t ctx = {p};
-            if (p->batch_end(p->def.opaque, &ctx, errstr, errlen) != PIPELINE_APPLIED) {
-                pg_rollback(p->pg);
-                return -1;
-            }
+            failed = p->batch_end(p->def.opaque, &ctx, errstr, errlen) != PIPELINE_APPLIED;
         }
-        fault_point("pipeline.before_commit");
-        if (pg_commit(p->pg, errstr, errlen) != 0) {
+        if (!failed) {
+            fault_point("pipeline.before_commit");
+            failed = pg_commit(p->pg, errstr, errlen) != 0;
+        }
+        if (failed) {
+            int permanent = pg_failed_permanently(p->pg);
             pg_rollback(p->pg);
-            return -1;
+            return permanent ? 1 : -1;
         }
         fault_point("pipeline.after_commit");
         return 0;
     }
+}
+
+/* Step 2 of pipeline.h.  A transaction that fails for good on its data
+ * names no culprit (the failing statement may be a batch hook's, writing
+ * what several messages folded together), so each message is applied again
+ * in a transaction of its own, and one that fails so alone is
+ * dead-lettered: retried, it would stop its partition for ever.  Returns 0
+ * once every message is committed or dead-lettered, -1 on a transient
+ * failure (what committed stays committed; the ledger skips it next time). */
+static int pipeline_apply_batch(pipeline_t *p, pending_t *b, size_t n, char *errstr, size_t errlen) {
+    int rc = pipeline_apply_txn(p, b, n, errstr, errlen);
+    if (rc <= 0) return rc;
+    if (n == 1) {
+        char why[sizeof(b->reason)];
+        snprintf(why, sizeof(why), "the database refuses it: %s", errstr);
+        pending_invalid(b, ANNOT__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_PROCESSING_ERROR, why);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (b[i].out == OUTCOME_INVALID) continue;
+        if (pipeline_apply_batch(p, &b[i], 1, errstr, errlen) != 0) return -1;
+    }
+    return 0;
 }
 
 /* Enqueues the dead letter of m (waited for by the caller). */

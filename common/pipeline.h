@@ -15,8 +15,11 @@
  * in the outbox.  Output ids derive from input ids, so an output published
  * twice is the same event twice, which the next ledger drops.  A message that
  * does not decode or that apply rejects goes to the dead-letter topic with
- * its bytes and reason, then its offset is stored.  Transient failures
- * (PostgreSQL or Kafka away) are retried with back-off, never skipped.
+ * its bytes and reason, then its offset is stored; so does one whose data
+ * the database refuses the same way every time (pg_sqlstate_permanent),
+ * found by applying its batch again a message at a time.  Transient
+ * failures (PostgreSQL or Kafka away) are retried with back-off, never
+ * skipped.
  * One transaction per batch is what makes the pipeline fast: the per-event
  * cost is a few statements, not a commit and a delivery round trip. */
 #ifndef ANNOT_PIPELINE_H

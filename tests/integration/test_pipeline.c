@@ -8,6 +8,9 @@
  *  - dead letters: undecodable bytes and an invalid header land on the
  *    dead-letter topic with their bytes, place and reason, and the consumer
  *    goes on to the valid events after them.
+ *  - data the database refuses for good (a CHECK, an index entry over the
+ *    size limit) is dead-lettered, not retried for ever; the rest of its
+ *    batch is applied once; replayed once its cause is gone, it applies.
  *  - the service surface: /healthz, /readyz, /metrics, clean SIGTERM exit.
  *
  * Connection settings come from the environment (run/devstack.env); the same
@@ -333,6 +336,103 @@ static void test_dead_letters_and_service_surface(void **state) {
     assert_int_not_equal(system("bin/annotctl dlq replay 00000000-0000-4000-8000-000000000000 2>/dev/null"), 0);
 }
 
+/* ---- data the database refuses ----------------------------------------------- */
+
+static void test_refused_data_is_dead_lettered(void **state) {
+    (void)state;
+    char schema[64], group[64], prefix[64], key[8192];
+    snprintf(schema, sizeof(schema), "itest_ref_%s", itest_run);
+    snprintf(group, sizeof(group), "itest-ref-%s", itest_run);
+    snprintf(prefix, sizeof(prefix), "%s-ref-", itest_run);
+
+    /* Eight good events with, among them, one the table's CHECK refuses
+     * (a negative amount) and one whose task id, 6000 letters that do not
+     * compress, is too large for a btree index entry: both arrive in the
+     * middle of a batch (at most 7). */
+    kafka_producer_t *p = itest_producer();
+    sent_t good[8], negative, long_id;
+    char id[EVENT_ID_LEN];
+    for (int i = 0; i < 8; i++) {
+        if (i == 2) {
+            event_id_new(id);
+            snprintf(key, sizeof(key), "%snegative", prefix);
+            produce_task(p, id, key, -5, &negative);
+        }
+        if (i == 5) {
+            static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+            size_t o = (size_t)snprintf(key, sizeof(key), "%slong-", prefix);
+            unsigned x = 2463534242u;
+            for (int k = 0; k < 6000; k++) {
+                x ^= x << 13, x ^= x >> 17, x ^= x << 5; /* xorshift32 */
+                key[o++] = letters[x % 62];
+            }
+            key[o] = '\0';
+            event_id_new(id);
+            produce_task(p, id, key, 10, &long_id);
+        }
+        event_id_new(id);
+        snprintf(key, sizeof(key), "%sok%d", prefix, i);
+        produce_task(p, id, key, 10, &good[i]);
+    }
+    kafka_producer_destroy(p, 5000);
+
+    consumer_opts_t o = {schema, group, prefix, NULL, itest_free_port()};
+    pid_t pid = consumer_spawn(&o);
+    /* Caught up: retried for ever, the refused events would hold their
+     * partitions' offsets back and this would time out. */
+    itest_wait_caught_up(group, "selftest");
+
+    /* Every good event once, whatever batch it shared with a refused one. */
+    pg_t *pg = itest_pg(schema);
+    assert_int_equal(itest_pg_number(pg, "SELECT count(*) FROM effects"), 8);
+    assert_int_equal(itest_pg_number(pg, "SELECT sum(amount) FROM effects"), 80);
+    outputs_t out = {prefix, calloc(32, EVENT_ID_LEN), 0, 32};
+    itest_read_all("selftest-out", collect_output, &out);
+    assert_int_equal(out.count, 8);
+    free(out.ids);
+
+    /* The two refused ones are dead letters, with PostgreSQL's reason. */
+    dead_t d = {prefix, group, {0}, 0};
+    itest_read_all("dlq", collect_dead, &d);
+    assert_int_equal(d.count, 2);
+    char negative_dead_id[EVENT_ID_LEN] = "";
+    int seen_check = 0, seen_index = 0;
+    for (int i = 0; i < d.count; i++) {
+        Annot__V1__DeadLetter *dl = d.found[i];
+        assert_int_equal(dl->reason_code, ANNOT__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_PROCESSING_ERROR);
+        assert_non_null(strstr(dl->reason, "the database refuses it"));
+        if (dl->offset == negative.offset && dl->partition == negative.partition) {
+            seen_check++;
+            assert_non_null(strstr(dl->reason, "effects_amount_not_negative"));
+            snprintf(negative_dead_id, sizeof(negative_dead_id), "%s", dl->header->event_id);
+        } else {
+            assert_int_equal(dl->offset, long_id.offset);
+            assert_int_equal(dl->partition, long_id.partition);
+            seen_index++;
+            assert_non_null(strstr(dl->reason, "effects_task"));
+        }
+        annot__v1__dead_letter__free_unpacked(dl, NULL);
+    }
+    assert_int_equal(seen_check, 1);
+    assert_int_equal(seen_index, 1);
+
+    /* The operator's way (OPERATIONS.md): the cause goes, the dead letter is
+     * replayed, and the event applies. */
+    char err[512], cmd[256];
+    assert_true(pg_command(pg, "ALTER TABLE effects DROP CONSTRAINT effects_amount_not_negative", 0, NULL, err,
+                           sizeof(err)) >= 0);
+    snprintf(cmd, sizeof(cmd), "bin/annotctl dlq replay %s >/dev/null", negative_dead_id);
+    assert_int_equal(system(cmd), 0);
+    itest_pg_wait_at_least_v(pg, "SELECT count(*) FROM effects", 0, NULL, 9);
+    assert_int_equal(itest_pg_number(pg, "SELECT sum(amount) FROM effects"), 75);
+    pg_close(pg);
+
+    kill(pid, SIGTERM);
+    int st = itest_wait(pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 typedef struct keyed {
     const char *key;
     int count;
@@ -386,6 +486,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_exactly_once_across_kill9, itest_kill_children),
         cmocka_unit_test_teardown(test_dead_letters_and_service_surface, itest_kill_children),
+        cmocka_unit_test_teardown(test_refused_data_is_dead_lettered, itest_kill_children),
         cmocka_unit_test(test_outbox_relay_reconnects),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
