@@ -41,8 +41,17 @@ static enum MHD_Result http_queue(struct MHD_Connection *conn, http_response_t *
     r->body = NULL; /* now owned by resp */
     if (resp == NULL) return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", r->content_type ? r->content_type : "application/json");
-    /* RFC 9110 section 15.5.6: a 405 names the methods the target has. */
-    if (r->allow[0] != '\0') MHD_add_response_header(resp, "Allow", r->allow);
+    /* RFC 9110 section 15.5.6: a 405 names the methods the target has,
+     * and a target with GET has HEAD too (see http_access). */
+    if (r->allow[0] != '\0') {
+        char allow[sizeof(r->allow) + 8];
+        const char *get = strstr(r->allow, "GET");
+        if (get != NULL && strstr(r->allow, "HEAD") == NULL)
+            snprintf(allow, sizeof(allow), "%.*sGET, HEAD%s", (int)(get - r->allow), r->allow, get + 3);
+        else
+            snprintf(allow, sizeof(allow), "%s", r->allow);
+        MHD_add_response_header(resp, "Allow", allow);
+    }
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -85,8 +94,11 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     http_response_t resp = {0};
+    /* HEAD is GET without the body (RFC 9110 section 9.3.2): the handler
+     * answers a GET, and libmicrohttpd sends the headers only, with the
+     * Content-Length the body would have had. */
     http_request_t req = {
-        .method = method,
+        .method = strcmp(method, "HEAD") == 0 ? "GET" : method,
         .path = url,
         .body = ctx->body ? ctx->body : "",
         .body_len = ctx->too_large ? 0 : ctx->len,

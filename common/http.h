@@ -12,7 +12,7 @@
 typedef struct http_server http_server_t;
 
 typedef struct http_request {
-    const char *method;
+    const char *method; /* a HEAD request comes as "GET": the server drops the body */
     const char *path; /* without the query string; percent-decoded but for %00 and %2F */
     const char *body; /* NUL-terminated; may hold NULs before body_len */
     size_t body_len;

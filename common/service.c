@@ -126,6 +126,7 @@ const char *service_topic(const service_t *svc, const char *role) {
 static void service_ops_handle(void *opaque, const http_request_t *req, http_response_t *resp) {
     service_t *svc = opaque;
     if (strcmp(req->method, "GET") != 0) {
+        snprintf(resp->allow, sizeof(resp->allow), "GET");
         http_response_error(resp, 405, "method_not_allowed", "only GET here");
     } else if (strcmp(req->path, "/healthz") == 0) {
         http_response_json(resp, 200, json_pack("{s:s}", "status", "ok"));

@@ -105,17 +105,23 @@ static void http_head(const char *method, const char *path, char *out, size_t le
     if (end) end[2] = '\0';
 }
 
-/* A 405 names the methods the path has (RFC 9110: Allow is required); a
- * 200 has no Allow header. */
+/* A 405 names the methods the path has (RFC 9110: Allow is required), HEAD
+ * wherever GET is; a 200 has no Allow header.  HEAD is answered as GET. */
 static void test_method_not_allowed_has_allow(void **state) {
     (void)state;
     char head[4096];
     http_head("DELETE", "/v1/me", head, sizeof(head));
     assert_non_null(strstr(head, " 405 "));
-    assert_non_null(strcasestr(head, "\r\nAllow: GET\r\n"));
+    assert_non_null(strcasestr(head, "\r\nAllow: GET, HEAD\r\n"));
     http_head("PUT", "/v1/screening", head, sizeof(head));
     assert_non_null(strstr(head, " 405 "));
-    assert_non_null(strcasestr(head, "\r\nAllow: GET, POST\r\n"));
+    assert_non_null(strcasestr(head, "\r\nAllow: GET, HEAD, POST\r\n"));
+    http_head("HEAD", "/v1/leases/some-lease/heartbeat", head, sizeof(head));
+    assert_non_null(strstr(head, " 405 "));
+    assert_non_null(strcasestr(head, "\r\nAllow: POST\r\n"));
+    http_head("HEAD", "/v1/me", head, sizeof(head));
+    assert_non_null(strstr(head, " 200 "));
+    assert_non_null(strcasestr(head, "\r\nContent-Type: application/json\r\n"));
     http_head("GET", "/v1/leases/some-lease/heartbeat", head, sizeof(head));
     assert_non_null(strstr(head, " 405 "));
     assert_non_null(strcasestr(head, "\r\nAllow: POST\r\n"));

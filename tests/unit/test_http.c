@@ -275,17 +275,35 @@ static void test_error_body_shape(void **state) {
 }
 
 /* A 405 carries the Allow header its handler named (RFC 9110 requires
- * one); other answers have none. */
+ * one), with HEAD wherever GET is; other answers have none. */
 static void test_allow_header(void **state) {
     fixture_t *fx = *state;
     answer_t a = http_get(fx->port, "/allow", NULL);
     answer_complete_check(&a);
     assert_int_equal(a.status, 405);
-    assert_non_null(strcasestr(a.raw, "\r\nAllow: GET, POST\r\n"));
+    assert_non_null(strcasestr(a.raw, "\r\nAllow: GET, HEAD, POST\r\n"));
     answer_free(&a);
     a = http_get(fx->port, "/error", NULL);
     answer_complete_check(&a);
     assert_null(strcasestr(a.raw, "\r\nAllow:"));
+    answer_free(&a);
+}
+
+/* HEAD is answered as GET without the body (RFC 9110 section 9.3.2): the
+ * handler sees a GET, the client gets the status and headers of the GET,
+ * Content-Length included, and no body. */
+static void test_head_is_get_without_body(void **state) {
+    fixture_t *fx = *state;
+    static const char req[] = "HEAD /text HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    answer_t a = http_exchange(fx->port, req, sizeof(req) - 1);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.content_type, "text/plain; charset=utf-8");
+    assert_int_equal(a.content_length, 6); /* "hello\n" */
+    assert_int_equal(a.body_len, 0);
+    pthread_mutex_lock(&fx->seen.lock);
+    assert_string_equal(fx->seen.method, "GET");
+    assert_string_equal(fx->seen.path, "/text");
+    pthread_mutex_unlock(&fx->seen.lock);
     answer_free(&a);
 }
 
@@ -610,6 +628,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_error_body_shape, setup, teardown),
         cmocka_unit_test(test_error_body_direct),
         cmocka_unit_test_setup_teardown(test_allow_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_head_is_get_without_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_path_nul_and_slash_not_decoded, setup, teardown),
         cmocka_unit_test(test_error_long_message_cut_at_character),
         cmocka_unit_test_setup_teardown(test_query_and_headers_reach_handler, setup, teardown),
