@@ -16,23 +16,17 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "check.h"
-#include "fuzz.h"
+#include "fuzz_checker.h"
 #include "utf8.h"
 
 #define FUZZ_LIST_MAX 8
 
-static check_rules_t *rules;
-static check_scratch_t *scratch;
-static check_result_t result;
+static fuzz_checker_t checker;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    char err[512];
-    if ((rules = check_rules_load("config/guideline", err, sizeof(err))) == NULL) FUZZ_DIE("config/guideline: %s", err);
-    if ((scratch = check_scratch_new()) == NULL) FUZZ_DIE("out of memory");
-    check_result_init(&result);
+    fuzz_checker_init(&checker);
     return 0;
 }
 
@@ -98,11 +92,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     char err[512];
     bool valid = utf8_valid(text, len);
-    int rc = check_run(rules, scratch, &task, text, len, &result, err, sizeof(err));
+    int rc = check_run(checker.rules, checker.scratch, &task, text, len, &checker.result, err, sizeof(err));
     FUZZ_ASSERT(rc == 0);
-    FUZZ_ASSERT(result.score >= 0.0 && result.score <= 1.0);
-    for (size_t i = 0; i < result.count; i++) {
-        const check_finding_t *f = &result.findings[i];
+    FUZZ_ASSERT(checker.result.score >= 0.0 && checker.result.score <= 1.0);
+    for (size_t i = 0; i < checker.result.count; i++) {
+        const check_finding_t *f = &checker.result.findings[i];
         FUZZ_ASSERT(check_rule_name(f->rule) != NULL);
         FUZZ_ASSERT(f->start <= f->end && f->end <= len);
         FUZZ_ASSERT(!valid || (!is_continuation(text, len, f->start) && !is_continuation(text, len, f->end)));
@@ -110,7 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!utf8_valid(f->message, strlen(f->message))) fprintf(stderr, "%s: %s\n", check_rule_name(f->rule), f->message);
         FUZZ_ASSERT(utf8_valid(f->message, strlen(f->message)));
     }
-    json_t *j = check_result_to_json(&result);
+    json_t *j = check_result_to_json(&checker.result);
     FUZZ_ASSERT(j != NULL);
     json_decref(j);
     free(buf);

@@ -11,20 +11,15 @@
 
 #include "../../services/annot-autochecker/submission_check.h"
 #include "event.h"
-#include "fuzz.h"
+#include "fuzz_checker.h"
 #include "utf8.h"
 
-static check_rules_t *rules;
-static check_scratch_t *scratch;
-static check_result_t result;
+static fuzz_checker_t checker;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    char err[512];
-    if ((rules = check_rules_load("config/guideline", err, sizeof(err))) == NULL) FUZZ_DIE("config/guideline: %s", err);
-    if ((scratch = check_scratch_new()) == NULL) FUZZ_DIE("out of memory");
-    check_result_init(&result);
+    fuzz_checker_init(&checker);
     return 0;
 }
 
@@ -35,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (Annot__V1__SubmissionEvent *)event_unpack(&annot__v1__submission_event__descriptor, data, size, err, sizeof(err));
     if (ev == NULL) return 0;
     submission_check_out_t out = {0};
-    if (submission_check(rules, scratch, ev, "fuzz", 1, &result, &out, err, sizeof(err)) == 0) {
+    if (submission_check(checker.rules, checker.scratch, ev, "fuzz", 1, &checker.result, &out, err, sizeof(err)) == 0) {
         const Annot__V1__Submission *s = ev->submission;
         /* What the autochecker stores in check_results. */
         const char *stored[] = {s->submission_id, s->task_id, s->author_id, s->task->locale,
@@ -44,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             FUZZ_ASSERT(stored[i] != NULL && utf8_valid(stored[i], strlen(stored[i])));
         Annot__V1__CheckResultEvent *back = annot__v1__check_result_event__unpack(NULL, out.len, out.bytes);
         FUZZ_ASSERT(back != NULL && back->check != NULL);
-        FUZZ_ASSERT(back->check->n_findings == result.count);
+        FUZZ_ASSERT(back->check->n_findings == checker.result.count);
         annot__v1__check_result_event__free_unpacked(back, NULL);
     } else {
         FUZZ_ASSERT(err[0] != '\0');
