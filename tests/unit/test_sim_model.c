@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,7 @@ static void test_catalogue_refuses_a_broken_file(void **state) {
 }
 
 static sim_task_view_t view_of(const sim_item_t *it) {
-    sim_task_view_t v = {"t-1", it->main_object, "production", NULL, it->components, it->ncomponents};
+    sim_task_view_t v = {"t-1", it->main_object, "production", it->synonym, NULL, it->components, it->ncomponents};
     return v;
 }
 
@@ -101,11 +102,43 @@ static int rule_of(sim_defect_t d) {
     return check_rule_parse(sim_defect_category(d), &r) == 0 ? (int)r : -1;
 }
 
-static void test_writer_defects_are_what_the_checker_finds(void **state) {
-    (void)state;
+/* Writes 60 descriptions of the task (as the view gives it to the writer,
+ * item the catalogue's entry or NULL) and asserts that the checker finds
+ * exactly the checker-visible defects the writer put in; counts them into
+ * seen and the clean descriptions into *clean. */
+static void writer_matches_checker(const check_task_t *task, const sim_task_view_t *v, const sim_item_t *item,
+                                   int *seen, int *clean) {
     check_scratch_t *scratch = check_scratch_new();
     check_result_t res;
     check_result_init(&res);
+    for (int k = 0; k < 60; k++) {
+        char label[64];
+        snprintf(label, sizeof(label), "w%d %s", k, v->main_object);
+        sim_text_t t = sim_write(99, label, k % 2 ? 0.2 : 0.7, v, item);
+        assert_int_equal(check_run(rules, scratch, task, t.text, strlen(t.text), &res, err, sizeof(err)), 0);
+        uint32_t found = 0;
+        for (size_t f = 0; f < res.count; f++) found |= 1u << res.findings[f].rule;
+        uint32_t expected = 0;
+        for (int d = 0; d < DEFECT_COUNT; d++) {
+            if (!(t.defects & (1u << d))) continue;
+            seen[d]++;
+            if (rule_of((sim_defect_t)d) >= 0) expected |= 1u << rule_of((sim_defect_t)d);
+        }
+        if (t.defects == 0) (*clean)++;
+        if (found != expected) {
+            fprintf(stderr, "defects %#x: checker found %#x, expected %#x in: %s\n", t.defects, found, expected,
+                    t.text);
+            for (size_t f = 0; f < res.count; f++) fprintf(stderr, "  %s\n", res.findings[f].message);
+        }
+        assert_int_equal(found, expected);
+        free(t.text);
+    }
+    check_result_free(&res);
+    check_scratch_destroy(scratch);
+}
+
+static void test_writer_defects_are_what_the_checker_finds(void **state) {
+    (void)state;
     int seen[DEFECT_COUNT] = {0}, clean = 0;
     for (size_t i = 0; i < cat.nitems; i++) {
         const sim_item_t *it = &cat.items[i];
@@ -118,34 +151,59 @@ static void test_writer_defects_are_what_the_checker_finds(void **state) {
                              .main_object_synonyms = syn, .synonym_count = it->synonym ? 1 : 0,
                              .locale = it->locale, .components = comps, .component_count = it->ncomponents};
         sim_task_view_t v = view_of(it);
-        for (int k = 0; k < 60; k++) {
-            char label[64];
-            snprintf(label, sizeof(label), "w%d %s", k, it->main_object);
-            sim_text_t t = sim_write(99, label, k % 2 ? 0.2 : 0.7, &v, it);
-            assert_int_equal(check_run(rules, scratch, &task, t.text, strlen(t.text), &res, err, sizeof(err)), 0);
-            uint32_t found = 0;
-            for (size_t f = 0; f < res.count; f++) found |= 1u << res.findings[f].rule;
-            uint32_t expected = 0;
-            for (int d = 0; d < DEFECT_COUNT; d++) {
-                if (!(t.defects & (1u << d))) continue;
-                seen[d]++;
-                if (rule_of((sim_defect_t)d) >= 0) expected |= 1u << rule_of((sim_defect_t)d);
-            }
-            if (t.defects == 0) clean++;
-            if (found != expected) {
-                fprintf(stderr, "defects %#x: checker found %#x, expected %#x in: %s\n", t.defects, found,
-                        expected, t.text);
-                for (size_t f = 0; f < res.count; f++) fprintf(stderr, "  %s\n", res.findings[f].message);
-            }
-            assert_int_equal(found, expected);
-            free(t.text);
-        }
+        writer_matches_checker(&task, &v, it, seen, &clean);
     }
     assert_true(clean > 100);
     for (int d = 0; d < DEFECT_COUNT; d++)
         if (d != DEFECT_UNFIXED && d != DEFECT_NO_EDIT) assert_true(seen[d] > 5);
-    check_result_free(&res);
-    check_scratch_destroy(scratch);
+}
+
+/* The same for every English case of the exam bank, written from scratch:
+ * the writer sees the bank's task, whose synonyms may differ from the
+ * catalogue's entry for the same object (the bank's hanbok has none, the
+ * catalogue's is "Korean dress"), and must go by the task as the checker
+ * does. */
+static void test_exam_writer_defects_are_what_the_checker_finds(void **state) {
+    (void)state;
+    json_error_t jerr;
+    json_t *bank = json_load_file("config/exams/bank.json", 0, &jerr);
+    assert_non_null(bank);
+    int seen[DEFECT_COUNT] = {0}, clean = 0, cases = 0;
+    const char *stages[] = {"stage1", "stage2"};
+    for (int st = 0; st < 2; st++) {
+        size_t i, k;
+        json_t *set, *c;
+        json_array_foreach(json_object_get(json_object_get(bank, stages[st]), "sets"), i, set) {
+            /* The simulator writes English, and its candidates (en-US) are
+             * given the English sets. */
+            if (strncmp(json_string_value(json_object_get(set, "locale")), "en-", 3) != 0) continue;
+            json_array_foreach(json_object_get(set, "cases"), k, c) {
+                /* The bank's task as the funnel issues it to a candidate writing from scratch. */
+                json_t *t = json_deep_copy(json_object_get(c, "task"));
+                json_object_set_new(t, "kind", json_string("exam_stage1"));
+                json_object_del(t, "pregenerated");
+                json_t *obj = json_pack("{s:o, s:s}", "task", t, "description", "");
+                check_task_t task;
+                const char *text;
+                size_t len;
+                if (check_request_from_json(obj, &task, &text, &len, err, sizeof(err)) != 0) fail_msg("%s", err);
+                sim_component_t comps[SIM_COMPONENTS_MAX];
+                sim_task_view_t v = {"t-1", task.main_object, "exam_stage1",
+                                     task.synonym_count ? task.main_object_synonyms[0] : NULL, NULL, comps, 0};
+                for (size_t n = 0; n < task.component_count && n < SIM_COMPONENTS_MAX; n++, v.ncomponents++)
+                    comps[n] = (sim_component_t){task.components[n].name, task.components[n].relation,
+                                                 task.components[n].target};
+                writer_matches_checker(&task, &v, sim_catalogue_find(&cat, task.main_object), seen, &clean);
+                check_task_clear(&task);
+                json_decref(obj);
+                cases++;
+            }
+        }
+    }
+    json_decref(bank);
+    assert_true(cases >= 12);
+    assert_true(clean > 50);
+    assert_true(seen[DEFECT_SUBJECTIVE] > 5 && seen[DEFECT_BARE_LIST] > 5);
 }
 
 static void test_editing_leaves_or_fixes_the_pregenerated_text(void **state) {
@@ -212,6 +270,7 @@ int main(void) {
         cmocka_unit_test(test_draws_are_deterministic),
         cmocka_unit_test(test_skill_lowers_defect_rates),
         cmocka_unit_test(test_writer_defects_are_what_the_checker_finds),
+        cmocka_unit_test(test_exam_writer_defects_are_what_the_checker_finds),
         cmocka_unit_test(test_editing_leaves_or_fixes_the_pregenerated_text),
         cmocka_unit_test(test_judge_follows_truth_and_weights),
     };

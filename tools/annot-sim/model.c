@@ -233,7 +233,10 @@ sim_text_t sim_write(uint64_t seed, const char *label, double skill, const sim_t
     }
     has[DEFECT_NO_EDIT] = false;
     const char *main = task->main_object;
-    if (item && item->synonym && sim_draw(seed, "%s synonym", label) < 0.3) main = item->synonym;
+    /* A writer may name the main object by a synonym the task gives (not
+     * one the catalogue knows and the task does not: the checker, like a
+     * validator, goes by the task). */
+    if (task->synonym && sim_draw(seed, "%s synonym", label) < 0.3) main = task->synonym;
     char line[1024];
     const char *setting = item ? item->setting : "in the centre of the image";
     if (has[DEFECT_MAIN_MISSING]) {
@@ -294,7 +297,7 @@ sim_text_t sim_write(uint64_t seed, const char *label, double skill, const sim_t
      * name: the main object is not missing, only late. */
     const char *rest = strpbrk(b.p, ".");
     if (has[DEFECT_MAIN_MISSING] && rest &&
-        (strcasestr(rest, task->main_object) || (item && item->synonym && strcasestr(rest, item->synonym)))) {
+        (strcasestr(rest, task->main_object) || (task->synonym && strcasestr(rest, task->synonym)))) {
         has[DEFECT_MAIN_MISSING] = false;
         has[DEFECT_MAIN_NOT_FIRST] = true;
     }

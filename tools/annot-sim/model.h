@@ -76,6 +76,7 @@ double sim_defect_rate(sim_defect_t d, double skill);
 /* The task fields the writer needs (from the lease's task JSON). */
 typedef struct sim_task_view {
     const char *task_id, *main_object, *kind; /* kind: production, exam_stage1, ... */
+    const char *synonym;                      /* the task's first synonym of the main object, or NULL */
     const char *pregenerated;                 /* exam stage 2, else NULL */
     const sim_component_t *components;        /* the task's, which may differ from the item's */
     size_t ncomponents;

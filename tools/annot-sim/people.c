@@ -92,6 +92,7 @@ static sim_task_view_t task_view(json_t *task, sim_component_t *comps) {
     sim_task_view_t v = {json_string_value(json_object_get(task, "task_id")),
                          json_string_value(json_object_get(task, "main_object")),
                          json_string_value(json_object_get(task, "kind")),
+                         json_string_value(json_array_get(json_object_get(task, "main_object_synonyms"), 0)),
                          json_string_value(json_object_get(task, "pregenerated")), comps, 0};
     size_t i;
     json_t *c;
