@@ -162,7 +162,10 @@ static void test_writer_defects_are_what_the_checker_finds(void **state) {
  * the writer sees the bank's task, whose synonyms may differ from the
  * catalogue's entry for the same object (the bank's hanbok has none, the
  * catalogue's is "Korean dress"), and must go by the task as the checker
- * does. */
+ * does.  A stage-2 case is written here from scratch too: when a defect the
+ * editor writes counts as one left from the pre-generated text (the
+ * checker's unfixed_defect: the same rule on the same word or components)
+ * is not modelled by the writer. */
 static void test_exam_writer_defects_are_what_the_checker_finds(void **state) {
     (void)state;
     json_error_t jerr;
