@@ -1,8 +1,9 @@
 """Schemathesis hooks of tools/ci/api-contract.sh: which bearer token each
 operation is called with.  The screening and training routes are a
 candidate's (anyone else gets 403 and the routes' answers would go
-untested); everything else runs as an annotator with work to lease.  The
-tokens come from the environment, as the script created them."""
+untested); everything else runs as the user of the run (an annotator with
+work to lease, then a validator with validation work).  The tokens come
+from the environment, as the script created them."""
 import os
 
 import schemathesis
@@ -26,9 +27,9 @@ class CandidateToken:
 
 
 @schemathesis.auth(refresh_interval=None, retry_on=[]).skip_for(path_regex=CANDIDATE_PATHS)
-class AnnotatorToken:
+class RunToken:
     def get(self, case, context):
-        return os.environ["API_CONTRACT_ANNOTATOR_TOKEN"]
+        return os.environ["API_CONTRACT_TOKEN"]
 
     def set(self, case, data, context):
         _bearer(case, data)

@@ -2,16 +2,21 @@
 # `make test-api`: the dispatcher's HTTP API against its description,
 # docs/openapi.yaml.
 #   1. openapi-spec-validator checks the file is valid OpenAPI 3.0;
-#   2. an embedded stack of its own (run/api-contract, its own ports) and a
-#      real annot-dispatcher, seeded so the authenticated routes get past
-#      their 401 and 403: an annotator with production work to lease
-#      (`annotctl users add`, `annotctl tasks import`), and a candidate
-#      with a screening test and training assigned (written into the
-#      dispatcher's candidates table, as the funnel's events would);
+#   2. an embedded stack of its own (run/api-contract, its own ports), a
+#      real annot-dispatcher, and the annot-autochecker and annot-assigner
+#      that turn its submissions into validation work; seeded so the
+#      authenticated routes get past their 401 and 403: an annotator with
+#      production work to lease (`annotctl users add`, `annotctl tasks
+#      import`), a validator of the same skill, and a candidate with a
+#      screening test and training assigned (written into the dispatcher's
+#      candidates table, as the funnel's events would);
 #   3. schemathesis generates requests from the file (examples, coverage,
 #      fuzzing, and the stateful phase that follows the links from a lease
 #      to its heartbeat, release and submit) and checks every answer: no
-#      5xx, a status code the file lists, its content type, its schema.
+#      5xx, a status code the file lists, its content type, its schema;
+#   4. once the annotator's submissions have become the validator's work,
+#      schemathesis again on the lease routes as the validator: validation
+#      leases and verdicts.
 # Everything it started is stopped on exit.  schemathesis and
 # openapi-spec-validator come from PyPI, pinned (tools/ci/api-requirements.txt),
 # into build/api-venv.
@@ -49,12 +54,10 @@ say "openapi-spec-validator docs/openapi.yaml"
 
 rm -rf "$work"
 mkdir -p "$work"
-dispatcher=
+pids=()
 stop_all() {
-  if [ -n "$dispatcher" ]; then
-    kill "$dispatcher" 2>/dev/null || true
-    wait "$dispatcher" 2>/dev/null || true
-  fi
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   tools/stack/down.sh
 }
 trap stop_all EXIT
@@ -64,20 +67,29 @@ tools/stack/up.sh
 # shellcheck disable=SC1090
 . "$ANNOT_RUN_DIR/devstack.env"
 
+start() { # name ops_port binary args...
+  local name=$1 port=$2 bin=$3
+  shift 3
+  "$bin" -X ops.addr=127.0.0.1:"$port" "$@" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 300); do curl -fs -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.1; done
+  curl -fs -o /dev/null "http://127.0.0.1:$port/readyz" ||
+    { echo "api-contract: $name did not become ready; its log:" >&2; tail -5 "$work/$name.log" >&2; exit 1; }
+}
 # Long leases (nothing expires during the run) and two held at most: a
 # third lease is a 409 at once, so no request long-polls for its wait_s.
-"${ANNOT_API_DISPATCHER:-bin/annot-dispatcher}" -X ops.addr=127.0.0.1:"$ops_port" -X http.addr=127.0.0.1:"$http_port" \
-  -X lease.annotation.ttl.ms=600000 -X lease.annotation.max.held=2 >"$work/annot-dispatcher.log" 2>&1 &
-dispatcher=$!
-for _ in $(seq 1 300); do curl -fs -o /dev/null "http://127.0.0.1:$ops_port/readyz" && break; sleep 0.1; done
-curl -fs -o /dev/null "http://127.0.0.1:$ops_port/readyz" ||
-  { echo "api-contract: the dispatcher did not become ready; its log:" >&2; tail -5 "$work/annot-dispatcher.log" >&2; exit 1; }
-say "annot-dispatcher on 127.0.0.1:$http_port"
+start annot-dispatcher "$ops_port" "${ANNOT_API_DISPATCHER:-bin/annot-dispatcher}" -X http.addr=127.0.0.1:"$http_port" \
+  -X lease.annotation.ttl.ms=600000 -X lease.annotation.max.held=2 \
+  -X lease.validation.ttl.ms=600000 -X lease.validation.max.held=2
+start annot-autochecker $((ops_port + 1)) bin/annot-autochecker
+start annot-assigner $((ops_port + 2)) bin/annot-assigner
+say "annot-dispatcher on 127.0.0.1:$http_port, with annot-autochecker and annot-assigner"
 
 token_of() { bin/annotctl users add "$@" 2>>"$work/annotctl.log" | tail -n 1; }
 annotator=$(token_of --role annotator --name "Contract Annotator" --locale en-US --skills contract)
 candidate=$(token_of --role candidate --name "Contract Candidate")
-case "$annotator$candidate" in at_*at_*) ;; *) echo "api-contract: annotctl users add gave no token" >&2; exit 1 ;; esac
+validator=$(token_of --role validator --name "Contract Validator" --locale en-US --skills contract)
+case "$annotator$candidate$validator" in at_*at_*at_*) ;; *) echo "api-contract: annotctl users add gave no token" >&2; exit 1 ;; esac
 
 # Production work for the annotator: more tasks than the run can submit.
 tasks=200
@@ -103,32 +115,71 @@ psql_q "INSERT INTO dispatcher.candidates (candidate_id, stage, screening_id, sc
         VALUES ('$candidate_id', 'screening', 'scr-example-1', '$bank_version', ARRAY['L1', 'G1'], 0,
                 '$training_version', ARRAY['S1'])"
 
-say "schemathesis against docs/openapi.yaml"
-export API_CONTRACT_ANNOTATOR_TOKEN=$annotator API_CONTRACT_CANDIDATE_TOKEN=$candidate
-export SCHEMATHESIS_HOOKS=$root/tools/ci/api-contract-hooks.py
-start=$(date +%s)
+export SCHEMATHESIS_HOOKS=$root/tools/ci/api-contract-hooks.py API_CONTRACT_CANDIDATE_TOKEN=$candidate
 status=0
-# From build/: whatever state schemathesis or Hypothesis keep stays there.
-(cd "$work" && "$venv/bin/schemathesis" run "$root/docs/openapi.yaml" \
-  --url "http://127.0.0.1:$http_port" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-  --max-examples "${ANNOT_API_MAX_EXAMPLES:-300}" --seed "${ANNOT_API_SEED:-1}" \
-  --generation-database none --generation-with-security-parameters false \
-  --request-timeout 40 --workers 2 --no-color \
-  --report junit,har --report-dir "$work/report") || status=$?
-say "schemathesis finished in $(( $(date +%s) - start )) s (exit $status); reports (JUnit, HAR) in $work/report"
-# The requests it made, by status code, from the HAR file.
-"$venv/bin/python" - "$work"/report/har-*.json <<'PY' || true
+# schemathesis_run LABEL TOKEN [options]: a run as the user of TOKEN (the
+# candidate's routes always as the candidate), reports under report/LABEL.
+schemathesis_run() {
+  local label=$1 start rc=0
+  export API_CONTRACT_TOKEN=$2
+  shift 2
+  say "schemathesis against docs/openapi.yaml ($label)"
+  start=$(date +%s)
+  # From build/: whatever state schemathesis or Hypothesis keep stays there.
+  (cd "$work" && "$venv/bin/schemathesis" run "$root/docs/openapi.yaml" \
+    --url "http://127.0.0.1:$http_port" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+    --max-examples "${ANNOT_API_MAX_EXAMPLES:-300}" --seed "${ANNOT_API_SEED:-1}" \
+    --generation-database none --generation-with-security-parameters false \
+    --request-timeout 40 --workers 2 --no-color \
+    --report junit,har --report-dir "$work/report/$label" "$@") || rc=$?
+  say "schemathesis ($label) finished in $(( $(date +%s) - start )) s (exit $rc); reports (JUnit, HAR) in $work/report/$label"
+  # The requests it made, by status code, from the HAR file.
+  "$venv/bin/python" - "$label" "$work/report/$label"/har-*.json <<'PY' || true
 import collections, json, sys
-entries = [e for f in sys.argv[1:] for e in json.load(open(f))["log"]["entries"]]
+entries = [e for f in sys.argv[2:] for e in json.load(open(f))["log"]["entries"]]
 codes = collections.Counter(e["response"]["status"] for e in entries)
-ops = collections.Counter()
-for e in entries:
-    ops[(e["request"]["method"], e["response"]["status"])] += 1
-print(f"api-contract: {len(entries)} requests; by status: " + ", ".join(f"{c}: {n}" for c, n in sorted(codes.items())))
+print(f"api-contract: {sys.argv[1]}: {len(entries)} requests; by status: "
+      + ", ".join(f"{c}: {n}" for c, n in sorted(codes.items())))
 PY
+  [ "$rc" -eq 0 ] || status=$rc
+}
+
+schemathesis_run annotator "$annotator"
+
+# Validation work: a writer (another annotator of the skill: the first may
+# still hold the two leases it may) leases and submits descriptions that
+# pass the auto-checker; checked and assigned, they become the validator's
+# work.  A few are enough: the lease routes hold two at once.
+writer=$(token_of --role annotator --name "Contract Writer" --locale en-US --skills contract)
+good='Curry rice fills a white oval plate on a wooden table. A thick brown sauce is poured over the rice and covers the right half of the plate, with cubes of carrot, potato and beef in it. The rice on the left half is white and glossy, pressed into a low mound. A silver spoon lies on the rim of the plate.'
+for _ in $(seq 1 8); do
+  lease=$(curl -fs -H "Authorization: Bearer $writer" -H 'Content-Type: application/json' \
+    -d '{"queue": "annotation"}' "http://127.0.0.1:$http_port/v1/leases" | jq -r .lease_id)
+  curl -fs -o /dev/null -H "Authorization: Bearer $writer" -H 'Content-Type: application/json' \
+    -d "$(jq -cn --arg d "$good" '{description: $d}')" "http://127.0.0.1:$http_port/v1/leases/$lease/submit"
+done
+validator_id=$(curl -fs -H "Authorization: Bearer $validator" "http://127.0.0.1:$http_port/v1/me" | jq -r .user_id)
+for _ in $(seq 1 600); do
+  [ "$(psql_q "SELECT count(*) FROM dispatcher.assignments WHERE validator_id = '$validator_id'")" -ge 5 ] && break
+  sleep 0.1
+done
+assigned=$(psql_q "SELECT count(*) FROM dispatcher.assignments WHERE validator_id = '$validator_id'")
+say "$assigned submissions assigned to the validator"
+if [ "$assigned" -lt 5 ]; then
+  echo "api-contract: the writer's submissions never became validation work:" \
+    "$(psql_q "SELECT count(*) FROM autochecker.check_results") checked," \
+    "$(psql_q "SELECT count(*) FROM assigner.assignments") assigned," \
+    "$(psql_q "SELECT count(*) FROM assigner.unassigned") waiting for a validator" >&2
+  status=1
+else
+  schemathesis_run validator "$validator" --include-path-regex '^/v1/leases'
+fi
+
 if [ "$status" -ne 0 ]; then
-  echo "api-contract: the dispatcher's warnings:" >&2
-  grep -v '"level":"info"' "$work/annot-dispatcher.log" | tail -20 >&2 || true
+  for name in annot-dispatcher annot-autochecker annot-assigner; do
+    echo "api-contract: $name's warnings:" >&2
+    grep -v '"level":"info"' "$work/$name.log" | tail -20 >&2 || true
+  done
 fi
 exit "$status"
