@@ -14,9 +14,11 @@
 #      fuzzing, and the stateful phase that follows the links from a lease
 #      to its heartbeat, release and submit) and checks every answer: no
 #      5xx, a status code the file lists, its content type, its schema;
-#   4. once the annotator's submissions have become the validator's work,
-#      schemathesis again on the lease routes as the validator: validation
-#      leases and verdicts.
+#   4. once a writer's submissions have become the validator's work,
+#      schemathesis again on /v1/me and the lease routes as the validator
+#      (validation leases and verdicts).  Not as the candidate: with no
+#      exam work, every lease request long-polls for its wait_s (a trial
+#      run took 52 minutes).
 # Everything it started is stopped on exit.  schemathesis and
 # openapi-spec-validator come from PyPI, pinned (tools/ci/api-requirements.txt),
 # into build/api-venv.
@@ -173,7 +175,7 @@ if [ "$assigned" -lt 5 ]; then
     "$(psql_q "SELECT count(*) FROM assigner.unassigned") waiting for a validator" >&2
   status=1
 else
-  schemathesis_run validator "$validator" --include-path-regex '^/v1/leases'
+  schemathesis_run validator "$validator" --include-path-regex '^/v1/(leases|me)'
 fi
 
 if [ "$status" -ne 0 ]; then
