@@ -93,6 +93,37 @@ static pid_t consumer_spawn(const consumer_opts_t *o) {
     return itest_spawn("itest_consumer", o->crash_at, argv);
 }
 
+/* SIGTERM, and the consumer exits cleanly (status 0). */
+static void consumer_stop(pid_t pid) {
+    kill(pid, SIGTERM);
+    int st = itest_wait(pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* A consumer of this run's events, once it has consumed all there is. */
+static pid_t consumer_caught_up(const consumer_opts_t *o) {
+    pid_t pid = consumer_spawn(o);
+    /* Caught up: an event retried for ever would hold its partition's
+     * offset back, and this would time out. */
+    itest_wait_caught_up(o->group, "selftest");
+    return pid;
+}
+
+/* A valid event of this run, key <prefix>ok<i>. */
+static void produce_ok(kafka_producer_t *p, const char *prefix, int i, int amount, sent_t *s) {
+    char id[EVENT_ID_LEN], key[96];
+    event_id_new(id);
+    snprintf(key, sizeof(key), "%sok%d", prefix, i);
+    produce_task(p, id, key, amount, s);
+}
+
+/* The effects table holds count rows of sum amounts. */
+static void effects_are(pg_t *pg, long long count, long long sum) {
+    assert_int_equal(itest_pg_number(pg, "SELECT count(*) FROM effects"), count);
+    assert_int_equal(itest_pg_number(pg, "SELECT sum(amount) FROM effects"), sum);
+}
+
 /* ---- exactly once across kill -9 ----------------------------------------- */
 
 #define N_EVENTS 300
@@ -154,17 +185,11 @@ static void test_exactly_once_across_kill9(void **state) {
     kill(pid, SIGKILL);
     itest_wait(pid);
     /* 4: finishes, then stops on SIGTERM, cleanly. */
-    pid = consumer_spawn(&o);
-    itest_wait_caught_up(group, "selftest");
-    kill(pid, SIGTERM);
-    st = itest_wait(pid);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    consumer_stop(consumer_caught_up(&o));
 
     /* Every event applied once: the rows, their distinct ids, the sum. */
-    assert_int_equal(itest_pg_number(pg, "SELECT count(*) FROM effects"), N_EVENTS);
+    effects_are(pg, N_EVENTS, total);
     assert_int_equal(itest_pg_number(pg, "SELECT count(DISTINCT event_id) FROM effects"), N_EVENTS);
-    assert_int_equal(itest_pg_number(pg, "SELECT sum(amount) FROM effects"), total);
     assert_int_equal(itest_pg_number(pg, "SELECT count(*) FROM outbox"), 0);
     for (int i = 0; i < N_EVENTS; i += 37) {
         const char *params[1] = {sent[i].event_id};
@@ -243,22 +268,15 @@ static void test_dead_letters_and_service_surface(void **state) {
     itest_produce(p, "selftest", key, garbage, sizeof(garbage) - 1, &bad_bytes.partition, &bad_bytes.offset);
     snprintf(key, sizeof(key), "%sbadid", prefix);
     produce_task(p, "not-a-uuid", key, 1, &bad_header);
-    for (int i = 0; i < 5; i++) {
-        char id[EVENT_ID_LEN];
-        event_id_new(id);
-        snprintf(key, sizeof(key), "%sok%d", prefix, i);
-        produce_task(p, id, key, 10, &good[i]);
-    }
+    for (int i = 0; i < 5; i++) produce_ok(p, prefix, i, 10, &good[i]);
     kafka_producer_destroy(p, 5000);
 
     consumer_opts_t o = {schema, group, prefix, NULL, itest_free_port()};
-    pid_t pid = consumer_spawn(&o);
-    itest_wait_caught_up(group, "selftest");
+    pid_t pid = consumer_caught_up(&o);
 
     /* The consumer went on past the bad messages. */
     pg_t *pg = itest_pg(schema);
-    assert_int_equal(itest_pg_number(pg, "SELECT count(*) FROM effects"), 5);
-    assert_int_equal(itest_pg_number(pg, "SELECT sum(amount) FROM effects"), 50);
+    effects_are(pg, 5, 50);
     pg_close(pg);
 
     /* The service surface, while it runs. */
@@ -273,10 +291,7 @@ static void test_dead_letters_and_service_surface(void **state) {
     assert_true(atoi(strchr(m, '}') + 2) >= 2);
     assert_int_equal(itest_http_get(o.ops_port, "/nope", body, sizeof(body)), 404);
 
-    kill(pid, SIGTERM);
-    int st = itest_wait(pid);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    consumer_stop(pid);
 
     /* Both bad messages are on the dead-letter topic, with their bytes,
      * their place and why. */
@@ -370,22 +385,17 @@ static void test_refused_data_is_dead_lettered(void **state) {
             event_id_new(id);
             produce_task(p, id, key, 10, &long_id);
         }
-        event_id_new(id);
-        snprintf(key, sizeof(key), "%sok%d", prefix, i);
-        produce_task(p, id, key, 10, &good[i]);
+        produce_ok(p, prefix, i, 10, &good[i]);
     }
     kafka_producer_destroy(p, 5000);
 
+    /* Caught up: the refused events are not retried for ever. */
     consumer_opts_t o = {schema, group, prefix, NULL, itest_free_port()};
-    pid_t pid = consumer_spawn(&o);
-    /* Caught up: retried for ever, the refused events would hold their
-     * partitions' offsets back and this would time out. */
-    itest_wait_caught_up(group, "selftest");
+    pid_t pid = consumer_caught_up(&o);
 
     /* Every good event once, whatever batch it shared with a refused one. */
     pg_t *pg = itest_pg(schema);
-    assert_int_equal(itest_pg_number(pg, "SELECT count(*) FROM effects"), 8);
-    assert_int_equal(itest_pg_number(pg, "SELECT sum(amount) FROM effects"), 80);
+    effects_are(pg, 8, 80);
     outputs_t out = {prefix, calloc(32, EVENT_ID_LEN), 0, 32};
     itest_read_all("selftest-out", collect_output, &out);
     assert_int_equal(out.count, 8);
@@ -424,13 +434,9 @@ static void test_refused_data_is_dead_lettered(void **state) {
     snprintf(cmd, sizeof(cmd), "bin/annotctl dlq replay %s >/dev/null", negative_dead_id);
     assert_int_equal(system(cmd), 0);
     itest_pg_wait_at_least_v(pg, "SELECT count(*) FROM effects", 0, NULL, 9);
-    assert_int_equal(itest_pg_number(pg, "SELECT sum(amount) FROM effects"), 75);
+    effects_are(pg, 9, 75);
     pg_close(pg);
-
-    kill(pid, SIGTERM);
-    int st = itest_wait(pid);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    consumer_stop(pid);
 }
 
 typedef struct keyed {
