@@ -53,16 +53,24 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size) {
     return q;
 }
 
-static uint64_t key_of(check_rule_t rule, const void *p, size_t n, uint64_t extra) {
-    uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)rule;
-    const uint8_t *b = p;
+/* The identity of a defect, to find it again in the pre-generated text:
+ * FNV-1a over the rule, the bytes (a word) and extra (a component), each
+ * byte its own round.  (Mixing rule and extra in one XOR made rule 6 with
+ * component 2 the same as rule 4.) */
+static uint64_t fnv_bytes(uint64_t h, const uint8_t *b, size_t n) {
     for (size_t i = 0; i < n; i++) {
         h ^= b[i];
         h *= 0x100000001b3ULL;
     }
-    h ^= extra;
-    h *= 0x100000001b3ULL;
     return h;
+}
+
+static uint64_t key_of(check_rule_t rule, const void *p, size_t n, uint64_t extra) {
+    uint8_t r = (uint8_t)rule, e[8];
+    for (int i = 0; i < 8; i++) e[i] = (uint8_t)(extra >> (8 * i));
+    uint64_t h = fnv_bytes(0xcbf29ce484222325ULL, &r, 1);
+    h = fnv_bytes(h, p, n);
+    return fnv_bytes(h, e, sizeof(e));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1181,7 +1189,8 @@ static int rules_apply(run_t *r, check_text_t *t, const char *text, size_t len) 
 static uint64_t *token_hashes(const check_text_t *t, uint64_t **buf, size_t *cap) {
     *buf = grow(*buf, cap, t->token_count + 1, sizeof(**buf));
     for (size_t i = 0; i < t->token_count; i++) {
-        (*buf)[i] = key_of(0, t->norm + t->tokens[i].nstart, t->tokens[i].nend - t->tokens[i].nstart, 0);
+        (*buf)[i] = fnv_bytes(0xcbf29ce484222325ULL, (const uint8_t *)t->norm + t->tokens[i].nstart,
+                              t->tokens[i].nend - t->tokens[i].nstart);
     }
     return *buf;
 }

@@ -710,6 +710,29 @@ static void test_editing(void **state) {
     assert_int_equal(f->severity, CHECK_SEVERITY_CRITICAL);
 }
 
+/* A defect is left from the pre-generated text only when it is the same
+ * defect: the identity of a finding once mixed its rule and its component
+ * by XOR, so the second component's relation_missing (rule 6, component
+ * 2) was main_object_not_first (rule 4), and a description that named the
+ * main object late was told it had left that in place. */
+static void test_unfixed_only_for_the_same_defect(void **state) {
+    (void)state;
+    task_spec_t s = {.main_object = "tagine",
+                     .kind = CHECK_KIND_EXAM_STAGE2,
+                     .pregenerated = "A tagine stands on a table. It has a lid, lamb and prunes." PAD,
+                     .comps = {{"lid", "set beside", "base"}, {"prunes", "piled in", "base"}}};
+    const check_result_t *r = check_spec(&s, "An object stands in the centre. The lid is set beside the base, and "
+                                             "the prunes are piled in the base of the tagine." PAD);
+    assert_int_equal(count_rule(r, CHECK_RULE_MAIN_OBJECT_NOT_FIRST), 1);
+    assert_int_equal(count_rule(r, CHECK_RULE_UNFIXED_DEFECT), 0);
+    /* and each component's relation is its own defect: the second left in
+     * place is not the first */
+    r = check_spec(&s, "A tagine stands on a table. The lid is set beside the base; prunes and base are all else "
+                       "there is." PAD);
+    assert_int_equal(count_rule(r, CHECK_RULE_UNFIXED_DEFECT), 1);
+    assert_non_null(strstr(first_rule(r, CHECK_RULE_UNFIXED_DEFECT)->message, "prunes"));
+}
+
 /* fuzz_check's first finding (tests/fuzz/corpus/fuzz_check/regress-no-mentions):
  * on a fresh scratch, a text that names nothing of the task left the
  * mentions array unallocated, and group_mentions added offset 0 to its NULL
@@ -1465,6 +1488,7 @@ int main(void) {
         cmocka_unit_test(test_length),
         cmocka_unit_test(test_invalid_text),
         cmocka_unit_test(test_editing),
+        cmocka_unit_test(test_unfixed_only_for_the_same_defect),
         cmocka_unit_test(test_no_main_object_is_an_error),
         cmocka_unit_test(test_no_mentions_on_a_fresh_scratch),
         cmocka_unit_test(test_bad_task_strings_give_valid_messages),

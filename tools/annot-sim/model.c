@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 #include <sodium.h>
@@ -186,17 +187,53 @@ static const char *pick(uint64_t seed, const char *label, const char *what, cons
     return from[i < n ? i : n - 1];
 }
 
-static const char *const subjective[] = {
-    "It looks delicious and the colours are beautiful.", "The whole scene is stunning and cozy.",
-    "It is a lovely, charming sight that feels perfect.", "The result is gorgeous and truly impressive.",
+/* Whether word occurs in s as a whole word, ignoring ASCII case. */
+static bool has_word(const char *s, const char *word) {
+    size_t n = strlen(word);
+    for (const char *p = s; (p = strcasestr(p, word)) != NULL; p++) {
+        if ((p == s || !isalpha((unsigned char)p[-1])) && !isalpha((unsigned char)p[n])) return true;
+    }
+    return false;
+}
+
+/* A sentence that makes a lexicon defect, and the words that make it one. */
+typedef struct phrase {
+    const char *text;
+    const char *words[3];
+} phrase_t;
+
+/* The phrase of a new defect.  In an editing task, one that repeats none
+ * of the pre-generated text's words: the same word again is that text's
+ * defect left in place (unfixed_defect, by the guideline and the checker),
+ * which DEFECT_UNFIXED models.  NULL when every phrase repeats one. */
+static const char *pick_phrase(uint64_t seed, const char *label, const char *what, const phrase_t *from, size_t n,
+                               const char *pregenerated) {
+    size_t first = (size_t)(sim_draw(seed, "%s %s", label, what) * (double)n);
+    for (size_t k = 0; k < n; k++) {
+        const phrase_t *p = &from[(first + k) % n];
+        bool repeats = false;
+        for (size_t w = 0; w < 3 && p->words[w] && pregenerated; w++) repeats |= has_word(pregenerated, p->words[w]);
+        if (!repeats) return p->text;
+    }
+    return NULL;
+}
+
+static const phrase_t subjective[] = {
+    {"It looks delicious and the colours are beautiful.", {"delicious", "beautiful"}},
+    {"The whole scene is stunning and cozy.", {"stunning", "cozy"}},
+    {"It is a lovely, charming sight that feels perfect.", {"lovely", "charming", "perfect"}},
+    {"The result is gorgeous and truly impressive.", {"gorgeous", "impressive"}},
 };
-static const char *const speculation[] = {
-    "It was probably put there only a few minutes ago.", "The owner seems to be standing just out of the frame.",
-    "It might be there for a family gathering.", "Perhaps it was prepared for a festival.",
+static const phrase_t speculation[] = {
+    {"It was probably put there only a few minutes ago.", {"probably"}},
+    {"The owner seems to be standing just out of the frame.", {"seems"}},
+    {"It might be there for a family gathering.", {"might"}},
+    {"Perhaps it was prepared for a festival.", {"perhaps"}},
 };
-static const char *const viewer[] = {
-    "You can see every texture up close.", "We can see the light falling from the left.",
-    "As you look closer you notice the fine detail.",
+static const phrase_t viewer[] = {
+    {"You can see every texture up close.", {"you"}},
+    {"We can see the light falling from the left.", {"we"}},
+    {"As you look closer you notice the fine detail.", {"you"}},
 };
 static const char *const generic_noun[][2] = {
     {"dish", "A dish"}, {"clothing", "A garment"}, {"vehicle", "A vehicle"}, {"place", "A place"},
@@ -213,6 +250,43 @@ static const char *const exam_details[] = {
     "The %s is photographed from slightly above, at a short distance.",
 };
 
+/* Whether s names the task's main object (or its synonym). */
+static bool names_main(const sim_task_view_t *task, const char *s) {
+    return strcasestr(s, task->main_object) || (task->synonym && strcasestr(s, task->synonym));
+}
+
+/* In an editing task, a structural defect of the description that the
+ * pre-generated text has too is that text's defect left in place: a
+ * validator, like the checker, calls it unfixed_defect.  The relations are
+ * judged by their words, the main object by its name, as the writer writes
+ * them. */
+static void editing_carry_over(const sim_task_view_t *task, bool has[DEFECT_COUNT]) {
+    const char *pre = task->pregenerated;
+    const char *end = strpbrk(pre, ".!?");
+    size_t first_len = end ? (size_t)(end - pre) : strlen(pre);
+    char first[512];
+    snprintf(first, sizeof(first), "%.*s", (int)first_len, pre);
+    bool pre_missing = !names_main(task, pre), pre_late = !pre_missing && !names_main(task, first);
+    if (has[DEFECT_BARE_LIST]) {
+        /* Each component the list leaves without its relation: the
+         * pre-generated text's own defect when it never states it, unless
+         * the relation is to a main object it never names (then its defect
+         * is the missing main object). */
+        size_t left = 0;
+        for (size_t i = 0; i < task->ncomponents; i++) {
+            const sim_component_t *c = &task->components[i];
+            bool of_main = strcasecmp(c->name, task->main_object) == 0 || strcasecmp(c->target, task->main_object) == 0;
+            left += strcasestr(pre, c->relation) == NULL && !(of_main && pre_missing);
+        }
+        if (left > 0) has[DEFECT_UNFIXED] = true;
+        if (left == task->ncomponents) has[DEFECT_BARE_LIST] = false;
+    }
+    if ((has[DEFECT_MAIN_MISSING] && pre_missing) || (has[DEFECT_MAIN_NOT_FIRST] && pre_late)) {
+        has[DEFECT_MAIN_MISSING] = has[DEFECT_MAIN_NOT_FIRST] = false;
+        has[DEFECT_UNFIXED] = true;
+    }
+}
+
 sim_text_t sim_write(uint64_t seed, const char *label, double skill, const sim_task_view_t *task,
                      const sim_item_t *item) {
     sim_text_t out = {NULL, 0};
@@ -225,12 +299,14 @@ sim_text_t sim_write(uint64_t seed, const char *label, double skill, const sim_t
     buf_t b = {NULL, 0, 0};
     put(&b, "%s", "");
     if (editing && has[DEFECT_NO_EDIT]) {
-        /* Handed in as it came: nothing else to say about it. */
+        /* Handed in as it came, with every defect the bank wrote into it
+         * (the point of the exam) still there. */
         put(&b, "%s", task->pregenerated);
         out.text = b.p;
-        out.defects = 1u << DEFECT_NO_EDIT;
+        out.defects = 1u << DEFECT_NO_EDIT | 1u << DEFECT_UNFIXED;
         return out;
     }
+    const char *pre = editing ? task->pregenerated : NULL;
     has[DEFECT_NO_EDIT] = false;
     const char *main = task->main_object;
     /* A writer may name the main object by a synonym the task gives (not
@@ -253,7 +329,11 @@ sim_text_t sim_write(uint64_t seed, const char *label, double skill, const sim_t
         snprintf(line, sizeof(line), "%s %s.", main, setting);
     }
     sentence(&b, line);
-    if (has[DEFECT_SUBJECTIVE]) sentence(&b, pick(seed, label, "subjective", subjective, 4));
+    const char *phrase;
+    if (has[DEFECT_SUBJECTIVE] && (phrase = pick_phrase(seed, label, "subjective", subjective, 4, pre)))
+        sentence(&b, phrase);
+    else
+        has[DEFECT_SUBJECTIVE] = false;
     if (has[DEFECT_BARE_LIST]) {
         put(&b, " It has ");
         for (size_t i = 0; i < task->ncomponents; i++)
@@ -277,8 +357,14 @@ sim_text_t sim_write(uint64_t seed, const char *label, double skill, const sim_t
             sentence(&b, line);
         }
     }
-    if (has[DEFECT_SPECULATION]) sentence(&b, pick(seed, label, "speculation", speculation, 4));
-    if (has[DEFECT_VIEWER]) sentence(&b, pick(seed, label, "viewer", viewer, 3));
+    if (has[DEFECT_SPECULATION] && (phrase = pick_phrase(seed, label, "speculation", speculation, 4, pre)))
+        sentence(&b, phrase);
+    else
+        has[DEFECT_SPECULATION] = false;
+    if (has[DEFECT_VIEWER] && (phrase = pick_phrase(seed, label, "viewer", viewer, 3, pre)))
+        sentence(&b, phrase);
+    else
+        has[DEFECT_VIEWER] = false;
     if (has[DEFECT_CULTURAL]) sentence(&b, item->wrong_fact);
     if (has[DEFECT_REFERENCE] && item) {
         for (size_t i = 0; i < item->nfacts; i++) sentence(&b, item->facts[i]);
@@ -296,11 +382,11 @@ sim_text_t sim_write(uint64_t seed, const char *label, double skill, const sim_t
     /* An opening without the main object, which background sentences then
      * name: the main object is not missing, only late. */
     const char *rest = strpbrk(b.p, ".");
-    if (has[DEFECT_MAIN_MISSING] && rest &&
-        (strcasestr(rest, task->main_object) || (task->synonym && strcasestr(rest, task->synonym)))) {
+    if (has[DEFECT_MAIN_MISSING] && rest && names_main(task, rest)) {
         has[DEFECT_MAIN_MISSING] = false;
         has[DEFECT_MAIN_NOT_FIRST] = true;
     }
+    if (editing) editing_carry_over(task, has);
     for (int d = 0; d < DEFECT_COUNT; d++)
         if (has[d]) out.defects |= 1u << d;
     out.text = b.p;
