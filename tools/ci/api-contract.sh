@@ -16,9 +16,10 @@
 #      5xx, a status code the file lists, its content type, its schema;
 #   4. once a writer's submissions have become the validator's work,
 #      schemathesis again on /v1/me and the lease routes as the validator
-#      (validation leases and verdicts).  Not as the candidate: with no
-#      exam work, every lease request long-polls for its wait_s (a trial
-#      run took 52 minutes).
+#      (validation leases and verdicts), and then as the candidate (its
+#      stage in /v1/me; no exam work, so its lease requests get their 204
+#      at once: the hooks send a valid wait_s as 0, or each would
+#      long-poll, and a trial run took 52 minutes).
 # Everything it started is stopped on exit.  schemathesis and
 # openapi-spec-validator come from PyPI, pinned (tools/ci/api-requirements.txt),
 # into build/api-venv.
@@ -177,6 +178,7 @@ if [ "$assigned" -lt 5 ]; then
 else
   schemathesis_run validator "$validator" --include-path-regex '^/v1/(leases|me)'
 fi
+schemathesis_run candidate "$candidate" --include-path-regex '^/v1/(leases|me)'
 
 if [ "$status" -ne 0 ]; then
   for name in annot-dispatcher annot-autochecker annot-assigner; do
