@@ -202,20 +202,24 @@ typedef struct phrase {
     const char *words[3];
 } phrase_t;
 
-/* The phrase of a new defect.  In an editing task, one that repeats none
- * of the pre-generated text's words: the same word again is that text's
- * defect left in place (unfixed_defect, by the guideline and the checker),
- * which DEFECT_UNFIXED models.  NULL when every phrase repeats one. */
-static const char *pick_phrase(uint64_t seed, const char *label, const char *what, const phrase_t *from, size_t n,
-                               const char *pregenerated) {
+/* Writes the phrase of a new defect and returns true.  In an editing task
+ * the phrase repeats none of the pre-generated text's words: the same word
+ * again is that text's defect left in place (unfixed_defect, by the
+ * guideline and the checker), which DEFECT_UNFIXED models.  False, and
+ * nothing written, when every phrase repeats one. */
+static bool phrase_write(buf_t *b, uint64_t seed, const char *label, const char *what, const phrase_t *from, size_t n,
+                         const char *pregenerated) {
     size_t first = (size_t)(sim_draw(seed, "%s %s", label, what) * (double)n);
     for (size_t k = 0; k < n; k++) {
         const phrase_t *p = &from[(first + k) % n];
         bool repeats = false;
         for (size_t w = 0; w < 3 && p->words[w] && pregenerated; w++) repeats |= has_word(pregenerated, p->words[w]);
-        if (!repeats) return p->text;
+        if (!repeats) {
+            sentence(b, p->text);
+            return true;
+        }
     }
-    return NULL;
+    return false;
 }
 
 static const phrase_t subjective[] = {
@@ -329,11 +333,8 @@ sim_text_t sim_write(uint64_t seed, const char *label, double skill, const sim_t
         snprintf(line, sizeof(line), "%s %s.", main, setting);
     }
     sentence(&b, line);
-    const char *phrase;
-    if (has[DEFECT_SUBJECTIVE] && (phrase = pick_phrase(seed, label, "subjective", subjective, 4, pre)))
-        sentence(&b, phrase);
-    else
-        has[DEFECT_SUBJECTIVE] = false;
+    if (has[DEFECT_SUBJECTIVE])
+        has[DEFECT_SUBJECTIVE] = phrase_write(&b, seed, label, "subjective", subjective, 4, pre);
     if (has[DEFECT_BARE_LIST]) {
         put(&b, " It has ");
         for (size_t i = 0; i < task->ncomponents; i++)
@@ -357,14 +358,9 @@ sim_text_t sim_write(uint64_t seed, const char *label, double skill, const sim_t
             sentence(&b, line);
         }
     }
-    if (has[DEFECT_SPECULATION] && (phrase = pick_phrase(seed, label, "speculation", speculation, 4, pre)))
-        sentence(&b, phrase);
-    else
-        has[DEFECT_SPECULATION] = false;
-    if (has[DEFECT_VIEWER] && (phrase = pick_phrase(seed, label, "viewer", viewer, 3, pre)))
-        sentence(&b, phrase);
-    else
-        has[DEFECT_VIEWER] = false;
+    if (has[DEFECT_SPECULATION])
+        has[DEFECT_SPECULATION] = phrase_write(&b, seed, label, "speculation", speculation, 4, pre);
+    if (has[DEFECT_VIEWER]) has[DEFECT_VIEWER] = phrase_write(&b, seed, label, "viewer", viewer, 3, pre);
     if (has[DEFECT_CULTURAL]) sentence(&b, item->wrong_fact);
     if (has[DEFECT_REFERENCE] && item) {
         for (size_t i = 0; i < item->nfacts; i++) sentence(&b, item->facts[i]);
