@@ -53,10 +53,7 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size) {
     return q;
 }
 
-/* The identity of a defect, to find it again in the pre-generated text:
- * FNV-1a over the rule, the bytes (a word) and extra (a component), each
- * byte its own round.  (Mixing rule and extra in one XOR made rule 6 with
- * component 2 the same as rule 4.) */
+/* FNV-1a of n bytes, continuing from h. */
 static uint64_t fnv_bytes(uint64_t h, const uint8_t *b, size_t n) {
     for (size_t i = 0; i < n; i++) {
         h ^= b[i];
@@ -65,6 +62,10 @@ static uint64_t fnv_bytes(uint64_t h, const uint8_t *b, size_t n) {
     return h;
 }
 
+/* The identity of a defect, to find it again in the pre-generated text:
+ * the rule, the bytes (a word) and extra (a component), each byte hashed
+ * in its own round.  (Mixing rule and extra in one XOR made component 2's
+ * relation_missing the same defect as main_object_not_first.) */
 static uint64_t key_of(check_rule_t rule, const void *p, size_t n, uint64_t extra) {
     uint8_t r = (uint8_t)rule, e[8];
     for (int i = 0; i < 8; i++) e[i] = (uint8_t)(extra >> (8 * i));
