@@ -34,13 +34,22 @@ static const config_def_t devbroker_defs[] = {
     {NULL, 0, NULL, NULL, 0, 0, false, NULL},
 };
 
-/* Creates every topic of the table, each name after prefix. */
+/* Creates every topic of the table, each name after prefix.  Each create
+ * is an operation posted to the mock cluster's thread.  With librdkafka
+ * 2.0.2 one now and then got no wake-up: gdb showed the thread in its
+ * one-second poll while the create waited for its answer, so a start took
+ * up to 16 s, in one start out of six (56 topics, the test runner's
+ * lanes).  Likely cause: the next create is posted the moment the previous
+ * answer arrives, while the thread is still serving its queue.  A
+ * millisecond between creates removed it (60 starts, each under 0.1 s,
+ * also with both cores busy). */
 static int create_topics(rd_kafka_mock_cluster_t *mc, const topics_t *topics, const char *prefix, int replication) {
     for (size_t i = 0; i < topics->count; i++) {
         const topic_def_t *t = &topics->items[i];
         char name[512];
         snprintf(name, sizeof(name), "%s%s", prefix, t->name);
         rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, name, t->partitions, replication);
+        usleep(1000); /* see above */
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
             log_fatal("creating topic %s: %s", name, rd_kafka_err2str(e));
             return -1;

@@ -84,7 +84,13 @@ start_devbroker() {
   ANNOT_CONFIG_DIR="$root/config" nohup "$root/bin/annot-devbroker" \
     -X devbroker.addr.file="$dir/addr" >"$dir/devbroker.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
-  for _ in $(seq 1 150); do [ -s "$dir/addr" ] && break; sleep 0.1; done
+  # Ready in about 0.1 s; a minute is allowed for a loaded machine (see
+  # create_topics in tools/annot-devbroker/main.c), but not past its exit.
+  for _ in $(seq 1 600); do
+    [ -s "$dir/addr" ] && break
+    kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
+    sleep 0.1
+  done
   [ -s "$dir/addr" ] || die "devbroker did not start; see $dir/devbroker.log"
   log "devbroker (mock kafka) at $(cat "$dir/addr")"
 }
