@@ -209,6 +209,10 @@ typedef struct check_text {
     size_t words; /* tokens that count as words */
     uint64_t *bits; /* the tokeniser's bitmaps of norm, see text_tokenise */
     size_t bits_cap;
+    /* Per norm byte: the first token that ends after it (token_count past
+     * the last one), so a lexicon hit finds its tokens by two loads. */
+    uint32_t *tok_at;
+    size_t tok_at_cap;
 } check_text_t;
 
 /* A folded name of the task (main object, synonym, component, relation)

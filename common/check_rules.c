@@ -918,22 +918,21 @@ int check_lexicon_scan(const check_lang_t *lang, hs_scratch_t *hs, check_text_t 
     };
     unsigned flag_cats = 0; /* the categories that flag tokens */
     for (int cat = 0; cat < CHECK_CAT_COUNT; cat++) flag_cats |= cat_flag[cat] ? 1u << cat : 0;
-    /* Hits start and end on tokens and come sorted by start: one walk
-     * finds their tokens. */
-    size_t a = 0;
-    /* Locals: the stores into hits and token flags could otherwise alias
-     * them, and the walk would reload them at every token. */
+    /* Hits start and end on tokens (or inside a hyphenated one): the
+     * tokens of their first and last bytes are theirs.  Locals: the stores
+     * into hits and token flags could otherwise alias them. */
     check_token_t *tokens = t->tokens;
     const size_t token_count = t->token_count, hit_count = t->hit_count;
-    const uint32_t *nmap_start = t->nmap_start, *nmap_end = t->nmap_end;
+    const uint32_t *nmap_start = t->nmap_start, *nmap_end = t->nmap_end, *tok_at = t->tok_at;
+    const uint32_t last = token_count ? (uint32_t)token_count - 1 : 0;
     for (size_t i = 0; i < hit_count; i++) {
         check_hit_t *h = &t->hits[i];
         const uint32_t nstart = h->nstart, nend = h->nend;
         h->ostart = nmap_start[nstart];
         h->oend = nmap_end[nend - 1];
-        while (a + 1 < token_count && tokens[a].nend <= nstart) a++;
-        size_t b = a;
-        while (b + 1 < token_count && tokens[b].nend < nend) b++;
+        uint32_t a = tok_at[nstart], b = tok_at[nend - 1];
+        a = a < last ? a : last;
+        b = b < last ? b : last;
         h->tfirst = (uint32_t)a;
         h->tlast = (uint32_t)b;
         unsigned todo = token_count ? h->cats & flag_cats : 0;

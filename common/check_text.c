@@ -831,6 +831,22 @@ CP_INLINE size_t cyr_word_end(const uint8_t *s, size_t len, size_t i) {
     return c < 0x80 && c != '\'' && c != '-' && c != '.' && c != ',' ? i : SIZE_MAX;
 }
 
+/* tok_at[from, to) = token, and up to fifteen entries after to, which the
+ * next call overwrites. */
+static inline void tok_at_fill(uint32_t *tok_at, size_t from, size_t to, uint32_t token) {
+#ifdef __SSE2__
+    const __m128i v = _mm_set1_epi32((int)token);
+    for (size_t q = from; q < to; q += 16) {
+        _mm_storeu_si128((__m128i *)(tok_at + q), v);
+        _mm_storeu_si128((__m128i *)(tok_at + q + 4), v);
+        _mm_storeu_si128((__m128i *)(tok_at + q + 8), v);
+        _mm_storeu_si128((__m128i *)(tok_at + q + 12), v);
+    }
+#else
+    for (size_t q = from; q < to; q++) tok_at[q] = token;
+#endif
+}
+
 /* Tokens of norm.  A word of ASCII letters and digits that ends in an
  * ASCII byte other than a connector (' - . ,) is found on the bitmaps, a
  * word of letters а-я (and ASCII letters and digits) that ends so by
@@ -851,6 +867,12 @@ static void text_tokenise(check_text_t *t) {
      * among them) would otherwise make every token reload them. */
     check_token_t *tokens = t->tokens;
     size_t count = 0, cap = t->token_cap;
+    /* tok_at in sixteen-entry strides (one stride covers nearly every word
+     * and the gap before it, so the loop's exit is predictable); the slack
+     * after len takes the last stride's overhang. */
+    t->tok_at = grow(t->tok_at, &t->tok_at_cap, len + 16, sizeof(*t->tok_at));
+    uint32_t *tok_at = t->tok_at;
+    size_t tok_at_done = 0;
     /* The words of begin still to visit: w and the mask of its bits at or
      * after the current position, kept across tokens. */
     size_t w = 0;
@@ -899,6 +921,8 @@ static void text_tokenise(check_text_t *t) {
         check_token_t *tok = &tokens[count++];
         tok->nstart = start;
         tok->nend = end;
+        tok_at_fill(tok_at, tok_at_done, end, (uint32_t)(count - 1));
+        tok_at_done = end;
         tok->key = (uint16_t)(s[start] | (end - start > 1 ? s[start + 1] << 8 : 0));
         uint32_t ostart = nmap_start[start], oend = nmap_end[end - 1];
         tok->ostart = ostart;
@@ -942,6 +966,7 @@ static void text_tokenise(check_text_t *t) {
         m = begin[w] & (~0ull << (next & 63));
     }
 done:
+    tok_at_fill(tok_at, tok_at_done, len, (uint32_t)count);
     t->tokens = tokens;
     t->token_cap = cap;
     t->token_count = count;
@@ -1337,5 +1362,6 @@ void check_text_free(check_text_t *t) {
     free(t->hits);
     free(t->issues);
     free(t->bits);
+    free(t->tok_at);
     memset(t, 0, sizeof(*t));
 }
