@@ -233,8 +233,17 @@ typedef struct check_probe {
     uint16_t key;
     uint8_t kind; /* CHECK_PROBE_* */
     uint8_t word;
+    uint8_t w0, w1; /* the words of the name it compares from the token on */
     uint32_t name;
 } check_probe_t;
+
+/* The probes of one key, in an open-addressed table at most a quarter
+ * full: a token's key finds its probes in one or two loads (key 0, which
+ * no word starts with, marks a free slot). */
+typedef struct check_probe_slot {
+    uint16_t key;
+    uint32_t first, count; /* in probes */
+} check_probe_slot_t;
 
 enum { CHECK_PROBE_WHOLE = 1, CHECK_PROBE_HEAD = 2, CHECK_PROBE_RELATION = 4 };
 
@@ -256,7 +265,10 @@ struct check_scratch {
     size_t comp_idx_cap;
     check_probe_t *probes; /* sorted by key */
     size_t probe_count, probe_cap;
-    uint64_t probe_filter[16]; /* a bit per hashed probe key: most tokens stop here */
+    check_probe_slot_t *probe_slots;
+    size_t probe_slot_cap; /* a power of two */
+    uint32_t *probe_tokens; /* per check: the tokens that may start a name */
+    size_t probe_token_cap;
     check_candidate_t *cands;
     size_t cand_count, cand_cap;
     check_span_t *mentions; /* token spans, grouped by name */

@@ -810,6 +810,8 @@ void check_scratch_destroy(check_scratch_t *scratch) {
     free(scratch->names);
     free(scratch->comp_idx);
     free(scratch->probes);
+    free(scratch->probe_slots);
+    free(scratch->probe_tokens);
     free(scratch->cands);
     free(scratch->mentions);
     free(scratch->name_mention_off);

@@ -457,11 +457,24 @@ static void mention_push(check_scratch_t *sc, uint32_t first, uint32_t last) {
     sc->mentions[sc->mention_count++] = (check_span_t){first, last};
 }
 
-static inline unsigned probe_hash(uint16_t key) { return ((unsigned)key * 40503u >> 6) & 1023u; }
+static inline unsigned probe_hash(uint16_t key) { return (unsigned)key * 40503u >> 6; }
 
 static void probe_add(check_scratch_t *sc, uint32_t name, uint8_t word, uint8_t kind) {
     sc->probes = grow(sc->probes, &sc->probe_cap, sc->probe_count + 1, sizeof(*sc->probes));
-    sc->probes[sc->probe_count++] = (check_probe_t){sc->names[name].wkey[word], kind, word, name};
+    const check_name_t *nm = &sc->names[name];
+    /* a relation's word alone; a name from its first word (whole) or its
+     * last (head) to its end */
+    uint8_t w0 = kind == CHECK_PROBE_WHOLE ? 0 : word;
+    uint8_t w1 = kind == CHECK_PROBE_RELATION ? (uint8_t)(word + 1) : (uint8_t)nm->words;
+    sc->probes[sc->probe_count++] = (check_probe_t){nm->wkey[word], kind, word, w0, w1, name};
+}
+
+/* The slot of key in the probe table: its own, or the free one where the
+ * search ends. */
+static inline check_probe_slot_t *probe_slot(const check_scratch_t *sc, uint16_t key) {
+    size_t mask = sc->probe_slot_cap - 1, h = probe_hash(key) & mask;
+    while (sc->probe_slots[h].key != 0 && sc->probe_slots[h].key != key) h = (h + 1) & mask;
+    return &sc->probe_slots[h];
 }
 
 static int probe_cmp(const void *a, const void *b) {
@@ -503,45 +516,57 @@ static void probes_prepare(run_t *r) {
         }
         sc->probes[j] = p;
     }
-    memset(sc->probe_filter, 0, sizeof(sc->probe_filter));
+    size_t slots = 256;
+    while (slots < 4 * sc->probe_count) slots *= 2;
+    if (slots > sc->probe_slot_cap) {
+        free(sc->probe_slots);
+        sc->probe_slots = malloc(slots * sizeof(*sc->probe_slots));
+        if (sc->probe_slots == NULL) abort();
+        sc->probe_slot_cap = slots;
+    }
+    memset(sc->probe_slots, 0, sc->probe_slot_cap * sizeof(*sc->probe_slots));
     for (size_t p = 0; p < sc->probe_count; p++) {
-        unsigned h = probe_hash(sc->probes[p].key);
-        sc->probe_filter[h >> 6] |= 1ull << (h & 63);
+        check_probe_slot_t *slot = probe_slot(sc, sc->probes[p].key);
+        if (slot->key == 0) *slot = (check_probe_slot_t){sc->probes[p].key, (uint32_t)p, 0};
+        slot->count++;
     }
 }
 
-/* One pass over the tokens: where a probe's word matches, the candidate
- * mention (or the relation flag). */
+/* Where a probe's word matches, the candidate mention (or the relation
+ * flag).  First, without a branch a token, the tokens that may start a
+ * name: those whose key has probes, and the hyphenated ones, any part of
+ * which may match any probe. */
 static void candidates_find(run_t *r) {
     check_scratch_t *sc = r->sc;
     check_text_t *t = r->t;
     sc->cand_count = 0;
+    sc->probe_tokens = grow(sc->probe_tokens, &sc->probe_token_cap, t->token_count, sizeof(*sc->probe_tokens));
+    uint32_t *keep = sc->probe_tokens;
+    size_t kept = 0;
     for (size_t i = 0; i < t->token_count; i++) {
+        const check_token_t *tok = &t->tokens[i];
+        keep[kept] = (uint32_t)i;
+        kept += (probe_slot(sc, tok->key)->key == tok->key) | ((tok->flags & CHECK_TOK_HYPHEN) != 0);
+    }
+    for (size_t k = 0; k < kept; k++) {
+        size_t i = keep[k];
         check_token_t *tok = &t->tokens[i];
         size_t lo = 0, hi = sc->probe_count;
-        unsigned h = probe_hash(tok->key);
-        if (!(tok->flags & CHECK_TOK_HYPHEN) && !(sc->probe_filter[h >> 6] >> (h & 63) & 1)) continue;
-        if (!(tok->flags & CHECK_TOK_HYPHEN)) { /* hyphenated: any probe may match a part */
-            while (lo < hi) {
-                size_t mid = (lo + hi) / 2;
-                if (sc->probes[mid].key < tok->key) lo = mid + 1;
-                else hi = mid;
-            }
-            hi = sc->probe_count;
+        if (!(tok->flags & CHECK_TOK_HYPHEN)) {
+            const check_probe_slot_t *slot = probe_slot(sc, tok->key);
+            lo = slot->first;
+            hi = lo + slot->count;
         }
         for (size_t p = lo; p < hi; p++) {
             const check_probe_t *pr = &sc->probes[p];
-            if (pr->key != tok->key && !(tok->flags & CHECK_TOK_HYPHEN)) break;
             const check_name_t *nm = &sc->names[pr->name];
-            uint32_t w0 = pr->kind == CHECK_PROBE_WHOLE ? 0 : pr->word;
-            uint32_t w1 = pr->kind == CHECK_PROBE_RELATION ? pr->word + 1u : nm->words;
-            if (!name_at(r, t, nm, w0, w1, i)) continue;
+            if (!name_at(r, t, nm, pr->w0, pr->w1, i)) continue;
             if (pr->kind == CHECK_PROBE_RELATION) {
                 tok->flags |= CHECK_TOK_TASK_RELATION;
                 continue;
             }
             sc->cands = grow(sc->cands, &sc->cand_cap, sc->cand_count + 1, sizeof(*sc->cands));
-            sc->cands[sc->cand_count++] = (check_candidate_t){pr->name, (uint32_t)i, w1 - w0, pr->kind};
+            sc->cands[sc->cand_count++] = (check_candidate_t){pr->name, (uint32_t)i, (uint32_t)(pr->w1 - pr->w0), pr->kind};
         }
     }
 }
