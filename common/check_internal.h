@@ -298,11 +298,18 @@ struct check_scratch {
     bool pre_ready; /* pre and pre_result hold the task's pre-generated text */
 };
 
+/* Every folded text (a check_text_t's norm, the names and lexicon words
+ * check_fold_append writes) is followed by its NUL and this many zero
+ * bytes: the word comparisons of check_run.c load sixteen bytes at a time
+ * from anywhere in them. */
+#define CHECK_PAD 16
+
 /* check_text.c */
 int check_fold_init(check_fold_t *fold, bool strip_marks);
 void check_fold_free(check_fold_t *fold);
-/* Appends the fold of s to *buf (growing it); whitespace runs become one
- * space, leading and trailing space is dropped.  -1 only for invalid UTF-8. */
+/* Appends the fold of s to *buf (growing it), then a NUL and CHECK_PAD
+ * zero bytes; whitespace runs become one space, leading and trailing space
+ * is dropped.  -1 only for invalid UTF-8. */
 int check_fold_append(const check_fold_t *fold, const char *s, size_t len, char **buf, size_t *buf_len,
                       size_t *buf_cap);
 /* Replaces, in place, every byte of s that is not part of a word by a space

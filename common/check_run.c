@@ -16,6 +16,7 @@
  * leaving it is the error. */
 #include "check_internal.h"
 
+#include <emmintrin.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -174,24 +175,34 @@ static size_t cp_count(const char *s, size_t n) {
     return c;
 }
 
-/* Whether s holds at least two code points: what the stems need, without
- * counting a whole word. */
-static inline bool cp_two(const char *s, size_t n) {
-    size_t c = 0;
-    for (size_t i = 0; i < n; i++) {
-        c += ((uint8_t)s[i] & 0xC0) != 0x80;
-        if (c >= 2) return true;
-    }
-    return false;
+/* The bytes of a 16-byte load of s that are code point starts (not
+ * continuation bytes), a bit each. */
+static inline unsigned cp_starts16(const char *s) {
+    __m128i v = _mm_loadu_si128((const __m128i *)s);
+    __m128i cont = _mm_cmpeq_epi8(_mm_and_si128(v, _mm_set1_epi8((char)0xC0)), _mm_set1_epi8((char)0x80));
+    return ~(unsigned)_mm_movemask_epi8(cont) & 0xFFFF;
 }
 
-/* memcmp(a, b, n) == 0 for the few bytes of an ending or a word: a loop
- * is cheaper than a call for lengths this short. */
+static inline unsigned low_bits(size_t n) { return n >= 16 ? 0xFFFFu : (1u << n) - 1; }
+
+/* Whether s holds at least two code points: what the stems need, without
+ * counting a whole word.  s is in a folded text (CHECK_PAD): a load, not a
+ * loop whose end the branch predictor would have to guess. */
+static inline bool cp_two(const char *s, size_t n) {
+    if (n > 16) return true; /* a code point is at most four bytes */
+    return __builtin_popcount(cp_starts16(s) & low_bits(n)) >= 2;
+}
+
+/* memcmp(a, b, n) == 0 for the few bytes of an ending or a word, both in
+ * folded texts (CHECK_PAD): sixteen bytes a compare, and one compare for
+ * nearly every word. */
 static inline bool bytes_eq(const char *a, const char *b, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        if (a[i] != b[i]) return false;
+    for (;;) {
+        __m128i x = _mm_loadu_si128((const __m128i *)a), y = _mm_loadu_si128((const __m128i *)b);
+        unsigned diff = ~(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, y)) & low_bits(n);
+        if (n <= 16 || diff != 0) return diff == 0;
+        a += 16, b += 16, n -= 16;
     }
-    return true;
 }
 
 /* The first two bytes of a word (one for a one-byte word): every form of a
@@ -220,12 +231,12 @@ static size_t longest_suffix(const char *word, size_t len, const check_words_t *
 static uint32_t name_add(run_t *r, const char *text) {
     check_scratch_t *sc = r->sc;
     size_t off = sc->buf_len;
-    if (check_fold_append(&r->rules->fold, text, strlen(text), &sc->buf, &sc->buf_len, &sc->buf_cap) != 0)
-        sc->buf_len = off; /* invalid UTF-8 in a name: a name that matches nothing */
-    if (sc->buf == NULL || sc->buf_len + 1 > sc->buf_cap) {
-        sc->buf = grow(sc->buf, &sc->buf_cap, sc->buf_len + 1, 1);
+    if (check_fold_append(&r->rules->fold, text, strlen(text), &sc->buf, &sc->buf_len, &sc->buf_cap) != 0) {
+        /* invalid UTF-8 in a name: a name that matches nothing */
+        sc->buf_len = off;
+        sc->buf = grow(sc->buf, &sc->buf_cap, off + 1 + CHECK_PAD, 1);
+        memset(sc->buf + off, 0, 1 + CHECK_PAD);
     }
-    sc->buf[sc->buf_len] = '\0';
     sc->names = grow(sc->names, &sc->name_cap, sc->name_count + 1, sizeof(*sc->names));
     check_name_t *nm = &sc->names[sc->name_count];
     memset(nm, 0, sizeof(*nm));

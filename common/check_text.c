@@ -331,7 +331,7 @@ static void text_issue(check_text_t *t, int kind, const char *what, size_t start
 /* Makes room for n more normalised bytes. */
 static inline void sink_reserve(fold_sink_t *k, size_t n) {
     check_text_t *t = k->t;
-    size_t need = t->norm_len + n + 1; /* and the NUL */
+    size_t need = t->norm_len + n + 1 + CHECK_PAD; /* and the NUL and the pad */
     if (need <= t->norm_cap) return;
     size_t cap = t->norm_cap ? t->norm_cap : 256;
     while (cap < need) cap *= 2;
@@ -615,7 +615,7 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
         i = end;
     }
     if (t->norm_len > k->base && t->norm[t->norm_len - 1] == ' ') t->norm_len--;
-    t->norm[t->norm_len] = '\0';
+    memset(t->norm + t->norm_len, 0, 1 + CHECK_PAD);
     return 0;
 }
 
@@ -623,7 +623,7 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
  * byte loop does without maps (lower case, a space for each run of spaces
  * and control characters, none at either end), without its set-up. */
 static void fold_append_ascii(const uint8_t *s, size_t len, char **buf, size_t *buf_len, size_t *buf_cap) {
-    *buf = grow(*buf, buf_cap, *buf_len + len + 1, 1);
+    *buf = grow(*buf, buf_cap, *buf_len + len + 1 + CHECK_PAD, 1);
     char *out = *buf;
     size_t base = *buf_len, o = base;
     for (size_t i = 0; i < len; i++) {
@@ -632,7 +632,7 @@ static void fold_append_ascii(const uint8_t *s, size_t len, char **buf, size_t *
         else if (o > base && out[o - 1] != ' ') out[o++] = ' ';
     }
     if (o > base && out[o - 1] == ' ') o--;
-    out[o] = '\0';
+    memset(out + o, 0, 1 + CHECK_PAD);
     *buf_len = o;
 }
 
