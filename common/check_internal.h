@@ -267,6 +267,7 @@ struct check_scratch {
     size_t probe_count, probe_cap;
     check_probe_slot_t *probe_slots;
     size_t probe_slot_cap; /* a power of two */
+    uint64_t probe_keys[65536 / 64]; /* a bit per key that has probes */
     uint32_t *probe_tokens; /* per check: the tokens that may start a name */
     size_t probe_token_cap;
     check_candidate_t *cands;

@@ -497,6 +497,7 @@ static int probe_cmp(const void *a, const void *b) {
  * its last (head), each longer word of a relation on its own. */
 static void probes_prepare(run_t *r) {
     check_scratch_t *sc = r->sc;
+    for (size_t p = 0; p < sc->probe_count; p++) sc->probe_keys[sc->probes[p].key >> 6] = 0;
     sc->probe_count = 0;
     for (uint32_t n = 0; n < sc->name_count; n++) {
         const check_name_t *nm = &sc->names[n];
@@ -540,13 +541,14 @@ static void probes_prepare(run_t *r) {
         check_probe_slot_t *slot = probe_slot(sc, sc->probes[p].key);
         if (slot->key == 0) *slot = (check_probe_slot_t){sc->probes[p].key, (uint32_t)p, 0};
         slot->count++;
+        sc->probe_keys[sc->probes[p].key >> 6] |= 1ull << (sc->probes[p].key & 63);
     }
 }
 
 /* Where a probe's word matches, the candidate mention (or the relation
  * flag).  First, without a branch a token, the tokens that may start a
- * name: those whose key has probes, and the hyphenated ones, any part of
- * which may match any probe. */
+ * name: those whose key has probes (probe_keys), and the hyphenated ones,
+ * any part of which may match any probe. */
 static void candidates_find(run_t *r) {
     check_scratch_t *sc = r->sc;
     check_text_t *t = r->t;
@@ -557,7 +559,7 @@ static void candidates_find(run_t *r) {
     for (size_t i = 0; i < t->token_count; i++) {
         const check_token_t *tok = &t->tokens[i];
         keep[kept] = (uint32_t)i;
-        kept += (probe_slot(sc, tok->key)->key == tok->key) | ((tok->flags & CHECK_TOK_HYPHEN) != 0);
+        kept += (sc->probe_keys[tok->key >> 6] >> (tok->key & 63) & 1) | ((tok->flags & CHECK_TOK_HYPHEN) != 0);
     }
     for (size_t k = 0; k < kept; k++) {
         size_t i = keep[k];
