@@ -761,8 +761,10 @@ bool check_norm_next_word(const char *norm, size_t len, size_t *pos, uint32_t *s
 
 /* Bitmaps of norm, a bit a byte: begin[] for the bytes a word may start
  * with as far as bytes tell (ASCII letters and digits, bytes >= 0x80),
- * other[] for the bytes that are not ASCII letters or digits (every bit
- * past the end set). */
+ * other[] for the bytes that are not word bytes: ASCII letters and digits
+ * and the folded Cyrillic letters а-я (U+0430-U+044F: D0 B0-BF, D1 80-8F),
+ * every bit past the end set.  A word of such bytes is found on the
+ * bitmaps alone (text_tokenise). */
 static size_t text_bitmaps(check_text_t *t, uint64_t **begin, uint64_t **other) {
     size_t len = t->norm_len, nw = (len + 63) / 64;
     t->bits = grow(t->bits, &t->bits_cap, 2 * nw + 2, sizeof(*t->bits));
@@ -774,61 +776,48 @@ static size_t text_bitmaps(check_text_t *t, uint64_t **begin, uint64_t **other) 
      * blanks the non-ASCII bytes between words. */
     t->scan = grow(t->scan, &t->scan_cap, len + 3, 1);
     uint8_t *sc = (uint8_t *)t->scan + 1;
+    uint64_t carry = 0; /* a Cyrillic letter's second byte in the next word */
     for (size_t w = 0; w < nw; w++) {
-        uint64_t wb = 0, hb = 0;
+        uint64_t wb = 0, hb = 0, lead = 0;
         size_t base = w * 64;
         size_t i = 0;
 #ifdef __SSE2__
         const __m128i bit5 = _mm_set1_epi8(0x20), a1 = _mm_set1_epi8('a' - 1), z1 = _mm_set1_epi8('z' + 1);
         const __m128i d1 = _mm_set1_epi8('0' - 1), d9 = _mm_set1_epi8('9' + 1);
+        const __m128i xd0 = _mm_set1_epi8((char)0xD0), xd1 = _mm_set1_epi8((char)0xD1);
+        const __m128i xf0 = _mm_set1_epi8((char)0xF0), xb0 = _mm_set1_epi8((char)0xB0);
+        const __m128i x80 = _mm_set1_epi8((char)0x80);
         for (; i < 64 && base + i + 16 <= len; i += 16) {
             __m128i v = _mm_loadu_si128((const __m128i *)(s + base + i));
+            /* the byte after each: s[len] is the NUL */
+            __m128i nx = _mm_loadu_si128((const __m128i *)(s + base + i + 1));
             __m128i lower = _mm_or_si128(v, bit5);
             __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lower, a1), _mm_cmplt_epi8(lower, z1));
             __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, d1), _mm_cmplt_epi8(v, d9));
             __m128i keep = _mm_or_si128(_mm_or_si128(letter, digit), _mm_cmplt_epi8(v, _mm_setzero_si128()));
             _mm_storeu_si128((__m128i *)(sc + base + i),
                              _mm_or_si128(_mm_and_si128(keep, v), _mm_andnot_si128(keep, _mm_set1_epi8(' '))));
+            __m128i nx_hi = _mm_and_si128(nx, xf0);
+            __m128i cyr = _mm_or_si128(_mm_and_si128(_mm_cmpeq_epi8(v, xd0), _mm_cmpeq_epi8(nx_hi, xb0)),
+                                       _mm_and_si128(_mm_cmpeq_epi8(v, xd1), _mm_cmpeq_epi8(nx_hi, x80)));
             wb |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(letter, digit)) << i;
             hb |= (uint64_t)(unsigned)_mm_movemask_epi8(v) << i;
+            lead |= (uint64_t)(unsigned)_mm_movemask_epi8(cyr) << i;
         }
 #endif
         for (; i < 64 && base + i < len; i++) {
-            uint8_t c = s[base + i];
+            uint8_t c = s[base + i], n = s[base + i + 1];
             sc[base + i] = byte_word[c] || c >= 0x80 ? c : ' ';
             wb |= (uint64_t)byte_word[c] << i;
             hb |= (uint64_t)(c >> 7) << i;
+            lead |= (uint64_t)((c == 0xD0 && (n & 0xF0) == 0xB0) | (c == 0xD1 && (n & 0xF0) == 0x80)) << i;
         }
-        (*begin)[w] = wb | hb;
-        (*other)[w] = ~wb;
+        uint64_t word = wb | lead | lead << 1 | carry;
+        carry = lead >> 63;
+        (*begin)[w] = word | hb;
+        (*other)[w] = ~word;
     }
     return nw;
-}
-
-/* Whether s[i] starts a folded Cyrillic letter а-я (U+0430-U+044F). */
-CP_INLINE bool cyr_letter(const uint8_t *s, size_t len, size_t i) {
-    if (i + 1 >= len) return false;
-    /* Both byte pairs compared at once, without a branch between them:
-     * which of the two halves of the alphabet comes next is a coin toss
-     * the branch predictor loses about every other letter. */
-    unsigned v = (unsigned)s[i] << 8 | s[i + 1];
-    return (v - 0xD0B0u < 16u) | (v - 0xD180u < 16u);
-}
-
-/* The end of a word that began with a letter а-я, when only such letters
- * and ASCII letters and digits follow up to the end or an ASCII byte that
- * is no connector: there norm_next_word would end it too.  SIZE_MAX for
- * anything else (a connector, another character), which norm_next_word
- * decides. */
-CP_INLINE size_t cyr_word_end(const uint8_t *s, size_t len, size_t i) {
-    for (;;) {
-        if (i < len && byte_word[s[i]]) i++;
-        else if (cyr_letter(s, len, i)) i += 2;
-        else break;
-    }
-    if (i >= len) return len;
-    uint8_t c = s[i];
-    return c < 0x80 && c != '\'' && c != '-' && c != '.' && c != ',' ? i : SIZE_MAX;
 }
 
 /* tok_at[from, to) = token, and up to fifteen entries after to, which the
@@ -847,13 +836,13 @@ static inline void tok_at_fill(uint32_t *tok_at, size_t from, size_t to, uint32_
 #endif
 }
 
-/* Tokens of norm.  A word of ASCII letters and digits that ends in an
- * ASCII byte other than a connector (' - . ,) is found on the bitmaps, a
- * word of letters а-я (and ASCII letters and digits) that ends so by
- * cyr_word_end (test_tokens_fast_paths compares both with norm_next_word);
- * anything else (other characters, connectors) goes to norm_next_word from where
- * the word starts, which gives what it would have given from the end of
- * the previous token, since only ASCII non-word bytes lie between. */
+/* Tokens of norm.  A word of word bytes (text_bitmaps: ASCII letters and
+ * digits, Cyrillic а-я) that ends in an ASCII byte other than a connector
+ * (' - . ,) is found on the bitmaps (test_tokens_fast_paths compares it
+ * with norm_next_word); anything else (other characters, connectors) goes
+ * to norm_next_word from where the word starts, which gives what it would
+ * have given from the end of the previous token, since only ASCII non-word
+ * bytes lie between. */
 static void text_tokenise(check_text_t *t) {
     uint32_t start, end, flags;
     const uint8_t *o = (const uint8_t *)t->orig;
@@ -885,7 +874,7 @@ static void text_tokenise(check_text_t *t) {
         size_t p = w * 64 + (size_t)__builtin_ctzll(m);
         if (p >= len) break;
         size_t next;
-        bool simple = s[p] < 0x80;
+        bool simple = !(other[p >> 6] >> (p & 63) & 1);
         size_t e = p;
         if (simple) {
             size_t ew = p >> 6;
@@ -901,12 +890,7 @@ static void text_tokenise(check_text_t *t) {
         if (simple) {
             start = (uint32_t)p;
             end = (uint32_t)e;
-            flags = s[p] <= '9' ? CHECK_TOK_DIGIT : 0;
-            next = e;
-        } else if (cyr_letter(s, len, p) && (e = cyr_word_end(s, len, p + 2)) < SIZE_MAX) {
-            start = (uint32_t)p;
-            end = (uint32_t)e;
-            flags = 0; /* a letter first: no digit, no ideograph */
+            flags = s[p] <= '9' ? CHECK_TOK_DIGIT : 0; /* a Cyrillic letter's lead byte is above */
             next = e;
         } else {
             next = p;
