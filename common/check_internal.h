@@ -235,6 +235,7 @@ typedef struct check_probe {
     uint8_t word;
     uint8_t w0, w1; /* the words of the name it compares from the token on */
     uint32_t name;
+    uint32_t slot; /* its key's in probe_slots, to clear it for the next task */
 } check_probe_t;
 
 /* The probes of one key, in an open-addressed table at most a quarter

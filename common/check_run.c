@@ -477,7 +477,7 @@ static void probe_add(check_scratch_t *sc, uint32_t name, uint8_t word, uint8_t 
      * last (head) to its end */
     uint8_t w0 = kind == CHECK_PROBE_WHOLE ? 0 : word;
     uint8_t w1 = kind == CHECK_PROBE_RELATION ? (uint8_t)(word + 1) : (uint8_t)nm->words;
-    sc->probes[sc->probe_count++] = (check_probe_t){nm->wkey[word], kind, word, w0, w1, name};
+    sc->probes[sc->probe_count++] = (check_probe_t){nm->wkey[word], kind, word, w0, w1, name, 0};
 }
 
 /* The slot of key in the probe table: its own, or the free one where the
@@ -497,7 +497,11 @@ static int probe_cmp(const void *a, const void *b) {
  * its last (head), each longer word of a relation on its own. */
 static void probes_prepare(run_t *r) {
     check_scratch_t *sc = r->sc;
-    for (size_t p = 0; p < sc->probe_count; p++) sc->probe_keys[sc->probes[p].key >> 6] = 0;
+    /* the previous task's keys out of the bitmap and the table */
+    for (size_t p = 0; p < sc->probe_count; p++) {
+        sc->probe_keys[sc->probes[p].key >> 6] = 0;
+        sc->probe_slots[sc->probes[p].slot].key = 0;
+    }
     sc->probe_count = 0;
     for (uint32_t n = 0; n < sc->name_count; n++) {
         const check_name_t *nm = &sc->names[n];
@@ -532,16 +536,17 @@ static void probes_prepare(run_t *r) {
     while (slots < 4 * sc->probe_count) slots *= 2;
     if (slots > sc->probe_slot_cap) {
         free(sc->probe_slots);
-        sc->probe_slots = malloc(slots * sizeof(*sc->probe_slots));
+        sc->probe_slots = calloc(slots, sizeof(*sc->probe_slots));
         if (sc->probe_slots == NULL) abort();
         sc->probe_slot_cap = slots;
     }
-    memset(sc->probe_slots, 0, sc->probe_slot_cap * sizeof(*sc->probe_slots));
     for (size_t p = 0; p < sc->probe_count; p++) {
-        check_probe_slot_t *slot = probe_slot(sc, sc->probes[p].key);
-        if (slot->key == 0) *slot = (check_probe_slot_t){sc->probes[p].key, (uint32_t)p, 0};
+        check_probe_t *pr = &sc->probes[p];
+        check_probe_slot_t *slot = probe_slot(sc, pr->key);
+        if (slot->key == 0) *slot = (check_probe_slot_t){pr->key, (uint32_t)p, 0};
         slot->count++;
-        sc->probe_keys[sc->probes[p].key >> 6] |= 1ull << (sc->probes[p].key & 63);
+        pr->slot = (uint32_t)(slot - sc->probe_slots);
+        sc->probe_keys[pr->key >> 6] |= 1ull << (pr->key & 63);
     }
 }
 
