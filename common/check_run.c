@@ -597,11 +597,13 @@ static size_t group_build(run_t *r, uint32_t g, uint32_t from, uint32_t to, unsi
     size_t free_from = 0;
     for (size_t c = 0; c < sc->cand_count; c++) {
         const check_candidate_t *cd = &sc->cands[c];
-        if (cd->name < from || cd->name >= to || !(cd->kind & kinds) || cd->token < free_from) continue;
+        /* one test, not four short-circuit branches: most candidates are
+         * another group's */
+        if (!((cd->name - from < to - from) & ((cd->kind & kinds) != 0) & (cd->token >= free_from))) continue;
         uint32_t best = cd->len;
         for (size_t d = c + 1; d < sc->cand_count && sc->cands[d].token == cd->token; d++) {
             const check_candidate_t *o = &sc->cands[d];
-            if (o->name >= from && o->name < to && (o->kind & kinds) && o->len > best) best = o->len;
+            if ((o->name - from < to - from) & ((o->kind & kinds) != 0) & (o->len > best)) best = o->len;
         }
         mention_push(sc, cd->token, cd->token + best - 1);
         free_from = cd->token + best;
