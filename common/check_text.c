@@ -148,6 +148,23 @@ static const uint8_t byte_word[256] = {
     ['y'] = 1, ['z'] = 1,
 };
 
+/* The connectors that may join the words on either side (don't,
+ * eye-catching, 3.5, 1,000). */
+static const uint8_t byte_connector[256] = {['\''] = 1, ['-'] = 1, ['.'] = 1, [','] = 1};
+
+/* What the first byte of a token's original tells of its case: a token
+ * flag, DIGIT_FIRST for a digit, 0 when it takes a closer look. */
+#define DIGIT_FIRST 0x80
+static const uint8_t byte_case[256] = {
+    ['0'] = DIGIT_FIRST, ['1'] = DIGIT_FIRST, ['2'] = DIGIT_FIRST, ['3'] = DIGIT_FIRST, ['4'] = DIGIT_FIRST,
+    ['5'] = DIGIT_FIRST, ['6'] = DIGIT_FIRST, ['7'] = DIGIT_FIRST, ['8'] = DIGIT_FIRST, ['9'] = DIGIT_FIRST,
+#define U(c) [c] = CHECK_TOK_CAP, [c + 32] = CHECK_TOK_LOWER
+    U('A'), U('B'), U('C'), U('D'), U('E'), U('F'), U('G'), U('H'), U('I'), U('J'), U('K'), U('L'), U('M'),
+    U('N'), U('O'), U('P'), U('Q'), U('R'), U('S'), U('T'), U('U'), U('V'), U('W'), U('X'), U('Y'), U('Z'),
+#undef U
+};
+_Static_assert(((CHECK_TOK_CAP | CHECK_TOK_LOWER) & DIGIT_FIRST) == 0, "DIGIT_FIRST is no token flag");
+
 static bool cp_is_word_slow(utf8proc_int32_t cp) {
     utf8proc_category_t c = utf8proc_category(cp);
     return c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_NO;
@@ -882,10 +899,11 @@ static void text_tokenise(check_text_t *t) {
             while (x == 0) x = other[++ew];
             e = ew * 64 + (size_t)__builtin_ctzll(x);
             if (e > len) e = len;
-            /* a connector only joins when a word character follows it */
-            simple = e >= len ||
-                     !(s[e] >= 0x80 || ((s[e] == '\'' || s[e] == '-' || s[e] == '.' || s[e] == ',') &&
-                                        e + 1 < len && (s[e + 1] >= 0x80 || byte_word[s[e + 1]])));
+            /* A connector only joins when a word character follows it.
+             * Without branches (which word ends in a comma is a coin
+             * toss): s[len] is the NUL and s[len + 1] the pad's first
+             * zero, neither a connector nor a word byte. */
+            simple = !((s[e] >> 7) | (byte_connector[s[e]] & ((s[e + 1] >> 7) | byte_word[s[e + 1]])));
         }
         if (simple) {
             start = (uint32_t)p;
@@ -907,19 +925,17 @@ static void text_tokenise(check_text_t *t) {
         tok->nend = end;
         tok_at_fill(tok_at, tok_at_done, end, (uint32_t)(count - 1));
         tok_at_done = end;
-        tok->key = (uint16_t)(s[start] | (end - start > 1 ? s[start + 1] << 8 : 0));
+        /* s[start + 1] is readable (at worst the NUL): masked, not branched on */
+        tok->key = (uint16_t)(s[start] | (s[start + 1] & -(unsigned)(end - start > 1)) << 8);
         uint32_t ostart = nmap_start[start], oend = nmap_end[end - 1];
         tok->ostart = ostart;
         tok->oend = oend;
         tok->sentence = 0;
         /* Case comes from the original: the first letter of the span.  An
          * ASCII letter or digit there (nearly always) decides at once. */
-        uint8_t first = o[ostart];
-        if ((uint8_t)(first - 'A') < 26) {
-            flags |= CHECK_TOK_CAP;
-        } else if ((uint8_t)(first - 'a') < 26) {
-            flags |= CHECK_TOK_LOWER;
-        } else if ((uint8_t)(first - '0') >= 10) {
+        uint8_t first_case = byte_case[o[ostart]];
+        flags |= first_case & (CHECK_TOK_CAP | CHECK_TOK_LOWER);
+        if (first_case == 0) {
             for (size_t j = ostart; j < oend;) {
                 size_t n;
                 utf8proc_int32_t oc = cp_decode(o, oend, j, &n);
