@@ -87,6 +87,10 @@ typedef struct check_variant {
     uint16_t cats;   /* bit per category: one literal may be in several lists */
     uint8_t prefix;  /* "stem*": the match extends to the end of the word */
     uint32_t origin; /* its lexicon line while loading, for errors */
+    /* The token flags its categories give every token it covers
+     * (CHECK_TOK_*; the abbreviation's only its last, see
+     * check_lexicon_scan), set once the categories are final. */
+    uint32_t tok_flags;
 } check_variant_t;
 
 /* A short list of folded words with their byte lengths. */

@@ -411,7 +411,7 @@ static int build_add(load_t *ld, lang_build_t *b, const char *lit, size_t len, b
     memcpy(copy, lit, len);
     copy[len] = '\0';
     b->literals[b->count] = copy;
-    b->variants[b->count] = (check_variant_t){(uint32_t)len, (uint16_t)(1u << o->cat), prefix, origin};
+    b->variants[b->count] = (check_variant_t){(uint32_t)len, (uint16_t)(1u << o->cat), prefix, origin, 0};
     b->slots[j] = (uint32_t)b->count++;
     return 0;
 }
@@ -650,6 +650,15 @@ static int language_line(load_t *ld, uint32_t file, int lineno, char *line, void
     return -1;
 }
 
+/* The token flag of each category that describes tokens (0 for those
+ * that produce findings). */
+static const uint32_t cat_tok_flag[CHECK_CAT_COUNT] = {
+    [CHECK_CAT_RELATION] = CHECK_TOK_RELATION,         [CHECK_CAT_ANAPHORA] = CHECK_TOK_ANAPHORA,
+    [CHECK_CAT_CONJUNCTION] = CHECK_TOK_CONJUNCTION,   [CHECK_CAT_YEAR_WORD] = CHECK_TOK_YEAR_WORD,
+    [CHECK_CAT_ABBREVIATION] = CHECK_TOK_ABBREVIATION, [CHECK_CAT_CONNECTOR] = CHECK_TOK_CONNECTOR,
+    [CHECK_CAT_CONTAINER] = CHECK_TOK_CONTAINER,       [CHECK_CAT_CONTAINER_LINK] = CHECK_TOK_CONTAINER_LINK,
+};
+
 static int language_load(load_t *ld, const char *dir, const char *code, check_lang_t *lang) {
     lang_build_t build;
     memset(&build, 0, sizeof(build));
@@ -688,6 +697,11 @@ static int language_load(load_t *ld, const char *dir, const char *code, check_la
         if (rc == 0) {
             lang->variants = build.variants; /* now owned by lang */
             lang->variant_count = build.count;
+            for (size_t v = 0; v < build.count; v++) {
+                for (int cat = 0; cat < CHECK_CAT_COUNT; cat++) {
+                    if (lang->variants[v].cats & 1u << cat) lang->variants[v].tok_flags |= cat_tok_flag[cat];
+                }
+            }
             build.variants = NULL;
         }
     }
@@ -912,21 +926,18 @@ int check_lexicon_scan(const check_lang_t *lang, hs_scratch_t *hs, check_text_t 
         }
         t->hits[j] = h;
     }
-    static const uint32_t cat_flag[CHECK_CAT_COUNT] = {
-        [CHECK_CAT_RELATION] = CHECK_TOK_RELATION,       [CHECK_CAT_ANAPHORA] = CHECK_TOK_ANAPHORA,
-        [CHECK_CAT_CONJUNCTION] = CHECK_TOK_CONJUNCTION, [CHECK_CAT_YEAR_WORD] = CHECK_TOK_YEAR_WORD,
-        [CHECK_CAT_ABBREVIATION] = CHECK_TOK_ABBREVIATION, [CHECK_CAT_CONNECTOR] = CHECK_TOK_CONNECTOR,
-        [CHECK_CAT_CONTAINER] = CHECK_TOK_CONTAINER,     [CHECK_CAT_CONTAINER_LINK] = CHECK_TOK_CONTAINER_LINK,
-    };
-    unsigned flag_cats = 0; /* the categories that flag tokens */
-    for (int cat = 0; cat < CHECK_CAT_COUNT; cat++) flag_cats |= cat_flag[cat] ? 1u << cat : 0;
     /* Hits start and end on tokens (or inside a hyphenated one): the
      * tokens of their first and last bytes are theirs.  Locals: the stores
      * into hits and token flags could otherwise alias them. */
     check_token_t *tokens = t->tokens;
     const size_t token_count = t->token_count, hit_count = t->hit_count;
+    if (token_count == 0) { /* no word, so no hit (the scan form is all spaces) */
+        t->hit_count = 0;
+        return 0;
+    }
     const uint32_t *nmap_start = t->nmap_start, *nmap_end = t->nmap_end, *tok_at = t->tok_at;
-    const uint32_t last = token_count ? (uint32_t)token_count - 1 : 0;
+    const uint32_t last = (uint32_t)token_count - 1;
+    const check_variant_t *variants = lang->variants;
     for (size_t i = 0; i < hit_count; i++) {
         check_hit_t *h = &t->hits[i];
         const uint32_t nstart = h->nstart, nend = h->nend;
@@ -937,17 +948,12 @@ int check_lexicon_scan(const check_lang_t *lang, hs_scratch_t *hs, check_text_t 
         b = b < last ? b : last;
         h->tfirst = (uint32_t)a;
         h->tlast = (uint32_t)b;
-        unsigned todo = token_count ? h->cats & flag_cats : 0;
-        while (todo) {
-            int cat = __builtin_ctz(todo);
-            todo &= todo - 1;
-            if (cat == CHECK_CAT_ABBREVIATION) {
-                /* "e.g" covers e and g: the '.' that matters follows g */
-                if (tokens[b].nend == nend) tokens[b].flags |= CHECK_TOK_ABBREVIATION;
-                continue;
-            }
-            for (size_t k = a; k <= b; k++) tokens[k].flags |= cat_flag[cat];
-        }
+        /* No branch on the categories (which words are "and" or "it" is
+         * the text's affair); a hit covers one token nearly always. */
+        uint32_t flags = variants[h->variant].tok_flags;
+        for (size_t k = a; k <= b; k++) tokens[k].flags |= flags & ~(uint32_t)CHECK_TOK_ABBREVIATION;
+        /* "e.g" covers e and g: the '.' that matters follows g */
+        tokens[b].flags |= flags & CHECK_TOK_ABBREVIATION & -(uint32_t)(tokens[b].nend == nend);
     }
     return 0;
 }
