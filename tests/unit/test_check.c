@@ -1436,6 +1436,52 @@ static void test_task_reuse(void **state) {
     check_scratch_destroy(shared);
 }
 
+/* A task with more names than the probe table's first size (64 probes):
+ * the table grows, a name late in the task is still found, and the next,
+ * smaller task on the same scratch is checked as on a fresh one (the big
+ * task's probes are cleared, not left to match). */
+static void test_many_names(void **state) {
+    (void)state;
+    enum { N = 60 };
+    char names[N][8];
+    check_component_t comps[N];
+    for (int i = 0; i < N; i++) {
+        /* distinct first two letters, so distinct probe keys */
+        snprintf(names[i], sizeof(names[i]), "%c%caron", 'b' + i / 20, 'a' + i % 20);
+        comps[i] = (check_component_t){names[i], "placed beside", "bowl"};
+    }
+    check_task_t t;
+    memset(&t, 0, sizeof(t));
+    t.kind = CHECK_KIND_PRODUCTION;
+    t.locale = "en-US";
+    t.main_object = "bowl";
+    t.components = comps;
+    t.component_count = N;
+    char text[512];
+    snprintf(text, sizeof(text), "A bowl of rice stands on a table. A %s is placed beside the bowl." PAD, names[N - 1]);
+    check_scratch_t *sc = check_scratch_new();
+    check_result_t res;
+    check_result_init(&res);
+    assert_int_equal(check_run(rules, sc, &t, text, strlen(text), &res, errstr, sizeof(errstr)), 0);
+    assert_int_equal(count_rule(&res, CHECK_RULE_RELATION_MISSING), N - 1);
+    for (size_t i = 0; i < res.count; i++) assert_null(strstr(res.findings[i].message, names[N - 1]));
+    /* the same text with a smaller task naming the last component's key
+     * nowhere: its probes must be gone */
+    check_component_t one = {names[0], "placed beside", "bowl"};
+    t.components = &one;
+    t.component_count = 1;
+    check_scratch_t *fresh = check_scratch_new();
+    char *want = result_dump(&t, text, strlen(text), fresh);
+    char *got = result_dump(&t, text, strlen(text), sc);
+    assert_string_equal(got, want);
+    assert_non_null(strstr(want, "relation_missing"));
+    free(want);
+    free(got);
+    check_scratch_destroy(fresh);
+    check_result_free(&res);
+    check_scratch_destroy(sc);
+}
+
 static void test_scratch_follows_reload(void **state) {
     (void)state;
     check_rules_t *again = check_rules_load(RULES_DIR, errstr, sizeof(errstr));
@@ -1513,6 +1559,7 @@ int main(void) {
         cmocka_unit_test_prestate_setup_teardown(test_tokens_fast_paths, corpus_load, corpus_free, CORPUS),
         cmocka_unit_test_prestate_setup_teardown(test_threads_agree, corpus_load, corpus_free, CORPUS),
         cmocka_unit_test_prestate_setup_teardown(test_task_reuse, corpus_load, corpus_free, CORPUS),
+        cmocka_unit_test(test_many_names),
         cmocka_unit_test(test_scratch_follows_reload),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
