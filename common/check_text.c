@@ -751,7 +751,7 @@ CP_INLINE bool norm_next_word(const uint8_t *s, size_t len, size_t *pos, uint32_
         }
         c2 = s[i];
         /* Connectors inside a word: don't, eye-catching, 3.5, 1,000. */
-        if ((c2 == '\'' || c2 == '-' || c2 == '.' || c2 == ',') && i + 1 < len) {
+        if (byte_connector[c2] && i + 1 < len) {
             size_t n3;
             utf8proc_int32_t c3 = cp_decode(s, len, i + 1, &n3);
             bool ok = c3 >= 0 && cp_is_word(c3) && !cp_is_cjk(c3);
@@ -778,10 +778,10 @@ bool check_norm_next_word(const char *norm, size_t len, size_t *pos, uint32_t *s
 
 /* Bitmaps of norm, a bit a byte: begin[] for the bytes a word may start
  * with as far as bytes tell (ASCII letters and digits, bytes >= 0x80),
- * other[] for the bytes that are not word bytes: ASCII letters and digits
- * and the folded Cyrillic letters а-я (U+0430-U+044F: D0 B0-BF, D1 80-8F),
- * every bit past the end set.  A word of such bytes is found on the
- * bitmaps alone (text_tokenise). */
+ * other[] for the bytes that are not word bytes (every bit past the end
+ * set).  Word bytes are ASCII letters and digits and the folded Cyrillic
+ * letters а-я (U+0430-U+044F: D0 B0-BF, D1 80-8F); a word of them alone is
+ * found on the bitmaps (text_tokenise). */
 static size_t text_bitmaps(check_text_t *t, uint64_t **begin, uint64_t **other) {
     size_t len = t->norm_len, nw = (len + 63) / 64;
     t->bits = grow(t->bits, &t->bits_cap, 2 * nw + 2, sizeof(*t->bits));
