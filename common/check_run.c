@@ -839,8 +839,11 @@ static void rule_lexicon(run_t *r) {
         const check_hit_t *h = &t->hits[i];
         if ((h->cats & 1u << CHECK_CAT_NEUTRAL) && h->nend > neutral_end) neutral_end = h->nend;
         if ((h->cats & 1u << CHECK_CAT_SPECULATION) && h->nend > spec_end) spec_end = h->nend;
-        for (int cat = CHECK_CAT_SUBJECTIVE; cat <= CHECK_CAT_REFERENCE; cat++) {
-            if (!(h->cats & 1u << cat)) continue;
+        /* the hit's categories among the four, in order: most hits (relation
+         * words, "it", "and") have none of them */
+        _Static_assert(CHECK_CAT_SUBJECTIVE == 0, "the four categories are the low bits");
+        for (unsigned cats = h->cats & ((1u << (CHECK_CAT_REFERENCE + 1)) - 1); cats != 0; cats &= cats - 1) {
+            int cat = __builtin_ctz(cats);
             if (h->nend <= last_end[cat]) continue; /* inside a longer hit of the same list */
             last_end[cat] = h->nend;
             if (h->nend <= neutral_end) continue;
