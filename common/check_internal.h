@@ -211,6 +211,7 @@ typedef struct check_text {
     check_issue_t *issues;
     size_t issue_count, issue_cap;
     size_t words; /* tokens that count as words */
+    uint32_t token_flags_any; /* the union of the flags the tokeniser gave the tokens */
     uint64_t *bits; /* the tokeniser's bitmaps of norm, see text_tokenise */
     size_t bits_cap;
     /* Per norm byte: the first token that ends after it (token_count past

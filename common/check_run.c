@@ -866,6 +866,7 @@ static void rule_lexicon(run_t *r) {
         }
     }
     /* "in 1869": a year after a year word is a history cue. */
+    if (!(t->token_flags_any & CHECK_TOK_DIGIT)) return; /* no number at all: most texts */
     for (size_t k = 1; k < t->token_count; k++) {
         const check_token_t *tok = &t->tokens[k];
         if (!(tok->flags & CHECK_TOK_DIGIT) || tok->nend - tok->nstart != 4) continue;

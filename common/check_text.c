@@ -883,6 +883,7 @@ static void text_tokenise(check_text_t *t) {
      * after the current position, kept across tokens. */
     size_t w = 0;
     uint64_t m = nw > 0 ? begin[0] : 0;
+    uint32_t flags_any = 0;
     for (;;) {
         while (m == 0) {
             if (++w >= nw) goto done;
@@ -961,6 +962,7 @@ static void text_tokenise(check_text_t *t) {
             }
         }
         tok->flags = flags;
+        flags_any |= flags;
         w = next >> 6;
         if (w >= nw) break;
         m = begin[w] & (~0ull << (next & 63));
@@ -971,6 +973,7 @@ done:
     t->token_cap = cap;
     t->token_count = count;
     t->words = count;
+    t->token_flags_any = flags_any;
 }
 
 size_t check_norm_scan_form(char *s, size_t len) {
