@@ -1430,6 +1430,10 @@ int check_run(const check_rules_t *rules, check_scratch_t *scratch, const check_
         result_score(rules, out);
         return 0;
     }
+    /* A text may be cold (a buffer not touched since it arrived): its
+     * first lines (a description is rarely longer) are fetched while the
+     * task's names are prepared, not when folding first touches them. */
+    for (size_t off = 0; off < len && off < 4096; off += 64) __builtin_prefetch(text + off);
     if (!task_prepared(scratch, task, rules)) {
         names_prepare(&r);
         probes_prepare(&r);
