@@ -230,6 +230,7 @@ typedef struct check_name {
     uint16_t wkey[CHECK_NAME_WORDS];   /* first two bytes: every form shares them */
     uint32_t wstem[CHECK_NAME_WORDS];  /* minus a strip ending (or the whole word) */
     uint32_t wstem2[CHECK_NAME_WORDS]; /* minus an ending, 0 when none applies */
+    uint32_t wpre[CHECK_NAME_WORDS];   /* the first bytes every form of the word shares */
 } check_name_t;
 
 /* Where the words of the task's names are looked for: by the first two

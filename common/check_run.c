@@ -269,6 +269,40 @@ static size_t longest_suffix(const char *word, size_t len, const check_words_t *
     return best;
 }
 
+/* Byte length of the code point ending at off. */
+static size_t cp_before(const char *s, size_t off) {
+    size_t i = off;
+    while (i > 0) {
+        i--;
+        if (((uint8_t)s[i] & 0xC0) != 0x80) break;
+    }
+    return off - i;
+}
+
+/* How many first bytes of a name word every token word_matches accepts for
+ * it shares with it: each way of matching compares a prefix of the word
+ * (the word, a stem, the token when shorter, and for a fleeting vowel a stem
+ * or the word less its last one or two letters), so a token that differs in
+ * the first min(its length, this) bytes matches in no way. */
+static uint32_t form_prefix(const check_lang_t *lang, const char *w, uint32_t wl, uint32_t stem, uint32_t stem2) {
+    uint32_t p = stem < wl ? stem : wl;
+    if (stem2 && stem2 < p) p = stem2;
+    if (lang->fleeting.count == 0) return p;
+    const uint32_t stems[2] = {stem, stem2};
+    for (int k = 0; k < 2; k++) { /* fleeting_inserted: a stem less its last letter */
+        uint32_t sl = stems[k];
+        if (sl == 0) continue;
+        uint32_t c2 = (uint32_t)cp_before(w, sl);
+        if (sl - c2 < p) p = sl - c2;
+    }
+    if (wl > 0) { /* fleeting_dropped: the word less its last two letters */
+        uint32_t c2 = (uint32_t)cp_before(w, wl);
+        uint32_t v = c2 < wl ? (uint32_t)cp_before(w, wl - c2) : 0;
+        if (wl - c2 - v < p) p = wl - c2 - v;
+    }
+    return p;
+}
+
 static uint32_t name_add(run_t *r, const char *text) {
     check_scratch_t *sc = r->sc;
     size_t off = sc->buf_len;
@@ -297,6 +331,7 @@ static uint32_t name_add(run_t *r, const char *text) {
         nm->wstem[w] = we - ws - (uint32_t)longest_suffix(s + ws, we - ws, &r->lang->strip);
         size_t e2 = longest_suffix(s + ws, we - ws, &r->lang->endings);
         nm->wstem2[w] = e2 ? we - ws - (uint32_t)e2 : 0;
+        nm->wpre[w] = form_prefix(r->lang, s + ws, we - ws, nm->wstem[w], nm->wstem2[w]);
     }
     return (uint32_t)sc->name_count++;
 }
@@ -406,16 +441,6 @@ static bool is_ending(const check_lang_t *lang, const char *s, size_t n) {
     return n > 0 && (in_list(&lang->endings, s, n) || in_list(&lang->strip, s, n));
 }
 
-/* Byte length of the code point ending at off. */
-static size_t cp_before(const char *s, size_t off) {
-    size_t i = off;
-    while (i > 0) {
-        i--;
-        if (((uint8_t)s[i] & 0xC0) != 0x80) break;
-    }
-    return off - i;
-}
-
 static bool is_consonant(const check_lang_t *lang, const char *s, size_t n) {
     if (n == 1 && !(((uint8_t)*s | 32) >= 'a' && ((uint8_t)*s | 32) <= 'z')) return false;
     return !in_list(&lang->vowels, s, n);
@@ -459,7 +484,9 @@ static bool fleeting_dropped(const check_lang_t *lang, const char *tok, size_t t
 
 /* Whether token text is a form of a name word (see check_lang_t). */
 static bool word_matches(const check_lang_t *lang, const char *tok, size_t tl, const char *w, uint32_t wl,
-                         uint32_t stem, uint32_t stem2) {
+                         uint32_t stem, uint32_t stem2, uint32_t pre) {
+    /* one compare rejects nearly every token that matches in no way */
+    if (!bytes_eq(tok, w, tl < pre ? tl : pre)) return false;
     if (tl == wl && bytes_eq(tok, w, wl)) return true;
     if (!cp_two(w, wl)) return false;
     if (tl > stem && bytes_eq(tok, w, stem) && is_ending(lang, tok + stem, tl - stem)) return true;
@@ -478,14 +505,16 @@ static bool token_matches(const run_t *r, const check_text_t *t, const check_tok
     const char *s = t->norm + tok->nstart;
     size_t n = tok->nend - tok->nstart;
     const char *word = r->sc->buf + nm->woff[w];
-    if (word_key(s, n) == nm->wkey[w] && word_matches(r->lang, s, n, word, nm->wlen[w], nm->wstem[w], nm->wstem2[w]))
+    if (word_key(s, n) == nm->wkey[w] &&
+        word_matches(r->lang, s, n, word, nm->wlen[w], nm->wstem[w], nm->wstem2[w], nm->wpre[w]))
         return true;
     if (!(tok->flags & CHECK_TOK_HYPHEN)) return false;
     for (size_t a = 0; a < n;) {
         const char *dash = memchr(s + a, '-', n - a);
         size_t b = dash ? (size_t)(dash - s) : n;
         if (b < n || a > 0) {
-            if (word_matches(r->lang, s + a, b - a, word, nm->wlen[w], nm->wstem[w], nm->wstem2[w])) return true;
+            if (word_matches(r->lang, s + a, b - a, word, nm->wlen[w], nm->wstem[w], nm->wstem2[w], nm->wpre[w]))
+                return true;
         }
         a = b + 1;
     }
@@ -1089,12 +1118,12 @@ static size_t container_mentions(const run_t *r, const check_span_t *m, size_t n
         uint32_t wl = ct->nend - ct->nstart;
         uint32_t stem = wl - (uint32_t)longest_suffix(w, wl, &r->lang->strip);
         size_t e2 = longest_suffix(w, wl, &r->lang->endings);
+        uint32_t stem2 = e2 ? wl - (uint32_t)e2 : 0, pre = form_prefix(r->lang, w, wl, stem, stem2);
         for (size_t k = 0; k < t->token_count && count < cap; k++) {
             const check_token_t *tok = &t->tokens[k];
             if ((long)k == c || !(tok->flags & CHECK_TOK_CONTAINER)) continue;
             if (k >= m[i].start && k <= m[i].end) continue;
-            if (word_matches(r->lang, t->norm + tok->nstart, tok->nend - tok->nstart, w, wl, stem,
-                             e2 ? wl - (uint32_t)e2 : 0))
+            if (word_matches(r->lang, t->norm + tok->nstart, tok->nend - tok->nstart, w, wl, stem, stem2, pre))
                 out[count++] = (check_span_t){(uint32_t)k, (uint32_t)k};
         }
     }
