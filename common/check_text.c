@@ -437,7 +437,7 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
                         /* a space after a space (or after the space already written) */
                         __m128i is_sp = _mm_cmpeq_epi8(v, sp);
                         __m128i prev_sp = _mm_or_si128(_mm_slli_si128(is_sp, 1),
-                                                       out[o - 1] == ' ' ? _mm_cvtsi32_si128(0xFF) : _mm_setzero_si128());
+                                                       _mm_cvtsi32_si128(-(out[o - 1] == ' ') & 0xFF));
                         bad = _mm_or_si128(bad, _mm_and_si128(is_sp, prev_sp));
                         if (_mm_movemask_epi8(bad) != 0) break;
                         __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, az_lo), _mm_cmplt_epi8(v, az_hi));
