@@ -638,29 +638,32 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
 
 /* check_fold_append for ASCII, which most task names are: what fold_run's
  * byte loop does without maps (lower case, a space for each run of spaces
- * and control characters, none at either end), without its set-up. */
-static void fold_append_ascii(const uint8_t *s, size_t len, char **buf, size_t *buf_len, size_t *buf_cap) {
+ * and control characters, none at either end), without its set-up.  False,
+ * and *buf_len as it was, when s is not all ASCII after all: one pass, not a
+ * test and then the fold. */
+static bool fold_append_ascii(const uint8_t *s, size_t len, char **buf, size_t *buf_len, size_t *buf_cap) {
     *buf = grow(*buf, buf_cap, *buf_len + len + 1 + CHECK_PAD, 1);
     char *out = *buf;
     size_t base = *buf_len, o = base;
+    uint8_t high = 0;
     for (size_t i = 0; i < len; i++) {
-        uint8_t f = ascii_fold[s[i]];
+        high |= s[i];
+        uint8_t f = ascii_fold[s[i] & 0x7F];
         if (f >= 0x20) out[o++] = (char)f;
         else if (o > base && out[o - 1] != ' ') out[o++] = ' ';
     }
+    if (high & 0x80) return false;
     if (o > base && out[o - 1] == ' ') o--;
     memset(out + o, 0, 1 + CHECK_PAD);
     *buf_len = o;
+    return true;
 }
 
 int check_fold_append(const check_fold_t *fold, const char *s, size_t len, char **buf, size_t *buf_len,
                       size_t *buf_cap) {
-    bool ascii = true;
-    for (size_t i = 0; i < len && ascii; i++) ascii = (uint8_t)s[i] < 0x80;
-    if (ascii) {
-        fold_append_ascii((const uint8_t *)s, len, buf, buf_len, buf_cap);
+    /* a name that starts with a non-ASCII letter (Cyrillic) is rarely ASCII */
+    if ((len == 0 || (uint8_t)s[0] < 0x80) && fold_append_ascii((const uint8_t *)s, len, buf, buf_len, buf_cap))
         return 0;
-    }
     check_text_t t;
     memset(&t, 0, sizeof(t));
     t.norm = *buf;
