@@ -279,6 +279,10 @@ struct check_scratch {
     size_t probe_token_cap;
     check_candidate_t *cands;
     size_t cand_count, cand_cap;
+    uint32_t *cand_order; /* per check: the candidates by name, each name's in token order */
+    size_t cand_order_cap;
+    uint32_t *cand_name_off; /* per name: where its candidates start in cand_order (and the end) */
+    size_t cand_name_off_cap;
     check_span_t *mentions; /* token spans, grouped by name */
     size_t mention_count, mention_cap;
     uint32_t *name_mention_off, *name_mention_count; /* per group: a name index, or main_relaxed */

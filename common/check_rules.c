@@ -827,6 +827,8 @@ void check_scratch_destroy(check_scratch_t *scratch) {
     free(scratch->probe_slots);
     free(scratch->probe_tokens);
     free(scratch->cands);
+    free(scratch->cand_order);
+    free(scratch->cand_name_off);
     free(scratch->mentions);
     free(scratch->name_mention_off);
     free(scratch->name_mention_count);

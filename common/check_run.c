@@ -682,11 +682,39 @@ static size_t group_build(run_t *r, uint32_t g, uint32_t from, uint32_t to, unsi
     return sc->name_mention_count[g];
 }
 
+/* The candidates by name (cand_order, cand_name_off), each name's in token
+ * order, so that a component's group reads its own alone. */
+static void candidates_by_name(check_scratch_t *sc) {
+    sc->cand_name_off = grow(sc->cand_name_off, &sc->cand_name_off_cap, sc->name_count + 2, sizeof(uint32_t));
+    sc->cand_order = grow(sc->cand_order, &sc->cand_order_cap, sc->cand_count + 1, sizeof(uint32_t));
+    uint32_t *off = sc->cand_name_off;
+    memset(off, 0, (sc->name_count + 2) * sizeof(uint32_t));
+    for (size_t c = 0; c < sc->cand_count; c++) off[sc->cands[c].name + 2]++;
+    for (size_t n = 2; n < sc->name_count + 2; n++) off[n] += off[n - 1];
+    /* off[n + 1] is now where name n starts; filling moves it to its end */
+    for (size_t c = 0; c < sc->cand_count; c++) sc->cand_order[off[sc->cands[c].name + 1]++] = (uint32_t)c;
+}
+
 /* A component name or target: whole, and by its last word where it is not
  * whole ("a fried egg rests on the rice ... next to the egg": a name said in
- * full once is then shortened to its head). */
+ * full once is then shortened to its head).  group_build over the name's
+ * own candidates, all of which are its (whole or head). */
 static void group_build_component(run_t *r, uint32_t n) {
-    group_build(r, n, n, n + 1, CHECK_PROBE_WHOLE | CHECK_PROBE_HEAD);
+    check_scratch_t *sc = r->sc;
+    sc->mention_count = sc->name_mention_off[n] = (uint32_t)sc->mention_count;
+    const uint32_t *order = sc->cand_order, *end = order + sc->cand_name_off[n + 1];
+    size_t free_from = 0;
+    for (const uint32_t *c = order + sc->cand_name_off[n]; c < end; c++) {
+        const check_candidate_t *cd = &sc->cands[*c];
+        if (cd->token < free_from) continue;
+        uint32_t best = cd->len;
+        for (const uint32_t *d = c + 1; d < end && sc->cands[*d].token == cd->token; d++) {
+            if (sc->cands[*d].len > best) best = sc->cands[*d].len;
+        }
+        mention_push(sc, cd->token, cd->token + best - 1);
+        free_from = cd->token + best;
+    }
+    sc->name_mention_count[n] = (uint32_t)(sc->mention_count - sc->name_mention_off[n]);
 }
 
 /* Groups: MAIN_GROUP (the main object's names, whole), one per component
@@ -705,6 +733,7 @@ static void mentions_all(run_t *r) {
     for (size_t g = 0; g < groups; g++) sc->name_mention_off[g] = sc->name_mention_count[g] = 0;
     r->main_relaxed = (uint32_t)sc->name_count;
     candidates_find(r);
+    candidates_by_name(sc);
     group_build(r, MAIN_GROUP, 0, (uint32_t)r->main_names, CHECK_PROBE_WHOLE);
     group_build(r, r->main_relaxed, 0, (uint32_t)r->main_names, CHECK_PROBE_WHOLE | CHECK_PROBE_HEAD);
     for (size_t c = 0; c < r->task->component_count; c++) {
