@@ -303,6 +303,35 @@ static uint32_t form_prefix(const check_lang_t *lang, const char *w, uint32_t wl
     return p;
 }
 
+/* The word bits of a folded name of at most sixteen bytes that holds only
+ * ASCII letters, digits and spaces (most names), by one load: there the
+ * words are the runs of letters and digits, as norm_next_word finds them.
+ * False for any other name.  s is in a folded text (CHECK_PAD). */
+static bool name_word_bits(const char *s, size_t len, unsigned *bits) {
+    if (len > 16) return false;
+    __m128i v = _mm_loadu_si128((const __m128i *)s);
+    __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('a' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('z' + 1)));
+    __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+    unsigned word = (unsigned)_mm_movemask_epi8(_mm_or_si128(letter, digit)) & low_bits(len);
+    unsigned space = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(' '))) & low_bits(len);
+    *bits = word;
+    return (word | space) == low_bits(len);
+}
+
+/* A word [ws, we) of the name nm, whose folded text is s at off in buf. */
+static void name_word_add(const run_t *r, check_name_t *nm, const char *s, size_t off, uint32_t ws, uint32_t we) {
+    uint32_t w = nm->words++;
+    nm->woff[w] = (uint32_t)off + ws;
+    nm->wlen[w] = we - ws;
+    nm->wkey[w] = word_key(s + ws, we - ws);
+    /* The stems: the word minus its longest strippable ending, and
+     * minus its longest ending, each only if two letters are left. */
+    nm->wstem[w] = we - ws - (uint32_t)longest_suffix(s + ws, we - ws, &r->lang->strip);
+    size_t e2 = longest_suffix(s + ws, we - ws, &r->lang->endings);
+    nm->wstem2[w] = e2 ? we - ws - (uint32_t)e2 : 0;
+    nm->wpre[w] = form_prefix(r->lang, s + ws, we - ws, nm->wstem[w], nm->wstem2[w]);
+}
+
 static uint32_t name_add(run_t *r, const char *text) {
     check_scratch_t *sc = r->sc;
     size_t off = sc->buf_len;
@@ -318,20 +347,17 @@ static uint32_t name_add(run_t *r, const char *text) {
     nm->off = (uint32_t)off;
     nm->len = (uint32_t)(sc->buf_len - off);
     sc->buf_len++; /* keep the NUL: names stay separate strings */
-    size_t pos = 0;
-    uint32_t ws, we, wf;
     const char *s = sc->buf + off;
-    while (nm->words < CHECK_NAME_WORDS && check_norm_next_word(s, nm->len, &pos, &ws, &we, &wf)) {
-        uint32_t w = nm->words++;
-        nm->woff[w] = (uint32_t)off + ws;
-        nm->wlen[w] = we - ws;
-        nm->wkey[w] = word_key(s + ws, we - ws);
-        /* The stems: the word minus its longest strippable ending, and
-         * minus its longest ending, each only if two letters are left. */
-        nm->wstem[w] = we - ws - (uint32_t)longest_suffix(s + ws, we - ws, &r->lang->strip);
-        size_t e2 = longest_suffix(s + ws, we - ws, &r->lang->endings);
-        nm->wstem2[w] = e2 ? we - ws - (uint32_t)e2 : 0;
-        nm->wpre[w] = form_prefix(r->lang, s + ws, we - ws, nm->wstem[w], nm->wstem2[w]);
+    unsigned bits;
+    if (name_word_bits(s, nm->len, &bits)) {
+        unsigned starts = bits & ~(bits << 1), ends = bits & ~(bits >> 1);
+        for (; starts != 0 && nm->words < CHECK_NAME_WORDS; starts &= starts - 1, ends &= ends - 1)
+            name_word_add(r, nm, s, off, (uint32_t)__builtin_ctz(starts), (uint32_t)__builtin_ctz(ends) + 1);
+    } else {
+        size_t pos = 0;
+        uint32_t ws, we, wf;
+        while (nm->words < CHECK_NAME_WORDS && check_norm_next_word(s, nm->len, &pos, &ws, &we, &wf))
+            name_word_add(r, nm, s, off, ws, we);
     }
     return (uint32_t)sc->name_count++;
 }
