@@ -135,30 +135,58 @@ static void copy_cut(char *dst, size_t size, const char *src) {
     quote_bytes((const uint8_t *)src, strlen(src), dst, size, SIZE_MAX);
 }
 
-/* Whether fmt's only conversions are %s. */
-static bool only_strings(const char *fmt) {
-    for (const char *p = strchr(fmt, '%'); p != NULL; p = strchr(p + 2, '%')) {
-        if (p[1] != 's') return false;
+/* Whether fmt's only conversions are %s, %u, %zu and %ld. */
+static bool plain_conversions(const char *fmt) {
+    for (const char *p = strchr(fmt, '%'); p != NULL; p = strchr(p + 1, '%')) {
+        p++;
+        if (*p == 'z' || *p == 'l') p++;
+        if (!(*p == 's' || (*p == 'u' && p[-1] != 'l') || (*p == 'd' && p[-1] == 'l'))) return false;
     }
     return true;
 }
 
-/* vsnprintf of a format whose conversions are all %s (nearly every
- * message: words and quoted strings), without vsnprintf's machinery, which
+/* Appends n bytes of piece at *o, as far as len - 1 allows; *o counts on. */
+static inline void join_piece(char *buf, size_t len, size_t *o, const char *piece, size_t n) {
+    if (*o < len) memcpy(buf + *o, piece, *o + n < len ? n : len - *o);
+    *o += n;
+}
+
+/* vsnprintf of a format plain_conversions accepts (nearly every message:
+ * words, quoted strings, counts), without vsnprintf's machinery, which
  * costs a few percent of a check.  Returns what vsnprintf returns: the
  * length the whole message would have. */
-static size_t join_strings(char *buf, size_t len, const char *fmt, va_list ap) {
+static size_t join_plain(char *buf, size_t len, const char *fmt, va_list ap) {
     size_t o = 0;
-    for (const char *p = fmt; *p != '\0'; p++) {
-        const char *piece = p;
-        size_t n = 1;
-        if (*p == '%') {
-            piece = va_arg(ap, const char *);
-            n = strlen(piece);
+    for (const char *p = fmt;;) {
+        const char *pc = strchrnul(p, '%');
+        join_piece(buf, len, &o, p, (size_t)(pc - p));
+        if (*pc == '\0') break;
+        p = pc + 1;
+        if (*p == 's') {
+            const char *str = va_arg(ap, const char *);
+            join_piece(buf, len, &o, str, strlen(str));
+            p++;
+            continue;
+        }
+        unsigned long long v;
+        bool minus = false;
+        if (*p == 'u') {
+            v = va_arg(ap, unsigned);
+        } else if (*p == 'z') {
+            v = va_arg(ap, size_t);
+            p++;
+        } else { /* %ld */
+            long l = va_arg(ap, long);
+            minus = l < 0;
+            v = minus ? 0ull - (unsigned long long)l : (unsigned long long)l;
             p++;
         }
-        if (o < len) memcpy(buf + o, piece, o + n < len ? n : len - o);
-        o += n;
+        p++;
+        char digits[24], *d = digits + sizeof(digits);
+        do *--d = (char)('0' + v % 10);
+        while ((v /= 10) != 0);
+        if (minus) *--d = '-';
+        join_piece(buf, len, &o, d, (size_t)(digits + sizeof(digits) - d));
     }
     buf[o < len ? o : len - 1] = '\0';
     return o;
@@ -166,7 +194,7 @@ static size_t join_strings(char *buf, size_t len, const char *fmt, va_list ap) {
 
 /* snprintf that never leaves half a UTF-8 sequence at the cut. */
 static void message_format(char *buf, size_t len, const char *fmt, va_list ap) {
-    int n = only_strings(fmt) ? (int)join_strings(buf, len, fmt, ap) : vsnprintf(buf, len, fmt, ap);
+    int n = plain_conversions(fmt) ? (int)join_plain(buf, len, fmt, ap) : vsnprintf(buf, len, fmt, ap);
     if (n >= 0 && (size_t)n >= len) {
         /* vsnprintf kept len - 1 bytes: the last letter may be cut short.
          * Find where it starts and drop it unless all its bytes are kept. */
