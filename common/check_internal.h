@@ -73,6 +73,13 @@ typedef struct check_fold {
      * bmp entry is CHECK_FOLD_FAST and the fold is two bytes, else 0; the
      * inner loop of fold_run for runs of such letters reads only this. */
     uint16_t *two;
+    /* fold_run's sixteen-byte step for Cyrillic: usable when every letter
+     * U+0410-U+044F folds to the lower-case letter of U+0430-U+044F its
+     * case gives (А -> а, Р -> р), but for at most two, cyr_fix (with
+     * STRIPMARK: й -> и), as a lower-case letter's two bytes and its fold's. */
+    bool cyr_simd;
+    int cyr_fix_count;
+    uint8_t cyr_fix[2][4];
 } check_fold_t;
 
 /* In a bmp entry: the code point may take fold_run's fast path (its

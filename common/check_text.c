@@ -84,6 +84,25 @@ static ssize_t fold_cluster(int options, const uint8_t *s, size_t len, utf8proc_
     return bytes < 0 ? -1 : (ssize_t)bytes;
 }
 
+/* Whether fold_run's Cyrillic step may fold this table's letters (see
+ * check_fold_t.cyr_simd), and the exceptions it patches. */
+static void cyr_simd_init(check_fold_t *fold) {
+    fold->cyr_simd = false;
+    fold->cyr_fix_count = 0;
+    for (utf8proc_int32_t cp = 0x410; cp < 0x450; cp++) {
+        utf8proc_int32_t lower = cp < 0x430 ? cp + 0x20 : cp;
+        uint16_t f = fold->two[cp], own = (uint16_t)((0xC0 | lower >> 6) | (0x80 | (lower & 0x3F)) << 8);
+        if (f == 0 || f != fold->two[lower]) return;
+        if (cp < 0x430 || f == own) continue;
+        /* a lower-case letter that folds to another two-byte letter */
+        if (fold->cyr_fix_count == 2 || (f & 0xFF) < 0xD0 || (f & 0xFF) > 0xD1) return;
+        uint8_t *fix = fold->cyr_fix[fold->cyr_fix_count++];
+        fix[0] = (uint8_t)(own & 0xFF), fix[1] = (uint8_t)(own >> 8);
+        fix[2] = (uint8_t)(f & 0xFF), fix[3] = (uint8_t)(f >> 8);
+    }
+    fold->cyr_simd = true;
+}
+
 int check_fold_init(check_fold_t *fold, bool strip_marks) {
     pthread_once(&cp_cls_once, cp_cls_build);
     memset(fold, 0, sizeof(*fold));
@@ -123,6 +142,7 @@ int check_fold_init(check_fold_t *fold, bool strip_marks) {
         const uint8_t *b = fold->pool + ((e & ~CHECK_FOLD_FAST) >> 8);
         fold->two[cp] = (uint16_t)(b[0] | b[1] << 8);
     }
+    cyr_simd_init(fold);
     return 0;
 }
 
@@ -394,6 +414,84 @@ static inline void sink_bytes(fold_sink_t *k, const uint8_t *b, size_t n, size_t
     }
 }
 
+#ifdef __SSE2__
+/* The bytes b of v with lo <= b <= hi (0 < lo <= hi < 0xFF), as unsigned
+ * bytes: the signed compares see them with their top bit flipped. */
+static inline __m128i bytes_in(__m128i v, int lo, int hi) {
+    __m128i x = _mm_xor_si128(v, _mm_set1_epi8((char)0x80));
+    return _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8((char)((lo ^ 0x80) - 1))),
+                         _mm_cmplt_epi8(x, _mm_set1_epi8((char)((hi ^ 0x80) + 1))));
+}
+
+/* A byte mask's bytes 4q..4q+3 as 32-bit lanes (0 or -1). */
+static inline __m128i mask_dwords(__m128i m, int q) {
+    __m128i w = q < 2 ? _mm_unpacklo_epi8(m, m) : _mm_unpackhi_epi8(m, m);
+    return (q & 1) ? _mm_unpackhi_epi16(w, w) : _mm_unpacklo_epi16(w, w);
+}
+
+/* fold_run's sixteen-byte step for Cyrillic text, with maps
+ * (check_fold_t.cyr_simd): blocks of printable ASCII (no space after a
+ * space) and the letters U+0410-U+044F, where every character is its own
+ * cluster and folds to as many bytes, by case arithmetic (A-Z +0x20; А-П
+ * D0 90-9F -> D0 B0-BF; Р-Я D0 A0-AF -> D1 80-8F) and cyr_fix.  A block
+ * whose last byte starts a letter commits fifteen bytes.  What follows a
+ * block must not join its last character (a combining mark): ASCII, a
+ * lead byte of U+0400-U+047F (letters all), or the end.  Returns where it
+ * stopped; the byte paths take over from there. */
+static size_t cyr_blocks(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, size_t len, size_t i) {
+    check_text_t *t = k->t;
+    char *out = t->norm;
+    uint32_t *ms = t->nmap_start, *me = t->nmap_end;
+    size_t o = t->norm_len;
+    const __m128i xd0 = _mm_set1_epi8((char)0xD0), xd1 = _mm_set1_epi8((char)0xD1), x20 = _mm_set1_epi8(0x20);
+    while (i + 16 <= len && o > k->base) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i lead0 = _mm_cmpeq_epi8(v, xd0), lead1 = _mm_cmpeq_epi8(v, xd1);
+        __m128i lead = _mm_or_si128(lead0, lead1);
+        __m128i sec0 = _mm_and_si128(_mm_slli_si128(lead0, 1), bytes_in(v, 0x90, 0xBF));
+        __m128i sec1 = _mm_and_si128(_mm_slli_si128(lead1, 1), bytes_in(v, 0x80, 0x8F));
+        __m128i second = _mm_or_si128(sec0, sec1);
+        __m128i printable = bytes_in(v, 0x20, 0x7E);
+        __m128i is_sp = _mm_cmpeq_epi8(v, _mm_set1_epi8(' '));
+        __m128i prev_sp =
+            _mm_or_si128(_mm_slli_si128(is_sp, 1), _mm_cvtsi32_si128(-(out[o - 1] == ' ') & 0xFF));
+        unsigned lm = (unsigned)_mm_movemask_epi8(lead), sm = (unsigned)_mm_movemask_epi8(second);
+        unsigned bad = (~(unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(printable, lead), second)) & 0xFFFF) |
+                       (unsigned)_mm_movemask_epi8(_mm_and_si128(is_sp, prev_sp)) | (lm & 0x7FFF & ~(sm >> 1));
+        if (bad) break;
+        size_t n = (lm & 0x8000) ? 15 : 16;
+        if (n == 16 && i + 16 < len && s[i + 16] >= 0x80 && s[i + 16] != 0xD0 && s[i + 16] != 0xD1) break;
+        __m128i upper = _mm_or_si128(bytes_in(v, 'A', 'Z'), _mm_and_si128(sec0, bytes_in(v, 0x90, 0x9F)));
+        __m128i upper2 = _mm_and_si128(sec0, bytes_in(v, 0xA0, 0xAF)); /* Р-Я: the lead becomes D1 */
+        __m128i f = _mm_add_epi8(v, _mm_and_si128(upper, x20));
+        f = _mm_sub_epi8(f, _mm_and_si128(upper2, x20));
+        f = _mm_add_epi8(f, _mm_and_si128(_mm_srli_si128(upper2, 1), _mm_set1_epi8(1)));
+        for (int x = 0; x < fold->cyr_fix_count; x++) {
+            const uint8_t *fix = fold->cyr_fix[x];
+            __m128i at = _mm_and_si128(_mm_and_si128(lead, _mm_cmpeq_epi8(f, _mm_set1_epi8((char)fix[0]))),
+                                       _mm_srli_si128(_mm_cmpeq_epi8(f, _mm_set1_epi8((char)fix[1])), 1));
+            __m128i at2 = _mm_slli_si128(at, 1);
+            f = _mm_or_si128(_mm_andnot_si128(at, f), _mm_and_si128(at, _mm_set1_epi8((char)fix[2])));
+            f = _mm_or_si128(_mm_andnot_si128(at2, f), _mm_and_si128(at2, _mm_set1_epi8((char)fix[3])));
+        }
+        _mm_storeu_si128((__m128i *)(out + o), f);
+        /* a letter's two bytes map to its two: the second starts one
+         * earlier, the first ends one later */
+        __m128i p0 = _mm_add_epi32(_mm_set1_epi32((int)i), _mm_setr_epi32(0, 1, 2, 3));
+        const __m128i four = _mm_set1_epi32(4), one = _mm_set1_epi32(1);
+        for (int q = 0; q < 4; q++) {
+            _mm_storeu_si128((__m128i *)(ms + o + 4 * q), _mm_add_epi32(p0, mask_dwords(second, q)));
+            _mm_storeu_si128((__m128i *)(me + o + 4 * q), _mm_sub_epi32(_mm_add_epi32(p0, one), mask_dwords(lead, q)));
+            p0 = _mm_add_epi32(p0, four);
+        }
+        o += n;
+        i += n;
+    }
+    t->norm_len = o;
+    return i;
+}
+#endif
+
 /* The core loop.  Returns -1 on invalid UTF-8 when maps is false (lexicon
  * entries and task names must be valid); with maps, invalid bytes become an
  * issue and a word separator. */
@@ -486,6 +584,13 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
          * does for them, from one table, with the next code point decoded
          * once.  Anything else stops it where the loop below takes over. */
         if (s[i] >= 0x80) {
+#ifdef __SSE2__
+            if (k->maps && fold->cyr_simd) {
+                i = cyr_blocks(k, fold, s, len, i);
+                if (i >= len) break;
+                if (s[i] < 0x80) continue;
+            }
+#endif
             const uint16_t *two = fold->two;
             char *out = t->norm;
             uint32_t *ms = t->nmap_start, *me = t->nmap_end;

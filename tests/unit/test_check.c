@@ -230,6 +230,57 @@ static void test_fold_fast_path(void **state) {
     free(buf);
 }
 
+/* fold_run's sixteen-byte Cyrillic step (check_fold_t.cyr_simd) against
+ * the byte paths it stands in for: random texts of Cyrillic letters, ASCII
+ * and what ends a block (ё, «, a dash, a combining mark, a newline, a
+ * second space, invalid bytes) give the same normalised text, the same map
+ * back to the original for every byte and the same issues either way. */
+static void test_fold_cyrillic_blocks(void **state) {
+    (void)state;
+    assert_true(rules->fold.cyr_simd);
+    assert_int_equal(rules->fold.cyr_fix_count, 1); /* й -> и, marks stripped */
+    static const char *const pieces[] = {
+        "а", "б", "в", "й", "к", "о", "п", "р", "с", "т", "ц", "я", "ь", "э", "ю",
+        "А", "Б", "Й", "К", "О", "П", "Р", "С", "Т", "Я", "Ъ", "Э",
+        "ё", "Ё", "a", "Z", "7", " ", " ", " ", "  ", ".", ",", "-", "\n",
+        "\xC2\xAB", "\xE2\x80\x94", "\xCC\x81", "\xFF", "\xD0", "\x01", "ѣ", "і",
+    };
+    enum { NP = sizeof(pieces) / sizeof(pieces[0]) };
+    check_text_t a, b;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    char text[512];
+    unsigned seed = 12345;
+    for (int round = 0; round < 20000; round++) {
+        size_t len = 0, want = 16 + (size_t)(round % 160);
+        /* most rounds mostly letters and spaces, so that blocks form */
+        unsigned span = round % 4 == 0 ? NP : 33;
+        while (len < want) {
+            seed = seed * 1103515245u + 12345u;
+            const char *p = pieces[(seed >> 16) % span];
+            size_t n = strlen(p);
+            memcpy(text + len, p, n);
+            len += n;
+        }
+        rules->fold.cyr_simd = true;
+        check_text_prepare(&a, rules, text, len);
+        rules->fold.cyr_simd = false;
+        check_text_prepare(&b, rules, text, len);
+        rules->fold.cyr_simd = true;
+        if (a.norm_len != b.norm_len || memcmp(a.norm, b.norm, a.norm_len) != 0)
+            fail_msg("\"%.*s\": \"%s\" by blocks, \"%s\" byte by byte", (int)len, text, a.norm, b.norm);
+        for (size_t k = 0; k < a.norm_len; k++) {
+            if (a.nmap_start[k] != b.nmap_start[k] || a.nmap_end[k] != b.nmap_end[k])
+                fail_msg("\"%.*s\", byte %zu: [%u, %u) by blocks, [%u, %u) byte by byte", (int)len, text, k,
+                         a.nmap_start[k], a.nmap_end[k], b.nmap_start[k], b.nmap_end[k]);
+        }
+        assert_int_equal(a.issue_count, b.issue_count);
+        assert_int_equal(a.token_count, b.token_count);
+    }
+    check_text_free(&a);
+    check_text_free(&b);
+}
+
 static void test_spans_survive_folding(void **state) {
     (void)state;
     /* Each prefix changes length under folding; the span must still be
@@ -1531,6 +1582,7 @@ int main(void) {
         cmocka_unit_test(test_fold),
         cmocka_unit_test(test_fold_ascii),
         cmocka_unit_test(test_fold_fast_path),
+        cmocka_unit_test(test_fold_cyrillic_blocks),
         cmocka_unit_test(test_spans_survive_folding),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_tokens),
