@@ -72,7 +72,10 @@ run_parallel() {
   for i in $(seq 1 "$lanes"); do
     (
       export ANNOT_TOPICS_PREFIX="lane$i."
-      while t=$(flock "$out/queue" bash -c 'head -n1 "$0"; sed -i 1d "$0"' "$out/queue") && [ -n "$t" ]; do
+      # The lock is a file of its own: sed -i replaces the queue's file, so
+      # a lock on the queue itself would let two lanes take the same test
+      # (and lose the next one).
+      while t=$(flock "$out/queue.lock" bash -c 'head -n1 "$0"; sed -i 1d "$0"' "$out/queue") && [ -n "$t" ]; do
         t0=$SECONDS
         log=$out/$(basename "$t")
         if "$t" >"$log" 2>&1; then echo 0 >"$log.rc"; else echo 1 >"$log.rc"; service_warnings "$t" >>"$log"; fi
