@@ -713,20 +713,23 @@ static void candidates_find(run_t *r) {
     }
 }
 
-/* Group g: the candidates of names[from, to) of the given kinds, the
- * longest at each place, none overlapping.  Returns how many. */
-static size_t group_build(run_t *r, uint32_t g, uint32_t from, uint32_t to, unsigned kinds) {
+/* Group g: among the candidates order[0, count) (or all of them when order
+ * is NULL), in token order, those of names[from, to) of the given kinds,
+ * the longest at each place, none overlapping.  Returns how many. */
+static size_t group_build(run_t *r, uint32_t g, const uint32_t *order, size_t count, uint32_t from, uint32_t to,
+                          unsigned kinds) {
     check_scratch_t *sc = r->sc;
     sc->mention_count = sc->name_mention_off[g] = (uint32_t)sc->mention_count;
     size_t free_from = 0;
-    for (size_t c = 0; c < sc->cand_count; c++) {
-        const check_candidate_t *cd = &sc->cands[c];
+    for (size_t c = 0; c < count; c++) {
+        const check_candidate_t *cd = &sc->cands[order ? order[c] : c];
         /* one test, not four short-circuit branches: most candidates are
          * another group's */
         if (!((cd->name - from < to - from) & ((cd->kind & kinds) != 0) & (cd->token >= free_from))) continue;
         uint32_t best = cd->len;
-        for (size_t d = c + 1; d < sc->cand_count && sc->cands[d].token == cd->token; d++) {
-            const check_candidate_t *o = &sc->cands[d];
+        for (size_t d = c + 1; d < count; d++) {
+            const check_candidate_t *o = &sc->cands[order ? order[d] : d];
+            if (o->token != cd->token) break;
             if ((o->name - from < to - from) & ((o->kind & kinds) != 0) & (o->len > best)) best = o->len;
         }
         mention_push(sc, cd->token, cd->token + best - 1);
@@ -751,24 +754,12 @@ static void candidates_by_name(check_scratch_t *sc) {
 
 /* A component name or target: whole, and by its last word where it is not
  * whole ("a fried egg rests on the rice ... next to the egg": a name said in
- * full once is then shortened to its head).  group_build over the name's
- * own candidates, all of which are its (whole or head). */
+ * full once is then shortened to its head).  From the name's own
+ * candidates alone. */
 static void group_build_component(run_t *r, uint32_t n) {
-    check_scratch_t *sc = r->sc;
-    sc->mention_count = sc->name_mention_off[n] = (uint32_t)sc->mention_count;
-    const uint32_t *order = sc->cand_order, *end = order + sc->cand_name_off[n + 1];
-    size_t free_from = 0;
-    for (const uint32_t *c = order + sc->cand_name_off[n]; c < end; c++) {
-        const check_candidate_t *cd = &sc->cands[*c];
-        if (cd->token < free_from) continue;
-        uint32_t best = cd->len;
-        for (const uint32_t *d = c + 1; d < end && sc->cands[*d].token == cd->token; d++) {
-            if (sc->cands[*d].len > best) best = sc->cands[*d].len;
-        }
-        mention_push(sc, cd->token, cd->token + best - 1);
-        free_from = cd->token + best;
-    }
-    sc->name_mention_count[n] = (uint32_t)(sc->mention_count - sc->name_mention_off[n]);
+    const uint32_t *off = r->sc->cand_name_off;
+    group_build(r, n, r->sc->cand_order + off[n], off[n + 1] - off[n], n, n + 1,
+                CHECK_PROBE_WHOLE | CHECK_PROBE_HEAD);
 }
 
 /* Groups: MAIN_GROUP (the main object's names, whole), one per component
@@ -788,8 +779,9 @@ static void mentions_all(run_t *r) {
     r->main_relaxed = (uint32_t)sc->name_count;
     candidates_find(r);
     candidates_by_name(sc);
-    group_build(r, MAIN_GROUP, 0, (uint32_t)r->main_names, CHECK_PROBE_WHOLE);
-    group_build(r, r->main_relaxed, 0, (uint32_t)r->main_names, CHECK_PROBE_WHOLE | CHECK_PROBE_HEAD);
+    group_build(r, MAIN_GROUP, NULL, sc->cand_count, 0, (uint32_t)r->main_names, CHECK_PROBE_WHOLE);
+    group_build(r, r->main_relaxed, NULL, sc->cand_count, 0, (uint32_t)r->main_names,
+                CHECK_PROBE_WHOLE | CHECK_PROBE_HEAD);
     for (size_t c = 0; c < r->task->component_count; c++) {
         const uint32_t *idx = &sc->comp_idx[c * 3];
         if (idx[0] != NAME_MAIN) group_build_component(r, idx[0]);
