@@ -429,6 +429,26 @@ static inline __m128i mask_dwords(__m128i m, int q) {
     return (q & 1) ? _mm_unpackhi_epi16(w, w) : _mm_unpacklo_epi16(w, w);
 }
 
+/* The spaces of v that follow a space: in v, or prev (the byte written
+ * before the block).  Such a run is the byte paths' to join. */
+static inline __m128i spaces_after_space(__m128i v, char prev) {
+    __m128i is_sp = _mm_cmpeq_epi8(v, _mm_set1_epi8(' '));
+    return _mm_and_si128(is_sp, _mm_or_si128(_mm_slli_si128(is_sp, 1), _mm_cvtsi32_si128(-(prev == ' ') & 0xFF)));
+}
+
+/* The maps of sixteen output bytes at o that are sixteen input bytes at i,
+ * each its own but for the letters whose bytes second and lead mark (byte
+ * masks): a second byte starts one earlier, a lead byte ends one later. */
+static inline void maps_store16(uint32_t *ms, uint32_t *me, size_t o, size_t i, __m128i second, __m128i lead) {
+    __m128i p0 = _mm_add_epi32(_mm_set1_epi32((int)i), _mm_setr_epi32(0, 1, 2, 3));
+    const __m128i four = _mm_set1_epi32(4), one = _mm_set1_epi32(1);
+    for (int q = 0; q < 4; q++) {
+        _mm_storeu_si128((__m128i *)(ms + o + 4 * q), _mm_add_epi32(p0, mask_dwords(second, q)));
+        _mm_storeu_si128((__m128i *)(me + o + 4 * q), _mm_sub_epi32(_mm_add_epi32(p0, one), mask_dwords(lead, q)));
+        p0 = _mm_add_epi32(p0, four);
+    }
+}
+
 /* fold_run's sixteen-byte step for Cyrillic text, with maps
  * (check_fold_t.cyr_simd): blocks of printable ASCII (no space after a
  * space) and the letters U+0410-U+044F, where every character is its own
@@ -452,12 +472,9 @@ static size_t cyr_blocks(fold_sink_t *k, const check_fold_t *fold, const uint8_t
         __m128i sec1 = _mm_and_si128(_mm_slli_si128(lead1, 1), bytes_in(v, 0x80, 0x8F));
         __m128i second = _mm_or_si128(sec0, sec1);
         __m128i printable = bytes_in(v, 0x20, 0x7E);
-        __m128i is_sp = _mm_cmpeq_epi8(v, _mm_set1_epi8(' '));
-        __m128i prev_sp =
-            _mm_or_si128(_mm_slli_si128(is_sp, 1), _mm_cvtsi32_si128(-(out[o - 1] == ' ') & 0xFF));
         unsigned lm = (unsigned)_mm_movemask_epi8(lead), sm = (unsigned)_mm_movemask_epi8(second);
         unsigned bad = (~(unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(printable, lead), second)) & 0xFFFF) |
-                       (unsigned)_mm_movemask_epi8(_mm_and_si128(is_sp, prev_sp)) | (lm & 0x7FFF & ~(sm >> 1));
+                       (unsigned)_mm_movemask_epi8(spaces_after_space(v, out[o - 1])) | (lm & 0x7FFF & ~(sm >> 1));
         if (bad) break;
         size_t n = (lm & 0x8000) ? 15 : 16;
         if (n == 16 && i + 16 < len && s[i + 16] >= 0x80 && s[i + 16] != 0xD0 && s[i + 16] != 0xD1) break;
@@ -475,15 +492,7 @@ static size_t cyr_blocks(fold_sink_t *k, const check_fold_t *fold, const uint8_t
             f = _mm_or_si128(_mm_andnot_si128(at2, f), _mm_and_si128(at2, _mm_set1_epi8((char)fix[3])));
         }
         _mm_storeu_si128((__m128i *)(out + o), f);
-        /* a letter's two bytes map to its two: the second starts one
-         * earlier, the first ends one later */
-        __m128i p0 = _mm_add_epi32(_mm_set1_epi32((int)i), _mm_setr_epi32(0, 1, 2, 3));
-        const __m128i four = _mm_set1_epi32(4), one = _mm_set1_epi32(1);
-        for (int q = 0; q < 4; q++) {
-            _mm_storeu_si128((__m128i *)(ms + o + 4 * q), _mm_add_epi32(p0, mask_dwords(second, q)));
-            _mm_storeu_si128((__m128i *)(me + o + 4 * q), _mm_sub_epi32(_mm_add_epi32(p0, one), mask_dwords(lead, q)));
-            p0 = _mm_add_epi32(p0, four);
-        }
+        maps_store16(ms, me, o, i, second, lead); /* a letter's two bytes map to its two */
         o += n;
         i += n;
     }
@@ -525,27 +534,17 @@ static int fold_run(fold_sink_t *k, const check_fold_t *fold, const uint8_t *s, 
                  * takes the byte loop below, which these blocks reproduce. */
                 if (maps) {
                     const __m128i az_lo = _mm_set1_epi8('A' - 1), az_hi = _mm_set1_epi8('Z' + 1);
-                    const __m128i sp = _mm_set1_epi8(' '), bit5 = _mm_set1_epi8(0x20);
+                    const __m128i bit5 = _mm_set1_epi8(0x20);
                     const __m128i glyph_max = _mm_set1_epi8(0x7E), glyph_min = _mm_set1_epi8(0x20);
-                    const __m128i four = _mm_set1_epi32(4), one = _mm_set1_epi32(1);
                     while (i + 16 <= stop && o > k->base) {
                         __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
                         /* printable: 0x20 <= b < 0x7F (bytes >= 0x80 are negative) */
                         __m128i bad = _mm_or_si128(_mm_cmpgt_epi8(v, glyph_max), _mm_cmplt_epi8(v, glyph_min));
-                        /* a space after a space (or after the space already written) */
-                        __m128i is_sp = _mm_cmpeq_epi8(v, sp);
-                        __m128i prev_sp = _mm_or_si128(_mm_slli_si128(is_sp, 1),
-                                                       _mm_cvtsi32_si128(-(out[o - 1] == ' ') & 0xFF));
-                        bad = _mm_or_si128(bad, _mm_and_si128(is_sp, prev_sp));
+                        bad = _mm_or_si128(bad, spaces_after_space(v, out[o - 1]));
                         if (_mm_movemask_epi8(bad) != 0) break;
                         __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, az_lo), _mm_cmplt_epi8(v, az_hi));
                         _mm_storeu_si128((__m128i *)(out + o), _mm_or_si128(v, _mm_and_si128(upper, bit5)));
-                        __m128i p0 = _mm_add_epi32(_mm_set1_epi32((int)i), _mm_setr_epi32(0, 1, 2, 3));
-                        for (int q = 0; q < 4; q++) {
-                            _mm_storeu_si128((__m128i *)(ms + o + 4 * q), p0);
-                            _mm_storeu_si128((__m128i *)(me + o + 4 * q), _mm_add_epi32(p0, one));
-                            p0 = _mm_add_epi32(p0, four);
-                        }
+                        maps_store16(ms, me, o, i, _mm_setzero_si128(), _mm_setzero_si128());
                         o += 16;
                         i += 16;
                     }
